@@ -1,0 +1,155 @@
+"""Load declarative fibre models from ``models/`` and evaluate their geometry.
+
+Lengths and diameters in µm. A model file is TOML; it may include shared files
+(``[include] files = [...]``) whose keys it overrides.
+"""
+from __future__ import annotations
+
+import math
+import tomllib
+import warnings
+from dataclasses import dataclass
+from importlib import resources
+from typing import Any
+
+GEOMETRY_KEYS = ("axon_diameter_um", "node_diameter_um", "flut_length_um", "deltax_um", "lamellae")
+
+
+class ModelRangeError(ValueError):
+    """A fibre diameter outside the range a model is defined for."""
+
+
+@dataclass(frozen=True)
+class FibreModel:
+    """A fibre model definition as read from its TOML file."""
+
+    name: str
+    description: str
+    definition: dict[str, Any]
+    source_text: str
+
+    @property
+    def min_um(self) -> float:
+        return float(self.definition["diameter"]["min_um"])
+
+    @property
+    def max_um(self) -> float:
+        return float(self.definition["diameter"]["max_um"])
+
+    def check_diameter(self, diameter_um: float) -> None:
+        """Raise `ModelRangeError` unless the diameter is inside the model's range."""
+        if not math.isfinite(diameter_um) or not self.min_um <= diameter_um <= self.max_um:
+            raise ModelRangeError(
+                f"diameter {diameter_um} um is outside model {self.name!r}: "
+                f"allowed {self.min_um} to {self.max_um} um"
+            )
+        table = self.definition["geometry"].get("table")
+        if table is not None and _table_row(table, diameter_um) is None:
+            allowed = ", ".join(f"{d:g}" for d in table["fiber_diameter_um"])
+            raise ModelRangeError(
+                f"diameter {diameter_um} um is not a row of model {self.name!r}: allowed {allowed} um"
+                " (use mrg-interp for other diameters)"
+            )
+        warn_above = self.definition["diameter"].get("warn_above_um")
+        if warn_above is not None and diameter_um > warn_above:
+            warnings.warn(
+                f"diameter {diameter_um} um > {warn_above} um for model {self.name!r}: "
+                + self.definition["diameter"].get("warn_reason", ""),
+                stacklevel=3,
+            )
+
+    def geometry(self, diameter_um: float) -> dict[str, float]:
+        """Evaluate the model's geometry fits or table at fibre diameter ``diameter_um``.
+
+        Returns the keys of ``GEOMETRY_KEYS`` plus ``fiber_diameter_um``.
+        """
+        self.check_diameter(diameter_um)
+        geo = self.definition["geometry"]
+        if "table" in geo:
+            table = geo["table"]
+            row = _table_row(table, diameter_um)
+            out = {k: float(table[k][row]) for k in GEOMETRY_KEYS}
+        else:
+            out = {}
+            pending = list(GEOMETRY_KEYS)
+            while pending:  # fits may depend on one another (e.g. node from axon diameter)
+                progressed = False
+                for key in list(pending):
+                    fit = geo[key]
+                    var = fit.get("of", "fiber_diameter_um")
+                    if var != "fiber_diameter_um" and var not in out:
+                        continue
+                    x = diameter_um if var == "fiber_diameter_um" else out[var]
+                    out[key] = _evaluate_fit(fit, x)
+                    pending.remove(key)
+                    progressed = True
+                if not progressed:
+                    raise ValueError(f"model {self.name!r}: circular geometry fits {pending}")
+        out["fiber_diameter_um"] = float(diameter_um)
+        return out
+
+
+def _table_row(table: dict[str, list[float]], diameter_um: float) -> int | None:
+    for i, d in enumerate(table["fiber_diameter_um"]):
+        if abs(d - diameter_um) <= 1e-9 * max(1.0, d):
+            return i
+    return None
+
+
+def _evaluate_fit(fit: dict[str, Any], x: float) -> float:
+    poly = fit.get("poly")
+    if poly is None:
+        for piece in fit["pieces"]:
+            if "below" not in piece or x < piece["below"]:
+                poly = piece["poly"]
+                break
+    value = 0.0
+    for c in poly:  # Horner, highest power first
+        value = value * x + c
+    if fit.get("round") == "trunc":
+        value = float(math.trunc(value))
+    return value
+
+
+def _merge(base: dict[str, Any], over: dict[str, Any]) -> dict[str, Any]:
+    out = dict(base)
+    for key, value in over.items():
+        if isinstance(value, dict) and isinstance(out.get(key), dict):
+            out[key] = _merge(out[key], value)
+        else:
+            out[key] = value
+    return out
+
+
+def _read(filename: str) -> tuple[dict[str, Any], str]:
+    text = resources.files("nervesim.models").joinpath(filename).read_text()
+    data = tomllib.loads(text)
+    merged: dict[str, Any] = {}
+    texts = []
+    for inc in data.pop("include", {}).get("files", []):
+        inc_data, inc_text = _read(inc)
+        merged = _merge(merged, inc_data)
+        texts.append(inc_text)
+    texts.append(text)
+    return _merge(merged, data), "\n".join(texts)
+
+
+def available_models() -> dict[str, str]:
+    """Map each model name to its TOML file name."""
+    names = {}
+    for entry in resources.files("nervesim.models").iterdir():
+        if entry.name.endswith(".toml"):
+            data = tomllib.loads(entry.read_text())
+            if "name" in data:
+                names[data["name"]] = entry.name
+    return dict(sorted(names.items()))
+
+
+def load_model(name: str) -> FibreModel:
+    """Load a fibre model by name (see `available_models`)."""
+    files = available_models()
+    if name not in files:
+        raise ValueError(f"unknown model {name!r}: choose one of {', '.join(files)}")
+    definition, text = _read(files[name])
+    return FibreModel(name=name, description=definition.get("description", ""),
+                      definition=definition, source_text=text)

@@ -1,0 +1,173 @@
+"""Run one stimulation of a fibre and detect action potentials (NEURON APCount semantics).
+
+Times in ms, potentials in mV, amplitudes in mA (positive magnitudes; polarity is the
+waveform's).
+"""
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+from typing import Sequence
+
+import numpy as np
+
+from .extracellular import Electrode
+from .fibre import Fibre
+from .solver import Circuit, simulate_kernel
+from .waveform import Waveform
+
+AP_THRESHOLD_MV = -30.0
+#: Steady-state pre-run before t = 0 (PyFibers: 40 steps of 5 ms from t = −200 ms).
+PRERUN_DT_MS = 5.0
+PRERUN_STEPS = 40
+
+
+@dataclass(frozen=True)
+class IntracellularPulse:
+    """Current pulse injected into one node (nA), on for ``delay_ms ≤ t < delay_ms + duration_ms``."""
+
+    node: int
+    amplitude_nA: float
+    delay_ms: float
+    duration_ms: float
+
+
+@dataclass(frozen=True)
+class SimulationResult:
+    """What one run produced.
+
+    ap_times_ms : first −30 mV upward crossing at each node (step time, as APCount; NaN if none)
+    ap_counts : APCount count at each node
+    fired : an AP was counted at the detection node
+    initiation_node : node whose crossing came first (interpolated in time), None without AP
+    latency_ms : interpolated crossing time at the initiation node
+    end_excitation : the AP started at a passive end node or its neighbour
+    t_ms, vm_mV : recorded time grid and membrane potential (rows = `recorded_nodes`)
+    """
+
+    fibre: Fibre
+    amplitude_mA: float
+    dt_ms: float
+    tstop_ms: float
+    steps_run: int
+    ap_times_ms: np.ndarray
+    ap_counts: np.ndarray
+    crossing_ms: np.ndarray = field(repr=False)
+    recorded_nodes: tuple[int, ...] = ()
+    vm_mV: np.ndarray | None = field(default=None, repr=False)
+
+    @property
+    def detection_node(self) -> int:
+        return self.fibre.detection_node
+
+    @property
+    def fired(self) -> bool:
+        return bool(self.ap_counts[self.detection_node] > 0)
+
+    @property
+    def initiation_node(self) -> int | None:
+        if np.all(np.isnan(self.crossing_ms)):
+            return None
+        return int(np.nanargmin(self.crossing_ms))
+
+    @property
+    def latency_ms(self) -> float:
+        node = self.initiation_node
+        return math.nan if node is None else float(self.crossing_ms[node])
+
+    @property
+    def end_excitation(self) -> bool:
+        node = self.initiation_node
+        return node is not None and self.fibre.is_end_node(node)
+
+    @property
+    def t_ms(self) -> np.ndarray:
+        return np.arange(self.vm_mV.shape[1]) * self.dt_ms if self.vm_mV is not None else np.empty(0)
+
+
+class Stimulation:
+    """A fibre, its unit-current potentials and a waveform on a fixed time grid, ready to run.
+
+    Potentials, circuit arrays and waveform samples are computed once and reused for every
+    amplitude (as a threshold search needs).
+    """
+
+    def __init__(self, fibre: Fibre, electrode: Electrode | np.ndarray | None, waveform: Waveform | None,
+                 *, dt_ms: float = 0.005, tstop_ms: float | None = None,
+                 intracellular: IntracellularPulse | None = None) -> None:
+        dt_ms = float(dt_ms)
+        if not math.isfinite(dt_ms) or not 0 < dt_ms <= 0.1:
+            raise ValueError(f"dt_ms={dt_ms}: must be in (0, 0.1] ms")
+        if tstop_ms is None:
+            end = waveform.end_ms if waveform is not None else 0.0
+            if intracellular is not None:
+                end = max(end, intracellular.delay_ms + intracellular.duration_ms)
+            tstop_ms = default_tstop_ms(end)
+        tstop_ms = float(tstop_ms)
+        if not math.isfinite(tstop_ms) or tstop_ms <= 0:
+            raise ValueError(f"tstop_ms={tstop_ms}: must be a finite positive time")
+        if waveform is not None and waveform.end_ms > tstop_ms:
+            raise ValueError(f"tstop_ms={tstop_ms:g} ends before the waveform ({waveform.end_ms:g} ms): "
+                             "increase tstop_ms")
+        self.fibre = fibre
+        self.dt_ms = dt_ms
+        self.tstop_ms = tstop_ms
+        self.n_steps = int(round(tstop_ms / dt_ms))
+        if isinstance(electrode, Electrode):
+            ve = electrode.potentials(fibre)
+        elif electrode is None:
+            ve = np.zeros(fibre.n_sections)
+        else:
+            ve = np.asarray(electrode, dtype=float)
+            if ve.shape != (fibre.n_sections,):
+                raise ValueError(f"potentials: expected {fibre.n_sections} values (one per section), got {ve.shape}")
+        if not np.all(np.isfinite(ve)):
+            raise ValueError("potentials: contain non-finite values")
+        self.ve_mV = ve
+        self.wave = waveform.sample(dt_ms, self.n_steps) if waveform is not None else np.zeros(self.n_steps)
+        self.intracellular = intracellular
+        self.circuit = Circuit.from_fibre(fibre)
+
+    def run(self, amplitude_mA: float, *, record_nodes: Sequence[int] = (), stop_on_detect: bool = False,
+            ap_threshold_mV: float = AP_THRESHOLD_MV) -> SimulationResult:
+        """Simulate at ``amplitude_mA`` (≥ 0) from rest; record Vm at ``record_nodes``."""
+        amplitude_mA = float(amplitude_mA)
+        if not math.isfinite(amplitude_mA) or amplitude_mA < 0:
+            raise ValueError(f"amplitude_mA={amplitude_mA}: must be a finite magnitude >= 0")
+        fib, c = self.fibre, self.circuit
+        nodes = tuple(int(n) for n in record_nodes)
+        for n in nodes:
+            if not 0 <= n < fib.n_nodes:
+                raise ValueError(f"record node {n}: must be in 0..{fib.n_nodes - 1}")
+        rec_idx = fib.node_sections[list(nodes)].astype(np.int64) if nodes else np.empty(0, np.int64)
+        rec = np.empty((len(nodes), self.n_steps + 1))
+        ic = self.intracellular
+        if ic is None:
+            stim = (-1, 0.0, 0.0, 0.0)
+        else:
+            stim = (int(fib.node_sections[ic.node]), float(ic.amplitude_nA), float(ic.delay_ms),
+                    float(ic.duration_ms))
+        steps, t_first, t_cross, count = simulate_kernel(
+            c.c_m_nF, c.g_pas_uS, c.e_pas_mV, c.c_my_nF, c.g_my_uS, c.c_o_nF, c.g_o_uS, c.g_axial_uS,
+            c.active_idx, c.active_scale, c.mech_params, c.q10, c.v_init_mV, self.ve_mV, self.wave,
+            amplitude_mA, self.dt_ms, PRERUN_DT_MS, PRERUN_STEPS, *stim, c.node_idx, fib.detection_node,
+            ap_threshold_mV, stop_on_detect, rec_idx, rec)
+        return SimulationResult(fibre=fib, amplitude_mA=amplitude_mA, dt_ms=self.dt_ms, tstop_ms=self.tstop_ms,
+                                steps_run=int(steps), ap_times_ms=t_first, ap_counts=count, crossing_ms=t_cross,
+                                recorded_nodes=nodes, vm_mV=rec if nodes else None)
+
+
+def default_tstop_ms(stimulus_end_ms: float) -> float:
+    """Default run length: the stimulus plus 5 ms for the AP to reach the detection node."""
+    return stimulus_end_ms + 5.0
+
+
+def simulate(fibre: Fibre, electrode: Electrode | np.ndarray | None, waveform: Waveform | None,
+             amplitude_mA: float, *, dt_ms: float = 0.005, tstop_ms: float | None = None,
+             record_nodes: Sequence[int] = (), intracellular: IntracellularPulse | None = None) -> SimulationResult:
+    """Simulate ``fibre`` under ``electrode`` driven by ``amplitude_mA`` × ``waveform``.
+
+    ``electrode`` may also be an array of potentials (mV per mA, one per section).
+    """
+    stim = Stimulation(fibre, electrode, waveform, dt_ms=dt_ms, tstop_ms=tstop_ms, intracellular=intracellular)
+    return stim.run(amplitude_mA, record_nodes=record_nodes)

@@ -1,0 +1,249 @@
+"""Numba double-cable solver: NEURON's fixed-step backward Euler with staggered gates.
+
+Units inside this module: nA, µS, nF, mV, ms (µS·mV = nA, nF·mV/ms = nA). `Circuit`
+converts a `Fibre` (NEURON units) at this boundary; the kernel takes plain arrays only.
+
+Per compartment k the unknowns are (v_i, x0, x1): intracellular, periaxonal (extracellular
+layer 0) and outer (layer 1) potentials; membrane v = v_i − x0. One step (reference §4.4–4.5):
+currents and slopes from the old v and old gates, a block-tridiagonal solve for the changes
+(3×3 diagonal blocks, diagonal coupling), update v and x, then advance the gates with the new v
+(cnexp) and run the APCount check with the new v and t.
+"""
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import numpy as np
+from numba import njit
+
+from .channels import axnode_current, axnode_gate_step, axnode_params, axnode_steady_state, q10_factors
+from .fibre import Fibre
+
+# NEURON's default outer extracellular layer (nlayer = 2): xraxial[1], xg[1], xc[1].
+LAYER1_XRAXIAL_MOHM_CM = 1e9
+LAYER1_XG_S_CM2 = 1e9
+LAYER1_XC_UF_CM2 = 0.0
+
+
+@dataclass(frozen=True, eq=False)
+class Circuit:
+    """Absolute-unit arrays of a fibre's double cable, ready for the kernel."""
+
+    c_m_nF: np.ndarray
+    g_pas_uS: np.ndarray
+    e_pas_mV: np.ndarray
+    c_my_nF: np.ndarray
+    g_my_uS: np.ndarray
+    c_o_nF: np.ndarray
+    g_o_uS: np.ndarray
+    g_axial_uS: np.ndarray  # (3, n-1): intracellular, periaxonal, outer-layer coupling k↔k+1
+    active_idx: np.ndarray
+    active_scale: np.ndarray  # µS per S/cm² (= nA per mA/cm²) of each active compartment
+    mech_params: np.ndarray
+    q10: np.ndarray
+    node_idx: np.ndarray
+    v_init_mV: float
+
+    @classmethod
+    def from_fibre(cls, fibre: Fibre) -> Circuit:
+        area = math.pi * fibre.diam_um * fibre.length_um  # µm²
+        r_i_half = 1e-2 * fibre.ra_ohm_cm * (fibre.length_um / 2) / (math.pi * fibre.diam_um ** 2 / 4)
+        r_p_half = 1e-4 * fibre.xraxial_MOhm_cm * fibre.length_um / 2
+        r_o_half = 1e-4 * LAYER1_XRAXIAL_MOHM_CM * fibre.length_um / 2
+        g_axial = np.stack([1.0 / (r[:-1] + r[1:]) for r in (r_i_half, r_p_half, r_o_half)])
+        return cls(
+            c_m_nF=fibre.cm_uF_cm2 * area * 1e-5,
+            g_pas_uS=fibre.g_pas_S_cm2 * area * 1e-2,
+            e_pas_mV=fibre.e_pas_mV.copy(),
+            c_my_nF=fibre.xc_uF_cm2 * area * 1e-5,
+            g_my_uS=fibre.xg_S_cm2 * area * 1e-2,
+            c_o_nF=LAYER1_XC_UF_CM2 * area * 1e-5,
+            g_o_uS=LAYER1_XG_S_CM2 * area * 1e-2,
+            g_axial_uS=np.ascontiguousarray(g_axial),
+            active_idx=np.flatnonzero(fibre.active).astype(np.int64),
+            active_scale=area[fibre.active] * 1e-2,
+            mech_params=axnode_params(fibre.mechanism_params),
+            q10=q10_factors(fibre.temperature_c),
+            node_idx=fibre.node_sections.astype(np.int64),
+            v_init_mV=fibre.v_rest_mV,
+        )
+
+
+@njit(cache=True)
+def _step(v, x0, x1, gates, e_out, i_stim, dt, c_m, g_pas, e_pas, c_my, g_my, c_o, g_o, g_ax,
+          act, act_scale, par, q10, clamp, i_ion, g_ion, dpi, rp):
+    """One backward-Euler step in Δ-form; updates v, x0, x1 and gates in place."""
+    n = v.shape[0]
+    for k in range(n):
+        i_ion[k] = g_pas[k] * (v[k] - e_pas[k])
+        g_ion[k] = g_pas[k]
+    for j in range(act.shape[0]):
+        k = act[j]
+        i_d, g_d = axnode_current(v[k], gates[0, j], gates[1, j], gates[2, j], gates[3, j], par)
+        i_ion[k] = i_d * act_scale[j]
+        g_ion[k] = g_d * act_scale[j]
+    # Forward sweep of block Thomas; dpi holds the inverse of each eliminated diagonal block
+    # (symmetric: 00, 01, 02, 11, 12, 22) and rp the eliminated right-hand side.
+    for k in range(n):
+        a = c_m[k] / dt + g_ion[k]
+        b = c_my[k] / dt + g_my[k]
+        c = c_o[k] / dt + g_o[k]
+        vi = v[k] + x0[k]
+        w = x0[k] - x1[k]
+        r0 = -i_ion[k] + i_stim[k]
+        r1 = i_ion[k] - g_my[k] * w
+        r2 = g_my[k] * w - g_o[k] * (x1[k] - e_out[k])
+        d00 = a
+        d11 = a + b
+        d22 = b + c
+        d01 = -a
+        d12 = -b
+        d02 = 0.0
+        if k > 0:
+            gi, gp, go = g_ax[0, k - 1], g_ax[1, k - 1], g_ax[2, k - 1]
+            d00 += gi
+            d11 += gp
+            d22 += go
+            r0 += gi * (v[k - 1] + x0[k - 1] - vi)
+            r1 += gp * (x0[k - 1] - x0[k])
+            r2 += go * (x1[k - 1] - x1[k])
+            q = dpi[:, k - 1]
+            d00 -= gi * gi * q[0]
+            d01 -= gi * gp * q[1]
+            d02 -= gi * go * q[2]
+            d11 -= gp * gp * q[3]
+            d12 -= gp * go * q[4]
+            d22 -= go * go * q[5]
+            s0, s1, s2 = rp[0, k - 1], rp[1, k - 1], rp[2, k - 1]
+            r0 += gi * (q[0] * s0 + q[1] * s1 + q[2] * s2)
+            r1 += gp * (q[1] * s0 + q[3] * s1 + q[4] * s2)
+            r2 += go * (q[2] * s0 + q[4] * s1 + q[5] * s2)
+        if k < n - 1:
+            gi, gp, go = g_ax[0, k], g_ax[1, k], g_ax[2, k]
+            d00 += gi
+            d11 += gp
+            d22 += go
+            r0 += gi * (v[k + 1] + x0[k + 1] - vi)
+            r1 += gp * (x0[k + 1] - x0[k])
+            r2 += go * (x1[k + 1] - x1[k])
+        c00 = d11 * d22 - d12 * d12
+        c01 = d02 * d12 - d01 * d22
+        c02 = d01 * d12 - d02 * d11
+        c11 = d00 * d22 - d02 * d02
+        c12 = d01 * d02 - d00 * d12
+        c22 = d00 * d11 - d01 * d01
+        inv_det = 1.0 / (d00 * c00 + d01 * c01 + d02 * c02)
+        dpi[0, k] = c00 * inv_det
+        dpi[1, k] = c01 * inv_det
+        dpi[2, k] = c02 * inv_det
+        dpi[3, k] = c11 * inv_det
+        dpi[4, k] = c12 * inv_det
+        dpi[5, k] = c22 * inv_det
+        rp[0, k] = r0
+        rp[1, k] = r1
+        rp[2, k] = r2
+    # Back substitution: Δ_k = D'_k⁻¹ (r'_k + G_k Δ_{k+1}).
+    u0 = u1 = u2 = 0.0
+    for k in range(n - 1, -1, -1):
+        s0, s1, s2 = rp[0, k], rp[1, k], rp[2, k]
+        if k < n - 1:
+            s0 += g_ax[0, k] * u0
+            s1 += g_ax[1, k] * u1
+            s2 += g_ax[2, k] * u2
+        q = dpi[:, k]
+        u0 = q[0] * s0 + q[1] * s1 + q[2] * s2
+        u1 = q[1] * s0 + q[3] * s1 + q[4] * s2
+        u2 = q[2] * s0 + q[4] * s1 + q[5] * s2
+        v[k] += u0 - u1
+        x0[k] += u1
+        x1[k] += u2
+    for j in range(act.shape[0]):
+        k = act[j]
+        gates[0, j], gates[1, j], gates[2, j], gates[3, j] = axnode_gate_step(
+            v[k], gates[0, j], gates[1, j], gates[2, j], gates[3, j], dt, q10, clamp)
+
+
+@njit(cache=True)
+def simulate_kernel(c_m, g_pas, e_pas, c_my, g_my, c_o, g_o, g_ax, act, act_scale, par, q10,
+                    v_init, ve, wave, amp, dt, pre_dt, pre_steps, stim_idx, stim_nA, stim_del,
+                    stim_dur, node_idx, det, ap_thresh, stop_on_detect, rec_idx, rec):
+    """Simulate one fibre from rest; return (steps run, first crossing times, APCount counts).
+
+    Parameters (plain arrays, units of this module)
+    ----------
+    ve : extracellular potential per compartment for 1 mA (mV)
+    wave : unit waveform, one sample per step; step n (t_n → t_n+dt) uses amp·wave[n]·ve
+    amp : amplitude (mA)
+    pre_dt, pre_steps : steady-state pre-run with e = 0 before t = 0
+    stim_idx, stim_nA, stim_del, stim_dur : intracellular current pulse (stim_idx < 0: none),
+        on while del ≤ t + dt/2 < del + dur as NEURON's IClamp
+    node_idx, det, ap_thresh : compartments of the nodes, detection node (index into node_idx),
+        APCount threshold (mV)
+    stop_on_detect : end the run at the step the detection node counts an AP
+    rec_idx, rec : compartments to record and an output (len(rec_idx), len(wave)+1) array of v
+    """
+    n = c_m.shape[0]
+    clamp = par[7] != 0.0
+    v = np.full(n, v_init)
+    x0 = np.zeros(n)
+    x1 = np.zeros(n)
+    gates = np.empty((4, act.shape[0]))
+    p0, m0, h0, s0 = axnode_steady_state(v_init, q10, clamp)
+    for j in range(act.shape[0]):
+        gates[0, j] = p0
+        gates[1, j] = m0
+        gates[2, j] = h0
+        gates[3, j] = s0
+    i_ion = np.empty(n)
+    g_ion = np.empty(n)
+    dpi = np.empty((6, n))
+    rp = np.empty((3, n))
+    e_out = np.zeros(n)
+    i_stim = np.zeros(n)
+    for _ in range(pre_steps):
+        _step(v, x0, x1, gates, e_out, i_stim, pre_dt, c_m, g_pas, e_pas, c_my, g_my, c_o, g_o, g_ax,
+              act, act_scale, par, q10, clamp, i_ion, g_ion, dpi, rp)
+    n_nodes = node_idx.shape[0]
+    t_first = np.full(n_nodes, np.nan)
+    t_interp = np.full(n_nodes, np.nan)
+    count = np.zeros(n_nodes, dtype=np.int64)
+    firing = np.zeros(n_nodes, dtype=np.bool_)
+    t_last = np.full(n_nodes, -1e300)
+    v_old = np.empty(n_nodes)
+    for r in range(rec_idx.shape[0]):
+        rec[r, 0] = v[rec_idx[r]]
+    t = 0.0
+    n_steps = wave.shape[0]
+    last_w = 0.0
+    for step in range(n_steps):
+        w = amp * wave[step]
+        if w != last_w:
+            for k in range(n):
+                e_out[k] = w * ve[k]
+            last_w = w
+        if stim_idx >= 0:
+            t_mid = t + 0.5 * dt
+            i_stim[stim_idx] = stim_nA if stim_del <= t_mid < stim_del + stim_dur else 0.0
+        for q in range(n_nodes):
+            v_old[q] = v[node_idx[q]]
+        _step(v, x0, x1, gates, e_out, i_stim, dt, c_m, g_pas, e_pas, c_my, g_my, c_o, g_o, g_ax,
+              act, act_scale, par, q10, clamp, i_ion, g_ion, dpi, rp)
+        t = t + 0.5 * dt  # two half steps, as NEURON accumulates t
+        t = t + 0.5 * dt
+        for q in range(n_nodes):
+            vq = v[node_idx[q]]
+            if not firing[q] and vq >= ap_thresh:
+                firing[q] = True
+                count[q] += 1
+                t_last[q] = t
+                if count[q] == 1:
+                    t_first[q] = t
+                    t_interp[q] = t - dt + dt * (ap_thresh - v_old[q]) / (vq - v_old[q])
+            elif firing[q] and vq < ap_thresh and t > t_last[q]:
+                firing[q] = False
+        for r in range(rec_idx.shape[0]):
+            rec[r, step + 1] = v[rec_idx[r]]
+        if stop_on_detect and count[det] > 0:
+            return step + 1, t_first, t_interp, count
+    return n_steps, t_first, t_interp, count
