@@ -27,6 +27,7 @@ from .fibre import Fibre
 from .simulation import AP_THRESHOLD_MV, PRERUN_DT_MS, PRERUN_STEPS, IntracellularPulse, SimulationResult, Stimulation
 from .waveform import Waveform
 
+os.environ.setdefault("NEURON_MODULE_OPTIONS", "-nogui")  # no X display banner on stdout
 try:
     import neuron as _neuron
     from neuron import h
