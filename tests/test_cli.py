@@ -1,0 +1,74 @@
+"""The ``nervesim threshold`` command: JSON contract, report, bad input."""
+import json
+import subprocess
+import sys
+
+import pytest
+
+from nervesim.cli import main
+
+CASE = ["threshold", "--model", "mrg-interp", "--diameter-um", "10", "--x-um", "1000", "--y-um", "0",
+        "--sigma", "0.2", "--pulse", "mono", "--width-ms", "0.1", "--dt-ms", "0.005"]
+
+
+def test_json_output(capsys):
+    assert main(CASE + ["--json"]) == 0
+    out = json.loads(capsys.readouterr().out)
+    for key in ("threshold_mA", "bracket_mA", "n_runs", "initiation_node", "runtime_s", "flags"):
+        assert key in out
+    assert out["threshold_mA"] > 0 and out["bracket_mA"][1] == out["threshold_mA"]
+    assert out["bracket_mA"][0] < out["threshold_mA"] and out["flags"] == []
+    assert out["initiation_node"] == 25 and out["nodes"] == 51
+
+
+def test_human_report(capsys):
+    assert main(CASE) == 0
+    out = capsys.readouterr().out
+    assert "threshold" in out and "mA" in out and "node 25" in out
+
+
+def test_console_script_runs():
+    proc = subprocess.run([sys.executable, "-m", "nervesim.cli"] + CASE + ["--json", "--tolerance", "0.01"],
+                          capture_output=True, text=True, check=True)
+    assert json.loads(proc.stdout)["n_runs"] > 2
+
+
+def replace(args, flag, value):
+    args = list(args)
+    if value is None:
+        i = args.index(flag)
+        del args[i:i + 2]
+    else:
+        args[args.index(flag) + 1] = value
+    return args
+
+
+@pytest.mark.parametrize("args, flag", [
+    (replace(CASE, "--diameter-um", "20"), "--diameter-um"),
+    (replace(CASE, "--diameter-um", "nan"), "--diameter-um"),
+    (replace(CASE, "--model", "hh"), "--model"),
+    (replace(CASE, "--x-um", "2"), "--x-um"),
+    (replace(CASE, "--sigma", "-0.2"), "--sigma"),
+    (replace(replace(CASE, "--sigma", None), "--pulse", "mono") + ["--sigma-xyz", "0.1,0.2"], "--sigma-xyz"),
+    (replace(CASE, "--width-ms", "0"), "--width-ms"),
+    (replace(CASE, "--width-ms", "0.0123"), "--width-ms"),
+    (replace(CASE, "--dt-ms", "inf"), "--dt-ms"),
+    (CASE + ["--nodes", "50"], "--nodes"),
+    (CASE + ["--gap-ms", "0.1"], "--gap-ms"),
+    (CASE + ["--tolerance", "0"], "--tolerance"),
+    (CASE + ["--tstop-ms", "0.05"], "--tstop-ms"),
+    (CASE + ["--temperature-c", "90"], "--temperature-c"),
+    (CASE + ["--polarity", "negative"], "--polarity"),
+    (replace(CASE, "--y-um", None), "--y-um"),
+])
+def test_bad_input_exit_2_one_line(capsys, args, flag):
+    with pytest.raises(SystemExit) as exc:
+        main(args)
+    assert exc.value.code == 2
+    err = capsys.readouterr().err.strip()
+    assert len(err.splitlines()) == 1 and flag in err
+
+
+def test_unbracketed_search_exits_1(capsys):
+    assert main(CASE + ["--max-ma", "0.01"]) == 1
+    assert "no threshold" in capsys.readouterr().err

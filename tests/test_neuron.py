@@ -1,0 +1,76 @@
+"""Cross-check against a real NEURON running the same fibre (needs the ``neuron`` package)."""
+import numpy as np
+import pytest
+
+import nervesim
+from nervesim.threshold import search_threshold
+from conftest import point_at_centre
+
+nrn = pytest.importorskip("nervesim.neuron", reason="NEURON is part of .[test]; install it to run this")
+
+# Both engines solve the same equations; differences are floating-point rounding (reference §4.4).
+VM_TOL_MV = 1e-6
+
+
+def compare(fibre, electrode, waveform, amplitude_mA, dt_ms=0.005, tstop_ms=3.0):
+    ours = nervesim.Stimulation(fibre, electrode, waveform, dt_ms=dt_ms, tstop_ms=tstop_ms)
+    ref = nrn.NeuronStimulation(fibre, electrode, waveform, dt_ms=dt_ms, tstop_ms=tstop_ms)
+    nodes = range(fibre.n_nodes)
+    a = ours.run(amplitude_mA, record_nodes=nodes)
+    b = ref.run(amplitude_mA, record_nodes=nodes)
+    return a, b, np.abs(a.vm_mV - b.vm_mV).max()
+
+
+@pytest.mark.parametrize("amplitude_mA, fires", [(0.10, False), (0.15, True)])
+def test_traces_sub_and_supra_threshold(fibre10, amplitude_mA, fires):
+    a, b, dv = compare(fibre10, point_at_centre(fibre10, 1000.0), nervesim.Waveform.monophasic(0.1), amplitude_mA)
+    assert a.fired is fires and b.fired is fires
+    assert np.array_equal(a.ap_counts, b.ap_counts)
+    assert dv < VM_TOL_MV
+    if fires:
+        assert np.array_equal(a.ap_times_ms, b.ap_times_ms, equal_nan=True)
+
+
+@pytest.mark.parametrize("model, D", [("mrg-discrete", 5.7), ("mrg-small", 3.0)])
+def test_traces_other_models_biphasic(model, D):
+    f = nervesim.build_fibre(model, D, 21)
+    a, b, dv = compare(f, point_at_centre(f, 500.0), nervesim.Waveform.biphasic(0.1, gap_ms=0.05), 1.0)
+    assert a.fired and b.fired
+    assert dv < VM_TOL_MV
+
+
+def test_strong_stimulus_beyond_150mV_clamps():
+    f = nervesim.build_fibre("mrg-interp", 10.0, 21)
+    a, b, dv = compare(f, point_at_centre(f, 100.0), nervesim.Waveform.monophasic(0.05), 5.0, tstop_ms=1.0)
+    assert a.vm_mV.max() > 150 or a.vm_mV.min() < -150  # the clamp branches were exercised
+    assert dv < 1e-9 * np.abs(a.vm_mV).max()  # |Vm| reaches thousands of mV: same relative rounding
+
+
+def test_intracellular_pulse_and_conduction():
+    f = nervesim.build_fibre("mrg-interp", 5.7, 21)
+    pulse = nervesim.IntracellularPulse(node=1, amplitude_nA=2.0, delay_ms=0.5, duration_ms=0.1)
+    ours = nervesim.Stimulation(f, None, None, tstop_ms=3.0, intracellular=pulse).run(0.0, record_nodes=range(21))
+    ref = nrn.NeuronStimulation(f, None, None, tstop_ms=3.0, intracellular=pulse).run(0.0, record_nodes=range(21))
+    assert ours.ap_counts[1:20].min() == 1
+    assert np.abs(ours.vm_mV - ref.vm_mV).max() < VM_TOL_MV
+    assert np.allclose(ours.crossing_ms, ref.crossing_ms, rtol=0, atol=1e-9, equal_nan=True)
+
+
+def test_threshold_same_in_both_engines(fibre10):
+    el, w = point_at_centre(fibre10, 1000.0), nervesim.Waveform.monophasic(0.1)
+    ours = search_threshold(nervesim.Stimulation(fibre10, el, w), tolerance=1e-3)
+    ref = search_threshold(nrn.NeuronStimulation(fibre10, el, w), tolerance=1e-3)
+    assert abs(ours.threshold_mA - ref.threshold_mA) / ref.threshold_mA <= 5e-4
+    assert ours.initiation_node == ref.initiation_node == fibre10.centre_node
+
+
+def test_mechanisms_compile_once_into_user_cache(tmp_path, monkeypatch):
+    """Two concurrent first uses build once, outside the source tree."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    monkeypatch.setenv("NERVESIM_CACHE_DIR", str(tmp_path))
+    with ThreadPoolExecutor(2) as pool:
+        paths = list(pool.map(lambda _: nrn.compiled_mechanisms_dir(), range(2)))
+    assert paths[0] == paths[1] and paths[0].parent == tmp_path
+    assert (paths[0] / "ok").exists() and list(paths[0].glob("*/libnrnmech.so"))
+    assert [p.name for p in tmp_path.iterdir() if p.is_dir()] == [paths[0].name]  # no leftover builds
