@@ -24,7 +24,7 @@ import numpy as np
 from .channels import AXNODE_PARAMS
 from .extracellular import Electrode
 from .fibre import Fibre
-from .simulation import AP_THRESHOLD_MV, PRERUN_DT_MS, PRERUN_STEPS, IntracellularPulse, SimulationResult, Stimulation
+from .simulation import AP_THRESHOLD_MV, DEFAULT_DT_MS, PRERUN_DT_MS, PRERUN_STEPS, IntracellularPulse, SimulationResult, Stimulation
 from .waveform import Waveform
 
 os.environ.setdefault("NEURON_MODULE_OPTIONS", "-nogui")  # no X display banner on stdout
@@ -137,7 +137,7 @@ class NeuronStimulation:
     """`Stimulation`'s interface, run by NEURON's own fixed-step ``fadvance`` loop."""
 
     def __init__(self, fibre: Fibre, electrode: Electrode | np.ndarray | None, waveform: Waveform | None,
-                 *, dt_ms: float = 0.005, tstop_ms: float | None = None,
+                 *, dt_ms: float = DEFAULT_DT_MS, tstop_ms: float | None = None,
                  intracellular: IntracellularPulse | None = None) -> None:
         # Reuse the Numba engine's input handling so both engines see identical arrays.
         self._ref = Stimulation(fibre, electrode, waveform, dt_ms=dt_ms, tstop_ms=tstop_ms,

@@ -13,7 +13,7 @@ import numpy as np
 
 from .extracellular import Electrode
 from .fibre import Fibre
-from .simulation import SimulationResult, Stimulation
+from .simulation import DEFAULT_DT_MS, SimulationResult, Stimulation
 from .waveform import Waveform
 
 
@@ -160,7 +160,7 @@ def activating_function_guess_mA(runner: Runner) -> float:
     return 10.0 / peak if peak > 0 else 1.0
 
 
-def find_threshold(fibre: Fibre, electrode: Electrode | np.ndarray, waveform: Waveform, *, dt_ms: float = 0.005,
+def find_threshold(fibre: Fibre, electrode: Electrode | np.ndarray, waveform: Waveform, *, dt_ms: float = DEFAULT_DT_MS,
                    tstop_ms: float | None = None, tolerance: float = 1e-3, start_mA: float | None = None,
                    min_mA: float = 1e-6, max_mA: float = 1e3) -> ThresholdResult:
     """Activation threshold (mA) of ``fibre`` for ``electrode`` and ``waveform`` with the Numba engine."""

@@ -49,8 +49,9 @@ def test_strong_stimulus_beyond_150mV_clamps():
 def test_intracellular_pulse_and_conduction():
     f = nervesim.build_fibre("mrg-interp", 5.7, 21)
     pulse = nervesim.IntracellularPulse(node=1, amplitude_nA=2.0, delay_ms=0.5, duration_ms=0.1)
-    ours = nervesim.Stimulation(f, None, None, tstop_ms=3.0, intracellular=pulse).run(0.0, record_nodes=range(21))
-    ref = nrn.NeuronStimulation(f, None, None, tstop_ms=3.0, intracellular=pulse).run(0.0, record_nodes=range(21))
+    kw = dict(dt_ms=0.005, tstop_ms=3.0, intracellular=pulse)
+    ours = nervesim.Stimulation(f, None, None, **kw).run(0.0, record_nodes=range(21))
+    ref = nrn.NeuronStimulation(f, None, None, **kw).run(0.0, record_nodes=range(21))
     assert ours.ap_counts[1:20].min() == 1
     assert np.abs(ours.vm_mV - ref.vm_mV).max() < VM_TOL_MV
     assert np.allclose(ours.crossing_ms, ref.crossing_ms, rtol=0, atol=1e-9, equal_nan=True)
@@ -58,8 +59,8 @@ def test_intracellular_pulse_and_conduction():
 
 def test_threshold_same_in_both_engines(fibre10):
     el, w = point_at_centre(fibre10, 1000.0), nervesim.Waveform.monophasic(0.1)
-    ours = search_threshold(nervesim.Stimulation(fibre10, el, w), tolerance=1e-3)
-    ref = search_threshold(nrn.NeuronStimulation(fibre10, el, w), tolerance=1e-3)
+    ours = search_threshold(nervesim.Stimulation(fibre10, el, w, dt_ms=0.005), tolerance=1e-3)
+    ref = search_threshold(nrn.NeuronStimulation(fibre10, el, w, dt_ms=0.005), tolerance=1e-3)
     assert abs(ours.threshold_mA - ref.threshold_mA) / ref.threshold_mA <= 5e-4
     assert ours.initiation_node == ref.initiation_node == fibre10.centre_node
 
