@@ -81,7 +81,66 @@ def _parser() -> argparse.ArgumentParser:
                    help="numba (default) or the NEURON reference (needs nervesim[neuron])")
     t.add_argument("--json", action="store_true", help="print one JSON object")
     t.set_defaults(run=_threshold, subparser=t)
+
+    v = sub.add_parser("validate", help="compare against NEURON over a grid of fibres, pulses and distances",
+                       description="Run the same fibres in NEURON and in nervesim and compare Vm traces, "
+                                   "thresholds and conduction velocities against the targets.")
+    v.add_argument("--quick", action="store_true", help="a handful of cases (for CI)")
+    v.add_argument("--dt-ms", type=_finite, default=DEFAULT_DT_MS, help=f"time step (default {DEFAULT_DT_MS} ms)")
+    v.add_argument("--processes", type=int, help="worker processes (default: every core)")
+    v.add_argument("--json", action="store_true", help="print one JSON object with every case")
+    v.add_argument("--plot", metavar="FILE", help="write a figure (worst-case traces, threshold agreement)")
+    v.set_defaults(run=_validate, subparser=v)
     return p
+
+
+def _validate(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
+    from dataclasses import asdict
+
+    from . import validate
+
+    try:
+        from .neuron import neuron_version
+    except ImportError as exc:
+        parser.error(str(exc))
+    if args.processes is not None and args.processes < 1:
+        parser.error(f"argument --processes: {args.processes} must be >= 1")
+
+    def progress(i, n, res):
+        print(f"\r[{i}/{n}] {res.model} {res.diameter_um:g} um", end="", file=sys.stderr, flush=True)
+
+    start = time.perf_counter()
+    cases, cvs = validate.run_validation(args.quick, args.dt_ms, args.processes,
+                                         progress=None if args.json else progress)
+    if not args.json:
+        print(file=sys.stderr)
+    summ = validate.summary(cases, cvs)
+    summ.update(neuron_version=neuron_version(), nervesim_version=__version__, dt_ms=args.dt_ms,
+                runtime_s=time.perf_counter() - start)
+    if args.plot:
+        worst = summ["worst_dvm_case"]
+        _, traces = validate.compare_case(worst["model"], worst["diameter_um"], worst["pulse"],
+                                          worst["distance_um"], args.dt_ms, traces=True)
+        worst_case = next(c for c in cases if asdict(c) == worst)
+        validate.plot(cases, (traces, worst_case), args.plot)
+    if args.json:
+        print(json.dumps({"summary": summ, "cases": [asdict(c) for c in cases], "cv": [asdict(c) for c in cvs]}))
+        return 0 if summ["pass"] else 1
+    print(f"NEURON {summ['neuron_version']} vs nervesim {__version__}: {summ['n_cases']} cases, "
+          f"{summ['n_cv']} conduction velocities, dt {args.dt_ms:g} ms, {summ['runtime_s']:.0f} s")
+    t = validate.TARGETS
+    print(f"{'model':13} {'D um':>5} {'pulse':16} {'dist um':>7} {'thr nervesim mA':>16} {'thr NEURON mA':>14} "
+          f"{'rel diff':>9} {'max|dVm| mV':>11}")
+    for c in sorted(cases, key=lambda c: -c.max_dvm_mV)[:5]:
+        print(f"{c.model:13} {c.diameter_um:5g} {c.pulse:16} {c.distance_um:7g} {c.threshold_numba_mA:16.8g} "
+              f"{c.threshold_neuron_mA:14.8g} {c.threshold_rel_diff:9.2e} {c.max_dvm_mV:11.2e}")
+    for c in sorted(cvs, key=lambda c: -c.cv_rel_diff):
+        print(f"CV {c.model:13} {c.diameter_um:5g} um: nervesim {c.cv_numba_m_s:.4f} m/s, "
+              f"NEURON {c.cv_neuron_m_s:.4f} m/s, rel diff {c.cv_rel_diff:.2e}")
+    print(f"worst |dVm| {summ['max_dvm_mV']:.3e} mV (target {t['max_dvm_mV']}), worst threshold diff "
+          f"{summ['max_threshold_rel_diff']:.3e} (target {t['threshold_rel']}), worst CV diff "
+          f"{summ['max_cv_rel_diff']:.3e} (target {t['cv_rel']}): {'PASS' if summ['pass'] else 'FAIL'}")
+    return 0 if summ["pass"] else 1
 
 
 def _threshold(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:

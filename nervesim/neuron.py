@@ -151,15 +151,18 @@ class NeuronStimulation:
             self.iclamp.delay = intracellular.delay_ms
             self.iclamp.dur = intracellular.duration_ms
             self.iclamp.amp = intracellular.amplitude_nA
+        self.apcs = [h.APCount(sec(0.5)) for sec in self.cell.nodes]
+        self.vm_vectors = []
+        for sec in self.cell.nodes:
+            vec = h.Vector()
+            vec.record(sec(0.5)._ref_v)
+            self.vm_vectors.append(vec)
 
     def run(self, amplitude_mA: float, *, record_nodes: Sequence[int] = (), stop_on_detect: bool = False,
             ap_threshold_mV: float = AP_THRESHOLD_MV) -> SimulationResult:
         fib, secs = self.fibre, self.cell.sections
-        apcs = []
-        for sec in self.cell.nodes:
-            apc = h.APCount(sec(0.5))
+        for apc in self.apcs:
             apc.thresh = ap_threshold_mV
-            apcs.append(apc)
         for sec in secs:
             sec(0.5).e_extracellular = 0.0
         h.celsius = fib.temperature_c
@@ -172,12 +175,10 @@ class NeuronStimulation:
         h.dt = self.dt_ms
         h.t = 0.0
         h.fcurrent()
-        for apc in apcs:
+        h.frecord_init()  # restart the Vm vectors at t = 0
+        for apc in self.apcs:
             apc.n = 0
-        nodes = list(range(fib.n_nodes))
-        vm = np.empty((fib.n_nodes, self.n_steps + 1))
-        vm[:, 0] = [s(0.5).v for s in self.cell.nodes]
-        det = apcs[fib.detection_node]
+        det = self.apcs[fib.detection_node]
         last_w = 0.0
         steps = self.n_steps
         for n in range(self.n_steps):
@@ -187,13 +188,13 @@ class NeuronStimulation:
                     sec(0.5).e_extracellular = w * ve
                 last_w = w
             h.fadvance()
-            vm[:, n + 1] = [s(0.5).v for s in self.cell.nodes]
             if stop_on_detect and det.n > 0:
                 steps = n + 1
                 break
-        counts = np.array([int(a.n) for a in apcs])
-        times = np.array([a.time if a.n > 0 else np.nan for a in apcs])
-        crossing = _first_crossings(vm[:, :steps + 1], self.dt_ms, ap_threshold_mV)
+        vm = np.array([vec.as_numpy()[:steps + 1] for vec in self.vm_vectors])
+        counts = np.array([int(a.n) for a in self.apcs])
+        times = np.array([a.time if a.n > 0 else np.nan for a in self.apcs])
+        crossing = _first_crossings(vm, self.dt_ms, ap_threshold_mV)
         rec = tuple(int(n) for n in record_nodes)
         return SimulationResult(fibre=fib, amplitude_mA=float(amplitude_mA), dt_ms=self.dt_ms,
                                 tstop_ms=self.tstop_ms, steps_run=steps, ap_times_ms=times, ap_counts=counts,

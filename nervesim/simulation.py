@@ -156,7 +156,7 @@ class Stimulation:
             ap_threshold_mV, stop_on_detect, rec_idx, rec)
         return SimulationResult(fibre=fib, amplitude_mA=amplitude_mA, dt_ms=self.dt_ms, tstop_ms=self.tstop_ms,
                                 steps_run=int(steps), ap_times_ms=t_first, ap_counts=count, crossing_ms=t_cross,
-                                recorded_nodes=nodes, vm_mV=rec if nodes else None)
+                                recorded_nodes=nodes, vm_mV=rec[:, :steps + 1] if nodes else None)
 
 
 def default_tstop_ms(stimulus_end_ms: float) -> float:

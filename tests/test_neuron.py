@@ -75,3 +75,24 @@ def test_mechanisms_compile_once_into_user_cache(tmp_path, monkeypatch):
     assert paths[0] == paths[1] and paths[0].parent == tmp_path
     assert (paths[0] / "ok").exists() and list(paths[0].glob("*/libnrnmech.so"))
     assert [p.name for p in tmp_path.iterdir() if p.is_dir()] == [paths[0].name]  # no leftover builds
+
+
+def test_validate_quick_grid_meets_targets(capsys, tmp_path):
+    """``nervesim validate --quick``: every case and velocity within the issue's targets."""
+    import json
+
+    from nervesim.cli import main
+
+    code = main(["validate", "--quick", "--json", "--plot", str(tmp_path / "v.png")])
+    out = json.loads(capsys.readouterr().out)
+    summ = out["summary"]
+    assert code == 0 and summ["pass"]
+    assert summ["neuron_version"].startswith("9.")
+    assert len(out["cases"]) == 3 and len(out["cv"]) == 2
+    for case in out["cases"]:
+        assert case["max_dvm_mV"] <= 0.01
+        assert case["threshold_rel_diff"] <= 5e-4
+        assert case["threshold_neuron_mA"] > 0
+    for cv in out["cv"]:
+        assert cv["cv_rel_diff"] <= 5e-3 and cv["cv_neuron_m_s"] > 1.0
+    assert (tmp_path / "v.png").stat().st_size > 10_000
