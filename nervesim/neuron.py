@@ -158,8 +158,13 @@ class NeuronStimulation:
             vec.record(sec(0.5)._ref_v)
             self.vm_vectors.append(vec)
 
-    def run(self, amplitude_mA: float, *, record_nodes: Sequence[int] = (), stop_on_detect: bool = False,
+    def run_many(self, amplitudes_mA: Sequence[float], *, early_exit: bool = True) -> list[SimulationResult]:
+        """Run each amplitude in turn."""
+        return [self.run(a, early_exit=early_exit) for a in amplitudes_mA]
+
+    def run(self, amplitude_mA: float, *, record_nodes: Sequence[int] = (), early_exit: bool = False,
             ap_threshold_mV: float = AP_THRESHOLD_MV) -> SimulationResult:
+        """Simulate at ``amplitude_mA``; ``early_exit`` stops when the detection node fires."""
         fib, secs = self.fibre, self.cell.sections
         for apc in self.apcs:
             apc.thresh = ap_threshold_mV
@@ -188,7 +193,7 @@ class NeuronStimulation:
                     sec(0.5).e_extracellular = w * ve
                 last_w = w
             h.fadvance()
-            if stop_on_detect and det.n > 0:
+            if early_exit and det.n > 0:
                 steps = n + 1
                 break
         vm = np.array([vec.as_numpy()[:steps + 1] for vec in self.vm_vectors])

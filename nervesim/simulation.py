@@ -13,7 +13,7 @@ import numpy as np
 
 from .extracellular import Electrode
 from .fibre import Fibre
-from .solver import Circuit, simulate_kernel
+from .solver import Circuit, simulate_batch, simulate_kernel
 from .waveform import Waveform
 
 AP_THRESHOLD_MV = -30.0
@@ -22,6 +22,10 @@ PRERUN_DT_MS = 5.0
 PRERUN_STEPS = 40
 #: ASCENT/PyFibers time step; 0.005 ms (ModelDB) raises thresholds by about 1.3 % (experiments/convergence.py).
 DEFAULT_DT_MS = 0.001
+#: Early exit of a decided sub-threshold run: every node within this of its t = 0 potential ...
+QUIET_MV = 5.0
+#: ... and changing slower than this (mV/ms).
+QUIET_MV_MS = 2.0
 
 
 @dataclass(frozen=True)
@@ -130,13 +134,30 @@ class Stimulation:
         self.intracellular = intracellular
         self.circuit = Circuit.from_fibre(fibre)
 
-    def run(self, amplitude_mA: float, *, record_nodes: Sequence[int] = (), stop_on_detect: bool = False,
+    def _quiet_after_step(self) -> int:
+        """First step at which every stimulus is over."""
+        on = np.flatnonzero(self.wave)
+        after = int(on[-1]) + 1 if on.size else 0
+        ic = self.intracellular
+        if ic is not None:
+            after = max(after, int(math.ceil((ic.delay_ms + ic.duration_ms) / self.dt_ms)) + 1)
+        return after
+
+    def _kernel_args(self) -> tuple:
+        c = self.circuit
+        return (c.c_m_nF, c.g_pas_uS, c.e_pas_mV, c.c_my_nF, c.g_my_uS, c.c_o_nF, c.g_o_uS, c.g_axial_uS,
+                c.active_idx, c.active_scale, c.mech_params, c.q10, c.v_init_mV)
+
+    def run(self, amplitude_mA: float, *, record_nodes: Sequence[int] = (), early_exit: bool = False,
             ap_threshold_mV: float = AP_THRESHOLD_MV) -> SimulationResult:
-        """Simulate at ``amplitude_mA`` (≥ 0) from rest; record Vm at ``record_nodes``."""
-        amplitude_mA = float(amplitude_mA)
-        if not math.isfinite(amplitude_mA) or amplitude_mA < 0:
-            raise ValueError(f"amplitude_mA={amplitude_mA}: must be a finite magnitude >= 0")
-        fib, c = self.fibre, self.circuit
+        """Simulate at ``amplitude_mA`` (≥ 0) from rest; record Vm at ``record_nodes``.
+
+        With ``early_exit`` the run ends as soon as its outcome is decided: when the detection node
+        fires, or, once the stimulus is over, when every node is back within `QUIET_MV` of its
+        starting potential and changing slower than `QUIET_MV_MS`.
+        """
+        amplitude_mA = _check_amplitude(amplitude_mA)
+        fib = self.fibre
         nodes = tuple(int(n) for n in record_nodes)
         for n in nodes:
             if not 0 <= n < fib.n_nodes:
@@ -149,14 +170,40 @@ class Stimulation:
         else:
             stim = (int(fib.node_sections[ic.node]), float(ic.amplitude_nA), float(ic.delay_ms),
                     float(ic.duration_ms))
-        steps, t_first, t_cross, count = simulate_kernel(
-            c.c_m_nF, c.g_pas_uS, c.e_pas_mV, c.c_my_nF, c.g_my_uS, c.c_o_nF, c.g_o_uS, c.g_axial_uS,
-            c.active_idx, c.active_scale, c.mech_params, c.q10, c.v_init_mV, self.ve_mV, self.wave,
-            amplitude_mA, self.dt_ms, PRERUN_DT_MS, PRERUN_STEPS, *stim, c.node_idx, fib.detection_node,
-            ap_threshold_mV, stop_on_detect, rec_idx, rec)
+        t_first, t_cross = np.empty(fib.n_nodes), np.empty(fib.n_nodes)
+        count = np.empty(fib.n_nodes, dtype=np.int64)
+        steps = simulate_kernel(
+            *self._kernel_args(), self.ve_mV, self.wave, amplitude_mA, self.dt_ms, PRERUN_DT_MS, PRERUN_STEPS,
+            *stim, self.circuit.node_idx, fib.detection_node, ap_threshold_mV, early_exit, self._quiet_after_step(),
+            QUIET_MV if early_exit else 0.0, QUIET_MV_MS, rec_idx, rec, t_first, t_cross, count)
         return SimulationResult(fibre=fib, amplitude_mA=amplitude_mA, dt_ms=self.dt_ms, tstop_ms=self.tstop_ms,
                                 steps_run=int(steps), ap_times_ms=t_first, ap_counts=count, crossing_ms=t_cross,
                                 recorded_nodes=nodes, vm_mV=rec[:, :steps + 1] if nodes else None)
+
+    def run_many(self, amplitudes_mA: Sequence[float], *, early_exit: bool = True,
+                 ap_threshold_mV: float = AP_THRESHOLD_MV) -> list[SimulationResult]:
+        """Run several amplitudes in parallel over the CPU cores (no traces recorded)."""
+        if self.intracellular is not None:
+            raise ValueError("run_many: intracellular stimulation is supported by run() only")
+        amps = np.array([_check_amplitude(a) for a in amplitudes_mA])
+        fib, m = self.fibre, len(amps)
+        t_first, t_cross = np.empty((m, fib.n_nodes)), np.empty((m, fib.n_nodes))
+        count = np.empty((m, fib.n_nodes), dtype=np.int64)
+        steps = np.empty(m, dtype=np.int64)
+        simulate_batch(*self._kernel_args(), np.repeat(self.ve_mV[None, :], m, 0), self.wave, amps, self.dt_ms, PRERUN_DT_MS,
+                       PRERUN_STEPS, self.circuit.node_idx, fib.detection_node, ap_threshold_mV, early_exit,
+                       self._quiet_after_step(), QUIET_MV if early_exit else 0.0, QUIET_MV_MS,
+                       t_first, t_cross, count, steps)
+        return [SimulationResult(fibre=fib, amplitude_mA=float(a), dt_ms=self.dt_ms, tstop_ms=self.tstop_ms,
+                                 steps_run=int(steps[i]), ap_times_ms=t_first[i], ap_counts=count[i],
+                                 crossing_ms=t_cross[i]) for i, a in enumerate(amps)]
+
+
+def _check_amplitude(amplitude_mA: float) -> float:
+    amplitude_mA = float(amplitude_mA)
+    if not math.isfinite(amplitude_mA) or amplitude_mA < 0:
+        raise ValueError(f"amplitude_mA={amplitude_mA}: must be a finite magnitude >= 0")
+    return amplitude_mA
 
 
 def default_tstop_ms(stimulus_end_ms: float) -> float:

@@ -15,7 +15,7 @@ import math
 from dataclasses import dataclass
 
 import numpy as np
-from numba import njit
+from numba import njit, prange
 
 from .channels import axnode_current, axnode_gate_step, axnode_params, axnode_steady_state, q10_factors
 from .fibre import Fibre
@@ -70,91 +70,94 @@ class Circuit:
         )
 
 
-@njit(cache=True)
-def _step(v, x0, x1, gates, e_out, i_stim, dt, c_m, g_pas, e_pas, c_my, g_my, c_o, g_o, g_ax,
-          act, act_scale, par, q10, clamp, i_ion, g_ion, dpi, rp):
+@njit(cache=True, nogil=True)
+def _diagonal_constants(c_m, g_pas, c_my, g_my, c_o, g_o, g_ax, dt):
+    """Step-invariant parts of each 3×3 diagonal block: (a₀, b, c, Σg_i, Σg_p, Σg_o) per compartment."""
+    n = c_m.shape[0]
+    out = np.zeros((6, n))
+    for k in range(n):
+        out[0, k] = c_m[k] / dt + g_pas[k]
+        out[1, k] = c_my[k] / dt + g_my[k]
+        out[2, k] = c_o[k] / dt + g_o[k]
+    for k in range(n - 1):
+        for layer in range(3):
+            out[3 + layer, k] += g_ax[layer, k]
+            out[3 + layer, k + 1] += g_ax[layer, k]
+    return out
+
+
+@njit(cache=True, nogil=True)
+def _step(v, x0, x1, gates, e_out, i_stim, dt, diag, g_pas, e_pas, g_my, g_o, g_ax,
+          act, act_scale, par, q10, clamp, i_ion, g_act, vi, dpi, rp):
     """One backward-Euler step in Δ-form; updates v, x0, x1 and gates in place."""
     n = v.shape[0]
     for k in range(n):
         i_ion[k] = g_pas[k] * (v[k] - e_pas[k])
-        g_ion[k] = g_pas[k]
+        vi[k] = v[k] + x0[k]
     for j in range(act.shape[0]):
         k = act[j]
         i_d, g_d = axnode_current(v[k], gates[0, j], gates[1, j], gates[2, j], gates[3, j], par)
         i_ion[k] = i_d * act_scale[j]
-        g_ion[k] = g_d * act_scale[j]
-    # Forward sweep of block Thomas; dpi holds the inverse of each eliminated diagonal block
-    # (symmetric: 00, 01, 02, 11, 12, 22) and rp the eliminated right-hand side.
+        g_act[k] = g_d * act_scale[j]
+    # Forward sweep of block Thomas; dpi[k] holds the inverse of the eliminated diagonal block
+    # (symmetric: 00, 01, 02, 11, 12, 22) and rp[k] the eliminated right-hand side.
     for k in range(n):
-        a = c_m[k] / dt + g_ion[k]
-        b = c_my[k] / dt + g_my[k]
-        c = c_o[k] / dt + g_o[k]
-        vi = v[k] + x0[k]
+        a = diag[0, k] + g_act[k]
+        b = diag[1, k]
         w = x0[k] - x1[k]
-        r0 = -i_ion[k] + i_stim[k]
+        r0 = i_stim[k] - i_ion[k]
         r1 = i_ion[k] - g_my[k] * w
         r2 = g_my[k] * w - g_o[k] * (x1[k] - e_out[k])
-        d00 = a
-        d11 = a + b
-        d22 = b + c
+        d00 = a + diag[3, k]
+        d11 = a + b + diag[4, k]
+        d22 = b + diag[2, k] + diag[5, k]
         d01 = -a
         d12 = -b
         d02 = 0.0
         if k > 0:
             gi, gp, go = g_ax[0, k - 1], g_ax[1, k - 1], g_ax[2, k - 1]
-            d00 += gi
-            d11 += gp
-            d22 += go
-            r0 += gi * (v[k - 1] + x0[k - 1] - vi)
+            r0 += gi * (vi[k - 1] - vi[k])
             r1 += gp * (x0[k - 1] - x0[k])
             r2 += go * (x1[k - 1] - x1[k])
-            q = dpi[:, k - 1]
-            d00 -= gi * gi * q[0]
-            d01 -= gi * gp * q[1]
-            d02 -= gi * go * q[2]
-            d11 -= gp * gp * q[3]
-            d12 -= gp * go * q[4]
-            d22 -= go * go * q[5]
-            s0, s1, s2 = rp[0, k - 1], rp[1, k - 1], rp[2, k - 1]
-            r0 += gi * (q[0] * s0 + q[1] * s1 + q[2] * s2)
-            r1 += gp * (q[1] * s0 + q[3] * s1 + q[4] * s2)
-            r2 += go * (q[2] * s0 + q[4] * s1 + q[5] * s2)
+            q0, q1, q2, q3, q4, q5 = dpi[k - 1, 0], dpi[k - 1, 1], dpi[k - 1, 2], dpi[k - 1, 3], dpi[k - 1, 4], dpi[k - 1, 5]
+            d00 -= gi * gi * q0
+            d01 -= gi * gp * q1
+            d02 -= gi * go * q2
+            d11 -= gp * gp * q3
+            d12 -= gp * go * q4
+            d22 -= go * go * q5
+            s0, s1, s2 = rp[k - 1, 0], rp[k - 1, 1], rp[k - 1, 2]
+            r0 += gi * (q0 * s0 + q1 * s1 + q2 * s2)
+            r1 += gp * (q1 * s0 + q3 * s1 + q4 * s2)
+            r2 += go * (q2 * s0 + q4 * s1 + q5 * s2)
         if k < n - 1:
-            gi, gp, go = g_ax[0, k], g_ax[1, k], g_ax[2, k]
-            d00 += gi
-            d11 += gp
-            d22 += go
-            r0 += gi * (v[k + 1] + x0[k + 1] - vi)
-            r1 += gp * (x0[k + 1] - x0[k])
-            r2 += go * (x1[k + 1] - x1[k])
+            r0 += g_ax[0, k] * (vi[k + 1] - vi[k])
+            r1 += g_ax[1, k] * (x0[k + 1] - x0[k])
+            r2 += g_ax[2, k] * (x1[k + 1] - x1[k])
         c00 = d11 * d22 - d12 * d12
         c01 = d02 * d12 - d01 * d22
         c02 = d01 * d12 - d02 * d11
-        c11 = d00 * d22 - d02 * d02
-        c12 = d01 * d02 - d00 * d12
-        c22 = d00 * d11 - d01 * d01
         inv_det = 1.0 / (d00 * c00 + d01 * c01 + d02 * c02)
-        dpi[0, k] = c00 * inv_det
-        dpi[1, k] = c01 * inv_det
-        dpi[2, k] = c02 * inv_det
-        dpi[3, k] = c11 * inv_det
-        dpi[4, k] = c12 * inv_det
-        dpi[5, k] = c22 * inv_det
-        rp[0, k] = r0
-        rp[1, k] = r1
-        rp[2, k] = r2
+        dpi[k, 0] = c00 * inv_det
+        dpi[k, 1] = c01 * inv_det
+        dpi[k, 2] = c02 * inv_det
+        dpi[k, 3] = (d00 * d22 - d02 * d02) * inv_det
+        dpi[k, 4] = (d01 * d02 - d00 * d12) * inv_det
+        dpi[k, 5] = (d00 * d11 - d01 * d01) * inv_det
+        rp[k, 0] = r0
+        rp[k, 1] = r1
+        rp[k, 2] = r2
     # Back substitution: Δ_k = D'_k⁻¹ (r'_k + G_k Δ_{k+1}).
     u0 = u1 = u2 = 0.0
     for k in range(n - 1, -1, -1):
-        s0, s1, s2 = rp[0, k], rp[1, k], rp[2, k]
+        s0, s1, s2 = rp[k, 0], rp[k, 1], rp[k, 2]
         if k < n - 1:
             s0 += g_ax[0, k] * u0
             s1 += g_ax[1, k] * u1
             s2 += g_ax[2, k] * u2
-        q = dpi[:, k]
-        u0 = q[0] * s0 + q[1] * s1 + q[2] * s2
-        u1 = q[1] * s0 + q[3] * s1 + q[4] * s2
-        u2 = q[2] * s0 + q[4] * s1 + q[5] * s2
+        u0 = dpi[k, 0] * s0 + dpi[k, 1] * s1 + dpi[k, 2] * s2
+        u1 = dpi[k, 1] * s0 + dpi[k, 3] * s1 + dpi[k, 4] * s2
+        u2 = dpi[k, 2] * s0 + dpi[k, 4] * s1 + dpi[k, 5] * s2
         v[k] += u0 - u1
         x0[k] += u1
         x1[k] += u2
@@ -164,11 +167,12 @@ def _step(v, x0, x1, gates, e_out, i_stim, dt, c_m, g_pas, e_pas, c_my, g_my, c_
             v[k], gates[0, j], gates[1, j], gates[2, j], gates[3, j], dt, q10, clamp)
 
 
-@njit(cache=True)
+@njit(cache=True, nogil=True)
 def simulate_kernel(c_m, g_pas, e_pas, c_my, g_my, c_o, g_o, g_ax, act, act_scale, par, q10,
                     v_init, ve, wave, amp, dt, pre_dt, pre_steps, stim_idx, stim_nA, stim_del,
-                    stim_dur, node_idx, det, ap_thresh, stop_on_detect, rec_idx, rec):
-    """Simulate one fibre from rest; return (steps run, first crossing times, APCount counts).
+                    stim_dur, node_idx, det, ap_thresh, stop_on_detect, quiet_after, quiet_mV, quiet_mV_ms,
+                    rec_idx, rec, t_first, t_interp, count):
+    """Simulate one fibre from rest; return the number of steps run.
 
     Parameters (plain arrays, units of this module)
     ----------
@@ -181,7 +185,12 @@ def simulate_kernel(c_m, g_pas, e_pas, c_my, g_my, c_o, g_o, g_ax, act, act_scal
     node_idx, det, ap_thresh : compartments of the nodes, detection node (index into node_idx),
         APCount threshold (mV)
     stop_on_detect : end the run at the step the detection node counts an AP
-    rec_idx, rec : compartments to record and an output (len(rec_idx), len(wave)+1) array of v
+    quiet_after, quiet_mV, quiet_mV_ms : from step ``quiet_after`` on (all stimulation over), end
+        the run once every node is within ``quiet_mV`` of its potential at t = 0 and changes slower
+        than ``quiet_mV_ms`` (a decayed sub-threshold response; quiet_mV = 0 disables)
+    rec_idx, rec : compartments to record and a (len(rec_idx), len(wave)+1) array for their v
+    t_first, t_interp, count : outputs per node: APCount time of the first AP, its interpolated
+        crossing time (NaN if none), and the APCount count
     """
     n = c_m.shape[0]
     clamp = par[7] != 0.0
@@ -196,21 +205,27 @@ def simulate_kernel(c_m, g_pas, e_pas, c_my, g_my, c_o, g_o, g_ax, act, act_scal
         gates[2, j] = h0
         gates[3, j] = s0
     i_ion = np.empty(n)
-    g_ion = np.empty(n)
-    dpi = np.empty((6, n))
-    rp = np.empty((3, n))
+    g_act = np.zeros(n)
+    vi = np.empty(n)
+    dpi = np.empty((n, 6))
+    rp = np.empty((n, 3))
     e_out = np.zeros(n)
     i_stim = np.zeros(n)
+    diag = _diagonal_constants(c_m, g_pas, c_my, g_my, c_o, g_o, g_ax, pre_dt)
     for _ in range(pre_steps):
-        _step(v, x0, x1, gates, e_out, i_stim, pre_dt, c_m, g_pas, e_pas, c_my, g_my, c_o, g_o, g_ax,
-              act, act_scale, par, q10, clamp, i_ion, g_ion, dpi, rp)
+        _step(v, x0, x1, gates, e_out, i_stim, pre_dt, diag, g_pas, e_pas, g_my, g_o, g_ax,
+              act, act_scale, par, q10, clamp, i_ion, g_act, vi, dpi, rp)
+    diag = _diagonal_constants(c_m, g_pas, c_my, g_my, c_o, g_o, g_ax, dt)
     n_nodes = node_idx.shape[0]
-    t_first = np.full(n_nodes, np.nan)
-    t_interp = np.full(n_nodes, np.nan)
-    count = np.zeros(n_nodes, dtype=np.int64)
     firing = np.zeros(n_nodes, dtype=np.bool_)
     t_last = np.full(n_nodes, -1e300)
     v_old = np.empty(n_nodes)
+    v_start = np.empty(n_nodes)
+    for q in range(n_nodes):
+        t_first[q] = np.nan
+        t_interp[q] = np.nan
+        count[q] = 0
+        v_start[q] = v[node_idx[q]]
     for r in range(rec_idx.shape[0]):
         rec[r, 0] = v[rec_idx[r]]
     t = 0.0
@@ -227,10 +242,11 @@ def simulate_kernel(c_m, g_pas, e_pas, c_my, g_my, c_o, g_o, g_ax, act, act_scal
             i_stim[stim_idx] = stim_nA if stim_del <= t_mid < stim_del + stim_dur else 0.0
         for q in range(n_nodes):
             v_old[q] = v[node_idx[q]]
-        _step(v, x0, x1, gates, e_out, i_stim, dt, c_m, g_pas, e_pas, c_my, g_my, c_o, g_o, g_ax,
-              act, act_scale, par, q10, clamp, i_ion, g_ion, dpi, rp)
+        _step(v, x0, x1, gates, e_out, i_stim, dt, diag, g_pas, e_pas, g_my, g_o, g_ax,
+              act, act_scale, par, q10, clamp, i_ion, g_act, vi, dpi, rp)
         t = t + 0.5 * dt  # two half steps, as NEURON accumulates t
         t = t + 0.5 * dt
+        quiet = quiet_mV > 0.0 and step >= quiet_after
         for q in range(n_nodes):
             vq = v[node_idx[q]]
             if not firing[q] and vq >= ap_thresh:
@@ -242,8 +258,26 @@ def simulate_kernel(c_m, g_pas, e_pas, c_my, g_my, c_o, g_o, g_ax, act, act_scal
                     t_interp[q] = t - dt + dt * (ap_thresh - v_old[q]) / (vq - v_old[q])
             elif firing[q] and vq < ap_thresh and t > t_last[q]:
                 firing[q] = False
+            if quiet and (abs(vq - v_start[q]) >= quiet_mV or abs(vq - v_old[q]) >= quiet_mV_ms * dt):
+                quiet = False
         for r in range(rec_idx.shape[0]):
             rec[r, step + 1] = v[rec_idx[r]]
-        if stop_on_detect and count[det] > 0:
-            return step + 1, t_first, t_interp, count
-    return n_steps, t_first, t_interp, count
+        if (stop_on_detect and count[det] > 0) or quiet:
+            return step + 1
+    return n_steps
+
+
+@njit(cache=True, nogil=True, parallel=True)
+def simulate_batch(c_m, g_pas, e_pas, c_my, g_my, c_o, g_o, g_ax, act, act_scale, par, q10,
+                   v_init, ve, wave, amps, dt, pre_dt, pre_steps, node_idx, det, ap_thresh,
+                   stop_on_detect, quiet_after, quiet_mV, quiet_mV_ms, t_first, t_interp, count, steps):
+    """`simulate_kernel` for each (row of ``ve``, amplitude in ``amps``) pair, in parallel over the
+    batch; per-member outputs are rows of t_first, t_interp, count and steps."""
+    no_rec = np.empty(0, dtype=np.int64)
+    for b in prange(amps.shape[0]):
+        rec = np.empty((0, 0))
+        steps[b] = simulate_kernel(
+            c_m, g_pas, e_pas, c_my, g_my, c_o, g_o, g_ax, act, act_scale, par, q10, v_init,
+            ve[b], wave, amps[b], dt, pre_dt, pre_steps, -1, 0.0, 0.0, 0.0,
+            node_idx, det, ap_thresh, stop_on_detect, quiet_after, quiet_mV, quiet_mV_ms, no_rec, rec,
+            t_first[b], t_interp[b], count[b])

@@ -22,12 +22,13 @@ class ThresholdSearchError(RuntimeError):
 
 
 class Runner(Protocol):
+    """An engine the search can drive: `nervesim.Stimulation` or `nervesim.neuron.NeuronStimulation`."""
+
     fibre: Fibre
     ve_mV: np.ndarray
     wave: np.ndarray
 
-    def run(self, amplitude_mA: float, *, record_nodes: Sequence[int] = (),
-            stop_on_detect: bool = False) -> SimulationResult: ...
+    def run_many(self, amplitudes_mA: Sequence[float], *, early_exit: bool = True) -> list[SimulationResult]: ...
 
 
 @dataclass(frozen=True)
@@ -35,7 +36,7 @@ class ThresholdResult:
     """Outcome of a threshold search.
 
     threshold_mA : supra-threshold bound of the final bracket
-    bracket_mA : (highest sub-threshold, lowest supra-threshold) amplitude tried
+    bracket_mA : (highest sub-threshold, lowest supra-threshold) amplitude of the final bracket
     n_runs : simulations run
     initiation_node, latency_ms : where and when (interpolated −30 mV crossing) the AP started
         in the run at ``threshold_mA``
@@ -55,13 +56,20 @@ class ThresholdResult:
     runs: tuple[tuple[float, bool], ...]
 
 
-def search_threshold(runner: Runner, *, tolerance: float = 1e-3, start_mA: float | None = None,
-                     min_mA: float = 1e-6, max_mA: float = 1e3, expand: float = 2.0) -> ThresholdResult:
-    """Find the activation threshold of any engine with a ``run(amplitude_mA)`` method.
+#: Amplitudes tried per round; fixed (not the core count) so results do not depend on the machine.
+PROBES_PER_ROUND = 2
 
-    Starting at ``start_mA`` the amplitude is multiplied (or divided) by ``expand`` until one
-    run fires and one does not, within [min_mA, max_mA]; then arithmetic bisection until
-    (supra − sub)/supra ≤ ``tolerance``.
+
+def search_threshold(runner: Runner, *, tolerance: float = 1e-3, start_mA: float | None = None,
+                     min_mA: float = 1e-6, max_mA: float = 1e3, expand: float = 2.0,
+                     probes: int = PROBES_PER_ROUND) -> ThresholdResult:
+    """Find the activation threshold with any engine that has a ``run_many(amplitudes)`` method.
+
+    Each round runs ``probes`` amplitudes at once (in parallel where the engine can). Bracketing:
+    a geometric ladder (ratio ``expand``) from ``start_mA`` moves up while nothing fires and down
+    while something fires (or a node is excited but the AP does not reach the detection node,
+    i.e. above a block threshold), within [min_mA, max_mA]. Then the bracket is split into
+    ``probes + 1`` equal parts per round until (supra − sub)/supra ≤ ``tolerance``.
 
     Raises ThresholdSearchError when no bracket exists inside [min_mA, max_mA].
     """
@@ -72,6 +80,8 @@ def search_threshold(runner: Runner, *, tolerance: float = 1e-3, start_mA: float
         raise ValueError(f"tolerance={tolerance}: must be a relative tolerance below 1 (e.g. 0.001)")
     if not min_mA < max_mA or expand <= 1:
         raise ValueError(f"need min_mA < max_mA and expand > 1 (got {min_mA}, {max_mA}, {expand})")
+    if not isinstance(probes, int) or probes < 1:
+        raise ValueError(f"probes={probes}: must be a positive integer")
     start = activating_function_guess_mA(runner) if start_mA is None else float(start_mA)
     if not math.isfinite(start) or start <= 0:
         raise ValueError(f"start_mA={start_mA}: must be a finite positive amplitude")
@@ -79,48 +89,56 @@ def search_threshold(runner: Runner, *, tolerance: float = 1e-3, start_mA: float
 
     runs: list[tuple[float, SimulationResult]] = []
 
-    def probe(amp: float) -> SimulationResult:
-        res = runner.run(amp, stop_on_detect=True)
-        runs.append((amp, res))
-        return res
+    def probe(amps: list[float]) -> None:
+        runs.extend(zip(amps, runner.run_many(amps, early_exit=True)))
 
-    sub: float | None = None
-    supra: float | None = None
-    amp = start
-    first = probe(amp)
-    # A run that excites some node but not the detection node is above a block threshold
-    # (virtual anode), not below activation: search downward from it as from a firing run.
-    if first.fired or np.any(first.ap_counts > 0):
-        if first.fired:
-            supra = amp
-        while sub is None and amp > min_mA:
-            amp = max(amp / expand, min_mA)
-            res = probe(amp)
-            if res.fired:
-                supra = amp
-            elif supra is not None or not np.any(res.ap_counts > 0):
-                sub = amp
-    else:
-        sub = amp
-        while supra is None and amp < max_mA:
-            amp = min(amp * expand, max_mA)
-            if probe(amp).fired:
-                supra = amp
-            else:
-                sub = amp
+    def excited(r: SimulationResult) -> bool:
+        return r.fired or bool(np.any(r.ap_counts > 0))
+
+    def ladder(lo: float) -> list[float]:
+        return sorted({min(max(lo * expand ** i, min_mA), max_mA) for i in range(probes)})
+
+    probe(ladder(start))
+    sub = supra = None
+    while True:
+        fired = [a for a, r in runs if r.fired]
+        if fired:
+            supra = min(fired)
+            below = [a for a, r in runs if a < supra and not excited(r)]
+            if below:
+                sub = max(below)
+                break
+            if min(a for a, _ in runs) <= min_mA:
+                break
+            probe(ladder(supra / expand ** probes))
+        elif any(excited(r) for _, r in runs):
+            low = min(a for a, r in runs if excited(r))
+            if low <= min_mA:
+                break
+            probe(ladder(low / expand ** probes))
+        else:
+            high = max(a for a, _ in runs)
+            if high >= max_mA:
+                break
+            probe(ladder(high * expand))
     if sub is None or supra is None:
-        tried = ", ".join(f"{a:.4g}{'+' if r.fired else '-'}" for a, r in runs)
-        where = ("fires (or is blocked) even at min_mA" if sub is None or supra is None and amp <= min_mA
-                 else "does not fire even at max_mA")
+        tried = ", ".join(f"{a:.4g}{'+' if r.fired else '-'}" for a, r in sorted(runs, key=lambda x: x[0]))
+        where = ("does not fire even at max_mA" if not any(excited(r) for _, r in runs)
+                 else "fires (or is blocked) even at min_mA")
         raise ThresholdSearchError(
             f"no threshold bracket in [{min_mA:g}, {max_mA:g}] mA: the fibre {where} "
             f"(tried mA, + fired / - not: {tried}); widen the range (min_mA/max_mA) or move the electrode")
     while (supra - sub) / supra > tolerance:
-        mid = 0.5 * (sub + supra)
-        if probe(mid).fired:
-            supra = mid
-        else:
-            sub = mid
+        step = (supra - sub) / (probes + 1)
+        amps = [sub + step * (i + 1) for i in range(probes)]
+        probe(amps)
+        results = runs[-probes:]
+        fired_now = [a for a, r in results if r.fired]
+        if fired_now:
+            supra = min(fired_now)
+        below = [a for a, r in results if a < supra and not r.fired]
+        if below:
+            sub = max(below)
 
     final = next(r for a, r in runs if a == supra)
     flags = []
@@ -162,7 +180,8 @@ def activating_function_guess_mA(runner: Runner) -> float:
 
 def find_threshold(fibre: Fibre, electrode: Electrode | np.ndarray, waveform: Waveform, *, dt_ms: float = DEFAULT_DT_MS,
                    tstop_ms: float | None = None, tolerance: float = 1e-3, start_mA: float | None = None,
-                   min_mA: float = 1e-6, max_mA: float = 1e3) -> ThresholdResult:
+                   min_mA: float = 1e-6, max_mA: float = 1e3, probes: int = PROBES_PER_ROUND) -> ThresholdResult:
     """Activation threshold (mA) of ``fibre`` for ``electrode`` and ``waveform`` with the Numba engine."""
     stim = Stimulation(fibre, electrode, waveform, dt_ms=dt_ms, tstop_ms=tstop_ms)
-    return search_threshold(stim, tolerance=tolerance, start_mA=start_mA, min_mA=min_mA, max_mA=max_mA)
+    return search_threshold(stim, tolerance=tolerance, start_mA=start_mA, min_mA=min_mA, max_mA=max_mA,
+                            probes=probes)

@@ -67,3 +67,42 @@ def test_tstop_shorter_than_pulse_is_an_error(fibre10):
     with pytest.raises(ValueError, match="tstop_ms"):
         nervesim.Stimulation(fibre10, point_at_centre(fibre10, 1000.0), nervesim.Waveform.monophasic(1.0),
                              tstop_ms=0.5)
+
+
+class FullLength:
+    """The Numba engine with early exit switched off: every run lasts tstop."""
+
+    def __init__(self, stim):
+        self.stim, self.fibre, self.ve_mV, self.wave = stim, stim.fibre, stim.ve_mV, stim.wave
+
+    def run_many(self, amplitudes_mA, *, early_exit=True):
+        return [self.stim.run(a) for a in amplitudes_mA]
+
+
+@pytest.mark.parametrize("model, D, distance_um, pulse", [
+    ("mrg-interp", 2.0, 500.0, "mono"), ("mrg-interp", 5.7, 2000.0, "anodic"), ("mrg-interp", 10.0, 1000.0, "bi"),
+    ("mrg-interp", 16.0, 500.0, "long"), ("mrg-small", 1.5, 1000.0, "mono"), ("mrg-discrete", 8.7, 2000.0, "bi"),
+])
+def test_early_exit_never_changes_a_threshold(model, D, distance_um, pulse):
+    f = nervesim.build_fibre(model, D, 51)
+    w = {"mono": nervesim.Waveform.monophasic(0.1), "anodic": nervesim.Waveform.monophasic(0.1, "anodic"),
+         "bi": nervesim.Waveform.biphasic(0.1, gap_ms=0.05), "long": nervesim.Waveform.monophasic(0.5)}[pulse]
+    stim = nervesim.Stimulation(f, point_at_centre(f, distance_um), w, dt_ms=0.005)
+    fast = search_threshold(stim, tolerance=1e-4)
+    full = search_threshold(FullLength(stim), tolerance=1e-4)
+    assert fast.runs == full.runs  # the same decision at every amplitude, so the same threshold
+    assert fast.threshold_mA == full.threshold_mA
+    # The early-exited sub-threshold run at the bracket is the closest call of all.
+    close = stim.run(fast.bracket_mA[0], early_exit=True)
+    assert not close.fired and close.steps_run < stim.n_steps
+
+
+def test_probes_per_round_agree_within_tolerance(fibre10):
+    el, w = point_at_centre(fibre10, 1000.0), nervesim.Waveform.monophasic(0.1)
+    stim = nervesim.Stimulation(fibre10, el, w, dt_ms=0.005)
+    results = [search_threshold(stim, tolerance=1e-3, probes=p) for p in (1, 2, 4)]
+    lows = max(r.bracket_mA[0] for r in results)
+    highs = min(r.bracket_mA[1] for r in results)
+    assert lows < highs  # all brackets overlap: each contains the true threshold
+    for r in results:
+        assert (r.bracket_mA[1] - r.bracket_mA[0]) / r.bracket_mA[1] <= 1e-3
