@@ -24,7 +24,8 @@ import numpy as np
 from .channels import AXNODE_PARAMS
 from .extracellular import Electrode
 from .fibre import Fibre
-from .simulation import AP_THRESHOLD_MV, DEFAULT_DT_MS, PRERUN_DT_MS, PRERUN_STEPS, IntracellularPulse, SimulationResult, Stimulation
+from .simulation import (AP_THRESHOLD_MV, DEFAULT_DT_MS, PRERUN_DT_MS, PRERUN_STEPS, QUIET_MV, QUIET_MV_MS,
+                         IntracellularPulse, SimulationResult, Stimulation)
 from .waveform import Waveform
 
 os.environ.setdefault("NEURON_MODULE_OPTIONS", "-nogui")  # no X display banner on stdout
@@ -35,6 +36,7 @@ except ImportError as exc:  # pragma: no cover - exercised only without neuron
     raise ImportError("nervesim.neuron needs NEURON: pip install 'nervesim[neuron]'") from exc
 
 _loaded: set[str] = set()
+QUIET_CHECK = 20  # steps between decayed-response checks (reading every node costs Python time)
 
 
 def neuron_version() -> str:
@@ -158,13 +160,16 @@ class NeuronStimulation:
             vec.record(sec(0.5)._ref_v)
             self.vm_vectors.append(vec)
 
+    def _node_v(self) -> np.ndarray:
+        return np.array([sec(0.5).v for sec in self.cell.nodes])
+
     def run_many(self, amplitudes_mA: Sequence[float], *, early_exit: bool = True) -> list[SimulationResult]:
         """Run each amplitude in turn."""
         return [self.run(a, early_exit=early_exit) for a in amplitudes_mA]
 
     def run(self, amplitude_mA: float, *, record_nodes: Sequence[int] = (), early_exit: bool = False,
             ap_threshold_mV: float = AP_THRESHOLD_MV) -> SimulationResult:
-        """Simulate at ``amplitude_mA``; ``early_exit`` stops when the detection node fires."""
+        """Simulate at ``amplitude_mA``; ``early_exit`` as `nervesim.Stimulation.run`."""
         fib, secs = self.fibre, self.cell.sections
         for apc in self.apcs:
             apc.thresh = ap_threshold_mV
@@ -184,6 +189,9 @@ class NeuronStimulation:
         for apc in self.apcs:
             apc.n = 0
         det = self.apcs[fib.detection_node]
+        quiet_after = self._ref._quiet_after_step()
+        v_start = self._node_v()
+        v_prev = None
         last_w = 0.0
         steps = self.n_steps
         for n in range(self.n_steps):
@@ -193,9 +201,20 @@ class NeuronStimulation:
                     sec(0.5).e_extracellular = w * ve
                 last_w = w
             h.fadvance()
-            if early_exit and det.n > 0:
-                steps = n + 1
-                break
+            if early_exit:
+                if det.n > 0:
+                    steps = n + 1
+                    break
+                # The decayed-response test of the Numba engine, sampled every QUIET_CHECK steps.
+                if n >= quiet_after and (n + 1) % QUIET_CHECK == 0:
+                    v_prev = self._node_v()
+                elif v_prev is not None:
+                    v_now = self._node_v()
+                    if (np.all(np.abs(v_now - v_start) < QUIET_MV)
+                            and np.all(np.abs(v_now - v_prev) < QUIET_MV_MS * self.dt_ms)):
+                        steps = n + 1
+                        break
+                    v_prev = None
         vm = np.array([vec.as_numpy()[:steps + 1] for vec in self.vm_vectors])
         counts = np.array([int(a.n) for a in self.apcs])
         times = np.array([a.time if a.n > 0 else np.nan for a in self.apcs])
