@@ -167,14 +167,14 @@ class NeuronStimulation:
         """Run each amplitude in turn."""
         return [self.run(a, early_exit=early_exit) for a in amplitudes_mA]
 
-    def run(self, amplitude_mA: float, *, record_nodes: Sequence[int] = (), early_exit: bool = False,
-            ap_threshold_mV: float = AP_THRESHOLD_MV) -> SimulationResult:
-        """Simulate at ``amplitude_mA``; ``early_exit`` as `nervesim.Stimulation.run`."""
-        fib, secs = self.fibre, self.cell.sections
+    def initialise(self, ap_threshold_mV: float = AP_THRESHOLD_MV) -> None:
+        """finitialize, the steady-state pre-run, then t = 0 with recording and APCounts reset."""
+        fib = self.fibre
         for apc in self.apcs:
             apc.thresh = ap_threshold_mV
-        for sec in secs:
+        for sec in self.cell.sections:
             sec(0.5).e_extracellular = 0.0
+        self._last_w = 0.0
         h.celsius = fib.temperature_c
         h.dt = self.dt_ms
         h.finitialize(fib.v_rest_mV)
@@ -188,19 +188,39 @@ class NeuronStimulation:
         h.frecord_init()  # restart the Vm vectors at t = 0
         for apc in self.apcs:
             apc.n = 0
-        det = self.apcs[fib.detection_node]
+
+    def advance(self, n: int, amplitude_mA: float) -> None:
+        """Step n (t_n → t_n + dt) with the extracellular potential of sample n."""
+        w = amplitude_mA * self.wave[n]
+        if w != self._last_w:
+            for sec, ve in zip(self.cell.sections, self.ve_mV):
+                sec(0.5).e_extracellular = w * ve
+            self._last_w = w
+        h.fadvance()
+
+    def result(self, amplitude_mA: float, steps: int, record_nodes: Sequence[int] = (),
+               ap_threshold_mV: float = AP_THRESHOLD_MV) -> SimulationResult:
+        """What the last ``steps`` steps since `initialise` produced."""
+        vm = np.array([vec.as_numpy()[:steps + 1] for vec in self.vm_vectors])
+        counts = np.array([int(a.n) for a in self.apcs])
+        times = np.array([a.time if a.n > 0 else np.nan for a in self.apcs])
+        rec = tuple(int(n) for n in record_nodes)
+        return SimulationResult(fibre=self.fibre, amplitude_mA=float(amplitude_mA), dt_ms=self.dt_ms,
+                                tstop_ms=self.tstop_ms, steps_run=steps, ap_times_ms=times, ap_counts=counts,
+                                crossing_ms=_first_crossings(vm, self.dt_ms, ap_threshold_mV), recorded_nodes=rec,
+                                vm_mV=vm[list(rec)] if rec else None)
+
+    def run(self, amplitude_mA: float, *, record_nodes: Sequence[int] = (), early_exit: bool = False,
+            ap_threshold_mV: float = AP_THRESHOLD_MV) -> SimulationResult:
+        """Simulate at ``amplitude_mA``; ``early_exit`` as `nervesim.Stimulation.run`."""
+        self.initialise(ap_threshold_mV)
+        det = self.apcs[self.fibre.detection_node]
         quiet_after = self._ref._quiet_after_step()
         v_start = self._node_v()
         v_prev = None
-        last_w = 0.0
         steps = self.n_steps
         for n in range(self.n_steps):
-            w = amplitude_mA * self.wave[n]
-            if w != last_w:
-                for sec, ve in zip(secs, self.ve_mV):
-                    sec(0.5).e_extracellular = w * ve
-                last_w = w
-            h.fadvance()
+            self.advance(n, amplitude_mA)
             if early_exit:
                 if det.n > 0:
                     steps = n + 1
@@ -215,15 +235,7 @@ class NeuronStimulation:
                         steps = n + 1
                         break
                     v_prev = None
-        vm = np.array([vec.as_numpy()[:steps + 1] for vec in self.vm_vectors])
-        counts = np.array([int(a.n) for a in self.apcs])
-        times = np.array([a.time if a.n > 0 else np.nan for a in self.apcs])
-        crossing = _first_crossings(vm, self.dt_ms, ap_threshold_mV)
-        rec = tuple(int(n) for n in record_nodes)
-        return SimulationResult(fibre=fib, amplitude_mA=float(amplitude_mA), dt_ms=self.dt_ms,
-                                tstop_ms=self.tstop_ms, steps_run=steps, ap_times_ms=times, ap_counts=counts,
-                                crossing_ms=crossing, recorded_nodes=rec,
-                                vm_mV=vm[list(rec)] if rec else None)
+        return self.result(amplitude_mA, steps, record_nodes, ap_threshold_mV)
 
 
 def _first_crossings(vm: np.ndarray, dt_ms: float, thresh: float) -> np.ndarray:

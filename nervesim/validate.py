@@ -182,7 +182,7 @@ def plot(cases: list[CaseComparison], worst_traces, filename: str) -> None:
     for n, color in zip(nodes, ("C0", "C1", "C2")):
         ax[0].plot(a.t_ms, a.vm_mV[n], color=color, lw=2, label=f"nervesim node {n}")
         ax[0].plot(b.t_ms, b.vm_mV[n], "k--", lw=1, label="NEURON" if n == nodes[0] else None)
-    ax[0].set(xlabel="t (ms)", ylabel="Vm (mV)", xlim=(0, 2.5),
+    ax[0].set(xlabel="t (ms)", ylabel="Vm (mV)", xlim=(0, TRACE_MS),
               title=f"largest |dVm| case: {worst.model} {worst.diameter_um:g} um,\n{worst.pulse}, "
                     f"{worst.distance_um:g} um, at threshold")
     ax[0].legend(fontsize=7)
