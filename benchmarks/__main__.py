@@ -121,6 +121,7 @@ def plot(results: dict, filename: str) -> None:
     import matplotlib
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
+    import matplotlib.ticker
 
     fig, ax = plt.subplots(1, 2, figsize=(10, 4))
     rows = results["length_scaling"]
@@ -129,6 +130,7 @@ def plot(results: dict, filename: str) -> None:
     ax[0].loglog(comps, [r["us_per_step_neuron"] for r in rows], "s-", label="NEURON")
     ax[0].loglog(comps, np.array(comps) * rows[0]["us_per_step_nervesim"] / comps[0], "k:", lw=0.8, label="linear")
     ax[0].set(xlabel="compartments", ylabel="µs per step", title=f"one fibre, dt {DT_MS} ms")
+    ax[0].xaxis.set_minor_formatter(matplotlib.ticker.NullFormatter())
     ax[0].legend()
     pop = results["population"]
     n = [r["fibres"] for r in pop]
