@@ -13,7 +13,9 @@ import time
 import warnings
 
 from . import __version__
-from .extracellular import Electrode
+import numpy as np
+
+from .extracellular import Electrode, FilePotentials, media_presets
 from .fibre import build_fibre
 from .model import available_models
 from .simulation import DEFAULT_DT_MS
@@ -44,43 +46,105 @@ class _Parser(argparse.ArgumentParser):
         self.exit(2, f"{self.prog}: error: {message}\n")
 
 
+def _fibre_args(p: argparse.ArgumentParser, diameter: bool = True) -> None:
+    p.add_argument("--model", required=True, choices=list(available_models()))
+    if diameter:
+        p.add_argument("--diameter-um", required=True, type=_finite, help="fibre diameter (um)")
+    p.add_argument("--nodes", type=int, default=DEFAULT_NODES,
+                   help=f"nodes of Ranvier, odd (default {DEFAULT_NODES}: thresholds within 0.02%% of a 151-node "
+                        "fibre for 1.5-16 um fibres 0.5-2 mm from the electrode; see README)")
+    p.add_argument("--temperature-c", type=_finite, help="temperature (default the model's, 37 C)")
+
+
+def _electrode_args(p: argparse.ArgumentParser) -> None:
+    g = p.add_argument_group("electrode", "a point source (--x-um --y-um and a medium), a cuff preset, "
+                                         "or potentials from a file")
+    g.add_argument("--x-um", type=_finite, help="electrode transverse offset x (um); with --cuff, the fibre's "
+                                               "position in the nerve")
+    g.add_argument("--y-um", type=_finite, help="electrode transverse offset y (um)")
+    g.add_argument("--z-um", type=_finite, help="electrode position along the fibre (um, 0 = start of the "
+                                               "first node); default the centre node")
+    med = g.add_mutually_exclusive_group()
+    med.add_argument("--sigma", type=_finite, help="isotropic conductivity (S/m)")
+    med.add_argument("--sigma-xyz", type=_sigma_xyz, help="anisotropic conductivities SX,SY,SZ (S/m)")
+    med.add_argument("--medium", choices=list(media_presets()), help="a named medium (models/media.toml)")
+    g.add_argument("--cuff", help="a cuff preset from models/cuffs.toml (e.g. livanova2000)")
+    g.add_argument("--nerve-diameter-um", type=_finite, help="nerve diameter for --cuff (um)")
+    g.add_argument("--electrode-file", metavar="FILE",
+                   help="CSV with header z_um,ve_mV: potential (mV) per 1 mA along the fibre, z as --z-um")
+
+
+def _pulse_args(p: argparse.ArgumentParser, width: bool = True) -> None:
+    p.add_argument("--pulse", required=True, choices=["mono", "biphasic"])
+    if width:
+        p.add_argument("--width-ms", required=True, type=_finite, help="pulse width (ms), per phase if biphasic")
+    p.add_argument("--gap-ms", type=_finite, help="interphase gap (ms), biphasic only (default 0)")
+    p.add_argument("--polarity", choices=["cathodic", "anodic"], default="cathodic",
+                   help="polarity of the (first) phase (default cathodic)")
+
+
+def _run_args(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--dt-ms", type=_finite, default=DEFAULT_DT_MS,
+                   help=f"time step (default {DEFAULT_DT_MS} ms as ASCENT/PyFibers; 0.005 ms is 5x faster and "
+                        "about 1.3%% higher; see README)")
+    p.add_argument("--tolerance", type=_finite, default=1e-3, help="relative bracket width (default 0.001)")
+    p.add_argument("--max-ma", type=_finite, default=1e3, help="largest amplitude tried (mA, default 1000)")
+
+
 def _parser() -> argparse.ArgumentParser:
     p = _Parser(prog="nervesim", description=__doc__.splitlines()[0])
     p.add_argument("--version", action="version", version=f"nervesim {__version__}")
     sub = p.add_subparsers(dest="command", required=True, parser_class=_Parser)
-    t = sub.add_parser("threshold", help="activation threshold of one fibre under a point-source electrode",
-                       description="Activation threshold of one fibre under a point-source electrode. "
-                                   "The fibre runs along z; x, y are the electrode's transverse offsets.")
-    t.add_argument("--model", required=True, choices=list(available_models()))
-    t.add_argument("--diameter-um", required=True, type=_finite, help="fibre diameter (um)")
-    t.add_argument("--nodes", type=int, default=DEFAULT_NODES,
-                   help=f"nodes of Ranvier, odd (default {DEFAULT_NODES}: thresholds within 0.02%% of a 151-node "
-                        "fibre for 1.5-16 um fibres 0.5-2 mm from the electrode; see README)")
-    t.add_argument("--x-um", required=True, type=_finite, help="electrode transverse offset x (um)")
-    t.add_argument("--y-um", required=True, type=_finite, help="electrode transverse offset y (um)")
-    t.add_argument("--z-um", type=_finite, help="electrode position along the fibre (um, 0 = start of the "
-                                               "first node); default the centre node")
-    med = t.add_mutually_exclusive_group(required=True)
-    med.add_argument("--sigma", type=_finite, help="isotropic conductivity (S/m)")
-    med.add_argument("--sigma-xyz", type=_sigma_xyz, help="anisotropic conductivities SX,SY,SZ (S/m)")
-    t.add_argument("--pulse", required=True, choices=["mono", "biphasic"])
-    t.add_argument("--width-ms", required=True, type=_finite, help="pulse width (ms), per phase if biphasic")
-    t.add_argument("--gap-ms", type=_finite, help="interphase gap (ms), biphasic only (default 0)")
-    t.add_argument("--polarity", choices=["cathodic", "anodic"], default="cathodic",
-                   help="polarity of the (first) phase (default cathodic)")
-    t.add_argument("--dt-ms", type=_finite, default=DEFAULT_DT_MS,
-                   help=f"time step (default {DEFAULT_DT_MS} ms as ASCENT/PyFibers; 0.005 ms is 5x faster and "
-                        "about 1.3%% higher; see README)")
+    t = sub.add_parser("threshold", help="activation threshold of one fibre",
+                       description="Activation threshold of one fibre. The fibre runs along z; x, y are the "
+                                   "electrode's transverse offsets.")
+    _fibre_args(t)
+    _electrode_args(t)
+    _pulse_args(t)
+    _run_args(t)
     t.add_argument("--tstop-ms", type=_finite,
                    help="run length (default: end of the pulse + 5 ms, enough for the AP to reach the "
                         "detection node; runs stop early once it fires)")
-    t.add_argument("--temperature-c", type=_finite, help="temperature (default the model's, 37 C)")
-    t.add_argument("--tolerance", type=_finite, default=1e-3, help="relative bracket width (default 0.001)")
-    t.add_argument("--max-ma", type=_finite, default=1e3, help="largest amplitude tried (mA, default 1000)")
     t.add_argument("--engine", choices=["numba", "neuron"], default="numba",
                    help="numba (default) or the NEURON reference (needs nervesim[neuron])")
     t.add_argument("--json", action="store_true", help="print one JSON object")
     t.set_defaults(run=_threshold, subparser=t)
+
+    sd = sub.add_parser("sd-curve", help="strength-duration curve with rheobase and chronaxie",
+                        description="Thresholds over pulse widths; Weiss and Lapicque fits.")
+    _fibre_args(sd)
+    _electrode_args(sd)
+    _pulse_args(sd, width=False)
+    _run_args(sd)
+    sd.add_argument("--widths-ms", required=True, type=_floats, help="pulse widths W1,W2,... (ms, at least 3)")
+    sd.add_argument("--plot", metavar="FILE", help="write the curve and its fits")
+    sd.add_argument("--json", action="store_true", help="print one JSON object")
+    sd.set_defaults(run=_sd_curve, subparser=sd)
+
+    rc = sub.add_parser("recruitment", help="fraction of a nerve's fibres activated vs current",
+                        description="Fibres placed uniformly in a round nerve (diameters uniform in a range), "
+                                    "each with a random node phase, under a cuff or point electrode.")
+    _fibre_args(rc, diameter=False)
+    _electrode_args(rc)
+    _pulse_args(rc)
+    _run_args(rc)
+    rc.add_argument("--fibres", type=int, default=200, help="number of fibres (default 200)")
+    rc.add_argument("--diameters-um", type=_floats, default=[2.0, 10.0], help="fibre diameter range LO,HI (um)")
+    rc.add_argument("--currents-ma", type=_floats, help="currents I1,I2,... (mA; default 0.25 to 3.5 in 0.25 steps)")
+    rc.add_argument("--seed", type=int, default=0, help="random seed of the population (default 0)")
+    rc.add_argument("--plot", metavar="FILE", help="write the recruitment curve and threshold map")
+    rc.add_argument("--json", action="store_true", help="print one JSON object")
+    rc.set_defaults(run=_recruitment, subparser=rc)
+
+    bl = sub.add_parser("block", help="kHz conduction-block threshold",
+                        description="Smallest amplitude of a charge-balanced kHz train that blocks a test AP "
+                                    "launched at the first active node (onset firing is not taken for block).")
+    _fibre_args(bl)
+    _electrode_args(bl)
+    bl.add_argument("--frequency-khz", type=_finite, default=10.0, help="train frequency (default 10 kHz)")
+    bl.add_argument("--dt-ms", type=_finite, default=0.005, help="time step (default 0.005 ms)")
+    bl.add_argument("--json", action="store_true", help="print one JSON object")
+    bl.set_defaults(run=_block, subparser=bl)
 
     v = sub.add_parser("validate", help="compare against NEURON over a grid of fibres, pulses and distances",
                        description="Run the same fibres in NEURON and in nervesim and compare Vm traces, "
@@ -92,6 +156,156 @@ def _parser() -> argparse.ArgumentParser:
     v.add_argument("--plot", metavar="FILE", help="write a figure (worst-case traces, threshold agreement)")
     v.set_defaults(run=_validate, subparser=v)
     return p
+
+
+def _floats(text: str) -> list[float]:
+    try:
+        return [_finite(x) for x in text.split(",")]
+    except (ValueError, argparse.ArgumentTypeError):
+        raise argparse.ArgumentTypeError(f"{text!r}: give comma-separated finite numbers") from None
+
+
+def _build_fibre(args: argparse.Namespace, diameter_um: float | None = None):
+    """The fibre and any model warnings (e.g. a small-fibre model above its intended range)."""
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        fibre = build_fibre(args.model, args.diameter_um if diameter_um is None else diameter_um, args.nodes,
+                            temperature_c=args.temperature_c)
+    return fibre, [str(w.message) for w in caught]
+
+
+def _build_electrode(args: argparse.Namespace, parser: argparse.ArgumentParser, fibre=None):
+    """Electrode from the CLI flags; ``fibre`` places a default z at its centre node."""
+    medium = args.sigma if args.sigma is not None else args.sigma_xyz if args.sigma_xyz is not None else args.medium
+    if args.electrode_file:
+        if any(v is not None for v in (args.x_um, args.y_um, args.z_um, medium, args.cuff)):
+            parser.error("argument --electrode-file: replaces --x-um/--y-um/--z-um/--sigma/--cuff; give only the file")
+        return FilePotentials.from_file(args.electrode_file)
+    z = args.z_um if args.z_um is not None else (fibre.node_z_um[fibre.centre_node] if fibre is not None else 0.0)
+    if args.cuff:
+        if args.nerve_diameter_um is None:
+            parser.error("argument --nerve-diameter-um: required with --cuff")
+        cuff = Electrode.cuff(args.cuff, args.nerve_diameter_um, z, medium if medium is not None else "endoneurium")
+        return cuff.relative_to(args.x_um or 0.0, args.y_um or 0.0)
+    for flag, value in (("--x-um", args.x_um), ("--y-um", args.y_um),
+                        ("--sigma/--sigma-xyz/--medium", medium)):
+        if value is None:
+            parser.error(f"argument {flag}: required for a point-source electrode "
+                         "(or give --cuff or --electrode-file)")
+    return Electrode.point(args.x_um, args.y_um, z, medium)
+
+
+def _build_waveform(args: argparse.Namespace, parser: argparse.ArgumentParser, width_ms: float) -> Waveform:
+    if args.pulse == "mono" and args.gap_ms is not None:
+        parser.error("argument --gap-ms: only for --pulse biphasic")
+    if args.pulse == "mono":
+        return Waveform.monophasic(width_ms, args.polarity)
+    return Waveform.biphasic(width_ms, args.polarity, gap_ms=args.gap_ms or 0.0)
+
+
+def _sd_curve(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
+    from .analyses import plot_sd_curve, strength_duration
+
+    try:
+        fibre, notes = _build_fibre(args)
+        electrode = _build_electrode(args, parser, fibre)
+        for w in args.widths_ms:
+            _build_waveform(args, parser, w).sample(args.dt_ms, 1)
+        sd = strength_duration(args.model, args.diameter_um, electrode, args.widths_ms, pulse=args.pulse,
+                               polarity=args.polarity, gap_ms=args.gap_ms or 0.0, n_nodes=args.nodes,
+                               dt_ms=args.dt_ms, tolerance=args.tolerance)
+    except ValueError as exc:
+        parser.error(_flag_name(str(exc)))
+    except ThresholdSearchError as exc:
+        print(f"nervesim: no strength-duration curve: {exc}", file=sys.stderr)
+        return 1
+    if args.plot:
+        plot_sd_curve(sd, args.plot, f"{args.model} {args.diameter_um:g} um, {args.pulse} {args.polarity}")
+    fits = {f.form: {"rheobase_mA": f.rheobase_mA, "chronaxie_ms": f.chronaxie_ms, "rms_rel_error": f.rms_rel_error}
+            for f in (sd.weiss, sd.lapicque)}
+    out = {"rheobase_mA": sd.rheobase_mA, "chronaxie_ms": sd.chronaxie_ms, "best_fit": sd.best.form,
+           "thresholds": [[float(w), float(t)] for w, t in zip(sd.widths_ms, sd.thresholds_mA)], "fits": fits,
+           "flags": notes + list(sd.errors)}
+    if args.json:
+        print(json.dumps(out))
+        return 0
+    for w, t in zip(sd.widths_ms, sd.thresholds_mA):
+        print(f"width {w:8.4g} ms  threshold {t:.6g} mA")
+    for f in (sd.weiss, sd.lapicque):
+        print(f"{f.form:9} rheobase {f.rheobase_mA:.5g} mA, chronaxie {f.chronaxie_ms:.4g} ms "
+              f"(rms relative error {100 * f.rms_rel_error:.2f} %)")
+    for note in out["flags"]:
+        print(f"WARNING {note}")
+    return 0
+
+
+def _recruitment(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
+    from .analyses import FibrePopulation, plot_recruitment, recruitment
+
+    currents = args.currents_ma or [0.25 * i for i in range(1, 15)]
+    if args.fibres < 1:
+        parser.error(f"argument --fibres: {args.fibres} must be >= 1")
+    if len(args.diameters_um) != 2 or not 0 < args.diameters_um[0] <= args.diameters_um[1]:
+        parser.error(f"argument --diameters-um: give LO,HI with 0 < LO <= HI (got {args.diameters_um})")
+    nerve = args.nerve_diameter_um
+    if nerve is None:
+        parser.error("argument --nerve-diameter-um: required (fibres are placed inside the nerve)")
+    try:
+        for d in args.diameters_um:
+            _build_fibre(args, d)
+        if args.electrode_file:
+            parser.error("argument --electrode-file: recruitment needs a point or cuff electrode")
+        electrode = _build_electrode(args, parser)
+        waveform = _build_waveform(args, parser, args.width_ms)
+        waveform.sample(args.dt_ms, 1)
+        pop = FibrePopulation.uniform(args.fibres, nerve, tuple(args.diameters_um), seed=args.seed)
+
+        def progress(done, total):
+            if not args.json:
+                print(f"\r{done}/{total} fibres", end="", file=sys.stderr, flush=True)
+        rec = recruitment(args.model, pop, electrode, waveform, currents, n_nodes=args.nodes, dt_ms=args.dt_ms,
+                          tolerance=args.tolerance, max_mA=args.max_ma, progress=progress)
+    except ValueError as exc:
+        parser.error(_flag_name(str(exc)))
+    if args.plot:
+        plot_recruitment(rec, args.plot, f"{args.model}, {waveform.label}")
+    out = {"currents_mA": rec.currents_mA.tolist(), "fraction_activated": rec.fraction.tolist(),
+           "thresholds_mA": [None if not np.isfinite(t) else float(t) for t in rec.thresholds_mA],
+           "diameters_um": pop.diameter_um.tolist(), "x_um": pop.x_um.tolist(), "y_um": pop.y_um.tolist(),
+           "failed": len(rec.errors), "errors": list(rec.errors)}
+    if args.json:
+        print(json.dumps(out))
+        return 0
+    print(file=sys.stderr)
+    for c, f in zip(rec.currents_mA, rec.fraction):
+        print(f"{c:7.3f} mA  {100 * f:5.1f} % activated")
+    if rec.errors:
+        print(f"WARNING {len(rec.errors)} fibres had no threshold below --max-ma (counted as not activated)")
+    return 0
+
+
+def _block(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
+    from .analyses import block_threshold
+
+    try:
+        fibre, notes = _build_fibre(args)
+        electrode = _build_electrode(args, parser, fibre)
+        res = block_threshold(fibre, electrode, args.frequency_khz, dt_ms=args.dt_ms)
+    except ValueError as exc:
+        parser.error(_flag_name(str(exc)))
+    except ThresholdSearchError as exc:
+        print(f"nervesim: no block threshold: {exc}", file=sys.stderr)
+        return 1
+    out = {"block_threshold_mA": res.block_threshold_mA, "bracket_mA": list(res.bracket_mA),
+           "frequency_khz": res.frequency_khz, "onset_firing": res.onset_firing, "n_runs": res.n_runs,
+           "flags": notes}
+    if args.json:
+        print(json.dumps(out))
+    else:
+        print(f"block threshold {res.block_threshold_mA:.5g} mA at {res.frequency_khz:g} kHz (bracket "
+              f"{res.bracket_mA[0]:.5g}-{res.bracket_mA[1]:.5g} mA, {res.n_runs} runs); onset firing: "
+              f"{'yes' if res.onset_firing else 'no'}")
+    return 0
 
 
 def _validate(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
@@ -144,19 +358,10 @@ def _validate(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
 
 
 def _threshold(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
-    if args.pulse == "mono" and args.gap_ms is not None:
-        parser.error("argument --gap-ms: only for --pulse biphasic")
     try:
-        with warnings.catch_warnings(record=True) as caught:
-            warnings.simplefilter("always")
-            fibre = build_fibre(args.model, args.diameter_um, args.nodes, temperature_c=args.temperature_c)
-        sigma = args.sigma if args.sigma is not None else args.sigma_xyz
-        z = fibre.node_z_um[fibre.centre_node] if args.z_um is None else args.z_um
-        electrode = Electrode.point(args.x_um, args.y_um, z, sigma)
-        if args.pulse == "mono":
-            waveform = Waveform.monophasic(args.width_ms, args.polarity)
-        else:
-            waveform = Waveform.biphasic(args.width_ms, args.polarity, gap_ms=args.gap_ms or 0.0)
+        fibre, notes = _build_fibre(args)
+        electrode = _build_electrode(args, parser, fibre)
+        waveform = _build_waveform(args, parser, args.width_ms)
         if args.engine == "neuron":
             from .neuron import NeuronStimulation as engine
         else:
@@ -173,7 +378,7 @@ def _threshold(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int
         print(f"nervesim: no threshold: {exc}", file=sys.stderr)
         return 1
     runtime = time.perf_counter() - start
-    flags = [str(w.message) for w in caught] + list(res.flags)
+    flags = notes + list(res.flags)
     out = {
         "threshold_mA": res.threshold_mA,
         "bracket_mA": list(res.bracket_mA),
@@ -187,7 +392,7 @@ def _threshold(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int
         "model": fibre.model.name,
         "diameter_um": fibre.diameter_um,
         "nodes": fibre.n_nodes,
-        "electrode_um": [args.x_um, args.y_um, float(z)],
+        "electrode": _describe(args, fibre),
         "waveform": waveform.label,
         "dt_ms": stim.dt_ms,
         "tstop_ms": stim.tstop_ms,
@@ -200,7 +405,7 @@ def _threshold(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int
         print(json.dumps(out))
     else:
         print(f"{fibre.model.name} {fibre.diameter_um:g} um, {fibre.n_nodes} nodes; {waveform.label}; "
-              f"electrode at ({args.x_um:g}, {args.y_um:g}, {float(z):.1f}) um")
+              f"{_describe(args, fibre)}")
         print(f"threshold  {res.threshold_mA:.6g} mA  (bracket {res.bracket_mA[0]:.6g}-{res.bracket_mA[1]:.6g} mA, "
               f"{res.n_runs} runs, {runtime:.3f} s)")
         print(f"AP starts at node {res.initiation_node} after {res.latency_ms:.3f} ms; detected at node "
@@ -210,13 +415,24 @@ def _threshold(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int
     return 0
 
 
+def _describe(args: argparse.Namespace, fibre) -> str:
+    if args.electrode_file:
+        return f"potentials from {args.electrode_file}"
+    z = args.z_um if args.z_um is not None else fibre.node_z_um[fibre.centre_node]
+    if args.cuff:
+        return f"{args.cuff} cuff at z {z:.1f} um on a {args.nerve_diameter_um:g} um nerve"
+    return f"electrode at ({args.x_um:g}, {args.y_um:g}, {z:.1f}) um"
+
+
 def _flag_name(message: str) -> str:
     """Phrase a library error in terms of the CLI flag that set the value."""
     for name, flag in (("n_nodes", "--nodes"), ("diameter", "--diameter-um"), ("dt_ms", "--dt-ms"),
                        ("tstop_ms", "--tstop-ms"), ("temperature_c", "--temperature-c"),
                        ("sigma", "--sigma"), ("width_ms", "--width-ms"), ("gap_ms", "--gap-ms"),
                        ("tolerance", "--tolerance"), ("max_mA", "--max-ma"), ("electrode", "--x-um/--y-um"),
-                       ("phase", "--width-ms/--gap-ms/--dt-ms"), ("passive_end_nodes", "--nodes")):
+                       ("phase", "--width-ms/--gap-ms/--dt-ms"), ("passive_end_nodes", "--nodes"),
+                       ("potentials", "--electrode-file"), ("cuff", "--cuff"), ("nerve_diameter", "--nerve-diameter-um"),
+                       ("medium", "--medium")):
         if message.startswith(name):
             return f"argument {flag}: {message}"
     return message

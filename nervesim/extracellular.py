@@ -1,12 +1,17 @@
-"""Extracellular potentials from point current sources in a homogeneous medium.
+"""Extracellular potentials: point, ring, arc and helical contacts in a homogeneous medium, or
+potentials imported from a field solver.
 
 Coordinates in µm (fibre along z, at x = y = 0; z = 0 at the start of the first node),
 conductivity in S/m, source current in mA, potentials in mV (per mA of stimulus amplitude).
 """
 from __future__ import annotations
 
+import dataclasses
 import math
+import tomllib
 from dataclasses import dataclass
+from importlib import resources
+from pathlib import Path
 from typing import Sequence
 
 import numpy as np
@@ -37,6 +42,19 @@ class Medium:
     def isotropic(cls, sigma_S_m: float) -> Medium:
         return cls(sigma_S_m, sigma_S_m, sigma_S_m)
 
+    @classmethod
+    def preset(cls, name: str) -> Medium:
+        """A named medium from ``models/media.toml`` (e.g. ``endoneurium``); see `media_presets`."""
+        presets = _read_presets("media.toml")
+        if name not in presets:
+            raise ValueError(f"medium {name!r}: choose one of {', '.join(presets)}")
+        return cls(*presets[name]["sigma_xyz"])
+
+
+def media_presets() -> dict[str, str]:
+    """Named media and the source of their conductivities."""
+    return {name: p["source"] for name, p in _read_presets("media.toml").items()}
+
 
 @dataclass(frozen=True)
 class PointSource:
@@ -58,42 +76,219 @@ class PointSource:
 
 
 @dataclass(frozen=True)
-class Electrode:
-    """Weighted point sources in a homogeneous medium."""
+class RingContact:
+    """A band contact on a cylinder around the z axis, discretised into point sources.
 
-    sources: tuple[PointSource, ...]
+    Full ring (``extent_deg`` = 360), partial ring/arc, or helix (``pitch_um`` > 0: z advances by
+    ``pitch_um`` per turn, centred on ``z_um``). ``width_um`` is the band's extent along z.
+    The contact carries ``weight`` × the stimulus current, spread evenly over its surface.
+    """
+
+    radius_um: float
+    z_um: float
+    weight: float = 1.0
+    extent_deg: float = 360.0
+    start_deg: float = 0.0
+    pitch_um: float = 0.0
+    width_um: float = 0.0
+    x_um: float = 0.0
+    y_um: float = 0.0
+
+    def __post_init__(self) -> None:
+        for name in ("radius_um", "z_um", "weight", "extent_deg", "start_deg", "pitch_um", "width_um", "x_um", "y_um"):
+            if not math.isfinite(getattr(self, name)):
+                raise ValueError(f"{name}={getattr(self, name)}: must be finite")
+        if self.radius_um <= 0 or not 0 < self.extent_deg <= 360 or self.width_um < 0:
+            raise ValueError(f"ring contact: need radius_um > 0, 0 < extent_deg <= 360, width_um >= 0 "
+                             f"(got {self.radius_um}, {self.extent_deg}, {self.width_um})")
+
+    def points(self, spacing_um: float) -> tuple[np.ndarray, np.ndarray]:
+        """Source positions (n, 3) in µm and weights (n,) with at most ``spacing_um`` between points."""
+        arc = math.radians(self.extent_deg) * self.radius_um
+        n_arc = max(8, math.ceil(arc / spacing_um))
+        n_w = max(1, math.ceil(self.width_um / spacing_um)) if self.width_um > 0 else 1
+        # Midpoints of equal cells: exact for the periodic full ring (trapezoid = midpoint), O(h²) otherwise.
+        theta = math.radians(self.start_deg) + math.radians(self.extent_deg) * (np.arange(n_arc) + 0.5) / n_arc
+        dz_w = self.width_um * ((np.arange(n_w) + 0.5) / n_w - 0.5)
+        turns = (theta - theta.mean()) / (2 * math.pi)
+        x = np.repeat(self.x_um + self.radius_um * np.cos(theta), n_w)
+        y = np.repeat(self.y_um + self.radius_um * np.sin(theta), n_w)
+        z = (self.z_um + self.pitch_um * turns)[:, None] + dz_w[None, :]
+        xyz = np.column_stack([x, y, z.ravel()])
+        return xyz, np.full(len(xyz), self.weight / len(xyz))
+
+    def translated(self, dx_um: float, dy_um: float, dz_um: float) -> RingContact:
+        return dataclasses.replace(self, x_um=self.x_um + dx_um, y_um=self.y_um + dy_um, z_um=self.z_um + dz_um)
+
+    def distance_to_axis_um(self) -> float:
+        """Smallest transverse distance from the ring's circle to the z axis (lower bound for an arc)."""
+        return abs(self.radius_um - math.hypot(self.x_um, self.y_um))
+
+
+def _point_xyz(p: PointSource) -> tuple[np.ndarray, np.ndarray]:
+    return np.array([[p.x_um, p.y_um, p.z_um]]), np.array([p.weight])
+
+
+Contact = PointSource | RingContact
+
+
+@dataclass(frozen=True)
+class Electrode:
+    """Weighted contacts (point sources, rings, arcs, helices) in a homogeneous medium.
+
+    ``points_per_distance`` sets the discretisation of extended contacts: source spacing is the
+    contact's distance to the fibre divided by this number (default 8; see tests for convergence).
+    """
+
+    sources: tuple[Contact, ...]
     medium: Medium
+    points_per_distance: float = 8.0
 
     @classmethod
     def point(cls, x_um: float, y_um: float, z_um: float, sigma_S_m: float | Sequence[float]) -> Electrode:
         """A monopolar point source; ``sigma_S_m`` is one value or (σx, σy, σz)."""
-        if np.ndim(sigma_S_m) == 0:
-            medium = Medium.isotropic(float(sigma_S_m))
-        else:
-            if len(sigma_S_m) != 3:
-                raise ValueError(f"sigma_S_m={sigma_S_m}: give one value or three (sx, sy, sz)")
-            medium = Medium(*map(float, sigma_S_m))
-        return cls((PointSource(x_um, y_um, z_um),), medium)
+        return cls((PointSource(x_um, y_um, z_um),), medium_from(sigma_S_m))
+
+    @classmethod
+    def cuff(cls, name: str, nerve_diameter_um: float, z_um: float, medium: Medium | str = "endoneurium",
+             x_um: float = 0.0, y_um: float = 0.0) -> Electrode:
+        """A named cuff preset from ``models/cuffs.toml`` (e.g. ``livanova2000``) around a nerve.
+
+        The nerve axis is at (``x_um``, ``y_um``); the cuff is centred at ``z_um``. If the nerve
+        plus the saline gap does not fit the resting inner radius, the cuff opens and its contacts'
+        angular extent shrinks so their arc length is conserved (as ASCENT does).
+        """
+        presets = _read_presets("cuffs.toml")
+        if name not in presets:
+            raise ValueError(f"cuff {name!r}: choose one of {', '.join(presets)}")
+        c = presets[name]
+        d = _check_finite_positive("nerve_diameter_um", nerve_diameter_um)
+        radius = max(c["resting_inner_radius_um"], d / 2 + c["min_gap_um"])
+        extent = c["contact_extent_deg"] * c["resting_inner_radius_um"] / radius
+        half = c["separation_um"] / 2
+        contacts = tuple(
+            RingContact(radius, z_um + dz, w, extent_deg=extent, pitch_um=c["pitch_um"],
+                        width_um=c["contact_width_um"], x_um=x_um, y_um=y_um)
+            for dz, w in zip((-half, half), c["weights"]))
+        return cls(contacts, medium if isinstance(medium, Medium) else Medium.preset(medium))
+
+    def relative_to(self, x_um: float, y_um: float, z_um: float = 0.0) -> Electrode:
+        """The same electrode seen from a fibre whose axis passes through (x_um, y_um) and whose
+        z origin is at ``z_um``: every contact moves by (−x, −y, −z)."""
+        moved = tuple(
+            PointSource(c.x_um - x_um, c.y_um - y_um, c.z_um - z_um, c.weight) if isinstance(c, PointSource)
+            else c.translated(-x_um, -y_um, -z_um) for c in self.sources)
+        return dataclasses.replace(self, sources=moved)
+
+    def source_points(self, fibre_radius_um: float) -> tuple[np.ndarray, np.ndarray]:
+        """All point sources (n, 3) in µm and their weights, discretised for a fibre on the z axis."""
+        xyz, w = [], []
+        for c in self.sources:
+            if isinstance(c, PointSource):
+                p, q = _point_xyz(c)
+            else:
+                gap = c.distance_to_axis_um() - fibre_radius_um
+                p, q = c.points(max(gap, 1e-3 * c.radius_um) / self.points_per_distance)
+            xyz.append(p)
+            w.append(q)
+        return np.concatenate(xyz), np.concatenate(w)
 
     def potentials(self, fibre: Fibre) -> np.ndarray:
         """Potential (mV) at each section centre for a stimulus of 1 mA.
 
-        Raises ValueError if a source lies inside or on the fibre (within its outer radius).
+        Raises ValueError if any source lies inside or on the fibre (within its outer radius).
         """
         m = self.medium
-        ve = np.zeros(fibre.n_sections)
         radius = fibre.diameter_um / 2
-        for s in self.sources:
-            transverse = math.hypot(s.x_um, s.y_um)
-            if transverse <= radius:
-                raise ValueError(
-                    f"electrode at x={s.x_um}, y={s.y_um} um is inside or on the fibre "
-                    f"(outer radius {radius:g} um): move it to a transverse distance > {radius:g} um")
-            dx = s.x_um * 1e-6
-            dy = s.y_um * 1e-6
-            dz = (s.z_um - fibre.z_um) * 1e-6
-            denom = np.sqrt(m.sigma_y * m.sigma_z * dx * dx + m.sigma_x * m.sigma_z * dy * dy
+        xyz, weights = self.source_points(radius)
+        transverse = np.hypot(xyz[:, 0], xyz[:, 1])
+        if np.any(transverse <= radius):
+            i = int(np.argmin(transverse))
+            raise ValueError(
+                f"electrode source at x={xyz[i, 0]:.4g}, y={xyz[i, 1]:.4g} um is inside or on the fibre "
+                f"(outer radius {radius:g} um): move it to a transverse distance > {radius:g} um")
+        ve = np.zeros(fibre.n_sections)
+        for i in range(0, len(xyz), 256):  # chunks bound the (sources × sections) temporaries
+            x, y, z = (xyz[i:i + 256, j, None] * 1e-6 for j in range(3))
+            dz = z - fibre.z_um[None, :] * 1e-6
+            denom = np.sqrt(m.sigma_y * m.sigma_z * x * x + m.sigma_x * m.sigma_z * y * y
                             + m.sigma_x * m.sigma_y * dz * dz)
             # V = I/(4π·sqrt(σyσz·Δx² + σxσz·Δy² + σxσy·Δz²)); isotropic: I/(4πσr). mA, S/m, m → mV.
-            ve += s.weight / (4 * math.pi * denom)
+            ve += (weights[i:i + 256, None] / (4 * math.pi * denom)).sum(axis=0)
         return ve
+
+
+def medium_from(sigma_S_m: float | Sequence[float] | str) -> Medium:
+    """A medium from one conductivity, three (σx, σy, σz), or a preset name."""
+    if isinstance(sigma_S_m, str):
+        return Medium.preset(sigma_S_m)
+    if np.ndim(sigma_S_m) == 0:
+        return Medium.isotropic(float(sigma_S_m))
+    if len(sigma_S_m) != 3:
+        raise ValueError(f"sigma_S_m={sigma_S_m}: give one value or three (sx, sy, sz)")
+    return Medium(*map(float, sigma_S_m))
+
+
+def _read_presets(filename: str) -> dict:
+    return tomllib.loads(resources.files("nervesim.models").joinpath(filename).read_text())
+
+
+@dataclass(frozen=True)
+class FilePotentials:
+    """Unit-current potentials along the fibre from a field solver (FEM: COMSOL, ASCENT, ...).
+
+    ``z_um`` in the fibre's own coordinate (0 at the start of the first node), strictly increasing;
+    ``ve_mV`` the potential for 1 mA. Interpolated linearly onto section centres.
+    """
+
+    z_um: np.ndarray
+    ve_mV: np.ndarray
+    source: str = ""
+
+    def __post_init__(self) -> None:
+        z, v = np.asarray(self.z_um, float), np.asarray(self.ve_mV, float)
+        where = f" in {self.source}" if self.source else ""
+        if z.ndim != 1 or z.shape != v.shape or len(z) < 2:
+            raise ValueError(f"potentials{where}: need two equal-length columns z_um, ve_mV with >= 2 rows")
+        if not (np.all(np.isfinite(z)) and np.all(np.isfinite(v))):
+            bad = int(np.flatnonzero(~(np.isfinite(z) & np.isfinite(v)))[0])
+            raise ValueError(f"potentials{where}: non-finite value in row {bad + 1}")
+        if np.any(np.diff(z) <= 0):
+            bad = int(np.flatnonzero(np.diff(z) <= 0)[0])
+            raise ValueError(f"potentials{where}: z_um must increase strictly (rows {bad + 1}-{bad + 2})")
+        object.__setattr__(self, "z_um", z)
+        object.__setattr__(self, "ve_mV", v)
+
+    @classmethod
+    def from_file(cls, path: str | Path) -> FilePotentials:
+        """Read a CSV with header ``z_um,ve_mV`` or an NPY array of shape (n, 2)."""
+        path = Path(path)
+        if path.suffix == ".npy":
+            arr = np.load(path)
+            if arr.ndim != 2 or arr.shape[1] != 2:
+                raise ValueError(f"potentials in {path}: NPY must be an (n, 2) array of z_um, ve_mV")
+            return cls(arr[:, 0], arr[:, 1], str(path))
+        with open(path, newline="") as fh:
+            header = fh.readline().strip().replace(" ", "").split(",")
+            if header != ["z_um", "ve_mV"]:
+                raise ValueError(f"potentials in {path}: first line must be the header z_um,ve_mV (got {header})")
+            try:
+                data = np.loadtxt(fh, delimiter=",", ndmin=2)
+            except ValueError as exc:
+                raise ValueError(f"potentials in {path}: {exc}") from None
+        if data.shape[1] != 2:
+            raise ValueError(f"potentials in {path}: need exactly two columns z_um, ve_mV")
+        return cls(data[:, 0], data[:, 1], str(path))
+
+    def to_csv(self, path: str | Path) -> None:
+        np.savetxt(path, np.column_stack([self.z_um, self.ve_mV]), delimiter=",", header="z_um,ve_mV",
+                   comments="", fmt="%.17g")
+
+    def potentials(self, fibre: Fibre) -> np.ndarray:
+        lo, hi = fibre.z_um[0], fibre.z_um[-1]
+        if self.z_um[0] > lo or self.z_um[-1] < hi:
+            raise ValueError(
+                f"potentials{' in ' + self.source if self.source else ''} cover z {self.z_um[0]:g}-"
+                f"{self.z_um[-1]:g} um but the fibre's sections span {lo:g}-{hi:g} um: export the field "
+                f"over the whole fibre or use fewer nodes")
+        return np.interp(fibre.z_um, self.z_um, self.ve_mV)

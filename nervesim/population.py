@@ -11,20 +11,22 @@ import os
 from dataclasses import dataclass
 from typing import Callable, Iterable, Iterator
 
-from .extracellular import Electrode
+import numpy as np
+
+from .extracellular import Electrode, FilePotentials
 from .fibre import build_fibre
 from .simulation import DEFAULT_DT_MS
 from .threshold import ThresholdResult, ThresholdSearchError, find_threshold
 from .waveform import Waveform
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, eq=False)
 class ThresholdJob:
     """Everything one threshold needs (units as in `find_threshold`)."""
 
     model: str
     diameter_um: float
-    electrode: Electrode
+    electrode: Electrode | FilePotentials | np.ndarray  # an array: potentials per section for 1 mA
     waveform: Waveform
     n_nodes: int = 51
     dt_ms: float = DEFAULT_DT_MS

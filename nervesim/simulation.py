@@ -11,7 +11,7 @@ from typing import Sequence
 
 import numpy as np
 
-from .extracellular import Electrode
+from .extracellular import Electrode, FilePotentials
 from .fibre import Fibre
 from .solver import Circuit, simulate_batch, simulate_kernel
 from .waveform import Waveform
@@ -98,7 +98,7 @@ class Stimulation:
     amplitude (as a threshold search needs).
     """
 
-    def __init__(self, fibre: Fibre, electrode: Electrode | np.ndarray | None, waveform: Waveform | None,
+    def __init__(self, fibre: Fibre, electrode: Electrode | FilePotentials | np.ndarray | None, waveform: Waveform | None,
                  *, dt_ms: float = DEFAULT_DT_MS, tstop_ms: float | None = None,
                  intracellular: IntracellularPulse | None = None) -> None:
         dt_ms = float(dt_ms)
@@ -112,17 +112,17 @@ class Stimulation:
         tstop_ms = float(tstop_ms)
         if not math.isfinite(tstop_ms) or tstop_ms <= 0:
             raise ValueError(f"tstop_ms={tstop_ms}: must be a finite positive time")
-        if waveform is not None and waveform.end_ms > tstop_ms:
+        if waveform is not None and waveform.end_ms > tstop_ms + 1e-9:
             raise ValueError(f"tstop_ms={tstop_ms:g} ends before the waveform ({waveform.end_ms:g} ms): "
                              "increase tstop_ms")
         self.fibre = fibre
         self.dt_ms = dt_ms
         self.tstop_ms = tstop_ms
         self.n_steps = int(round(tstop_ms / dt_ms))
-        if isinstance(electrode, Electrode):
-            ve = electrode.potentials(fibre)
-        elif electrode is None:
+        if electrode is None:
             ve = np.zeros(fibre.n_sections)
+        elif hasattr(electrode, "potentials"):
+            ve = electrode.potentials(fibre)
         else:
             ve = np.asarray(electrode, dtype=float)
             if ve.shape != (fibre.n_sections,):
@@ -211,7 +211,7 @@ def default_tstop_ms(stimulus_end_ms: float) -> float:
     return stimulus_end_ms + 5.0
 
 
-def simulate(fibre: Fibre, electrode: Electrode | np.ndarray | None, waveform: Waveform | None,
+def simulate(fibre: Fibre, electrode: Electrode | FilePotentials | np.ndarray | None, waveform: Waveform | None,
              amplitude_mA: float, *, dt_ms: float = DEFAULT_DT_MS, tstop_ms: float | None = None,
              record_nodes: Sequence[int] = (), intracellular: IntracellularPulse | None = None) -> SimulationResult:
     """Simulate ``fibre`` under ``electrode`` driven by ``amplitude_mA`` × ``waveform``.

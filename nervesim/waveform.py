@@ -1,5 +1,8 @@
 """Stimulus waveforms: unit-amplitude, piecewise-constant phases, sampled on the time grid.
 
+Monophasic, symmetric and asymmetric biphasic pulses, pulse trains, and arbitrary sampled
+waveforms (arrays or CSV files); every phase edge must fall on the time grid.
+
 Times in ms. A waveform's sign carries its polarity (−1 = cathodic: the electrode current
 flows out of the tissue toward the electrode, i.e. a negative source current); the
 stimulus amplitude (mA) is always a positive magnitude.
@@ -8,6 +11,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
+from pathlib import Path
 
 import numpy as np
 
@@ -61,6 +65,70 @@ class Waveform:
         return cls((Phase(d, w, s), Phase(d + w + g, w, -s)),
                    f"biphasic {polarity}-first {w:g} ms/phase, gap {g:g} ms")
 
+    @classmethod
+    def asymmetric_biphasic(cls, width_ms: float, ratio: float, polarity: str = "cathodic", gap_ms: float = 0.0,
+                            delay_ms: float = 0.0) -> Waveform:
+        """Charge-balanced biphasic pulse whose second phase is ``ratio`` times longer and weaker."""
+        w = _nonneg("width_ms", width_ms, positive=True)
+        r = float(ratio)
+        if not math.isfinite(r) or r < 1:
+            raise ValueError(f"ratio={ratio}: the second phase must be at least as long (ratio >= 1)")
+        g = _nonneg("gap_ms", gap_ms)
+        d = _nonneg("delay_ms", delay_ms)
+        s = _sign(polarity)
+        return cls((Phase(d, w, s), Phase(d + w + g, w * r, -s / r)),
+                   f"asymmetric biphasic {polarity}-first {w:g} ms, ratio {r:g}, gap {g:g} ms")
+
+    @classmethod
+    def sampled(cls, t_ms, values, label: str = "sampled") -> Waveform:
+        """Arbitrary waveform: ``values[i]`` (unitless, signed) holds from ``t_ms[i]`` to ``t_ms[i+1]``.
+
+        The last time ends the waveform (so there is one more time than values).
+        """
+        t = np.asarray(t_ms, dtype=float)
+        v = np.asarray(values, dtype=float)
+        if t.ndim != 1 or v.ndim != 1 or len(t) != len(v) + 1 or len(v) < 1:
+            raise ValueError("sampled waveform: need n+1 times (ms) for n values")
+        if not (np.all(np.isfinite(t)) and np.all(np.isfinite(v))):
+            raise ValueError("sampled waveform: times and values must be finite")
+        if t[0] < 0 or np.any(np.diff(t) <= 0):
+            raise ValueError("sampled waveform: times must start at >= 0 ms and increase strictly")
+        return cls(tuple(Phase(float(a), float(b - a), float(x)) for a, b, x in zip(t[:-1], t[1:], v) if x != 0),
+                   label)
+
+    @classmethod
+    def from_file(cls, path: str | Path) -> Waveform:
+        """Read a CSV with header ``t_ms,value``; each value holds until the next row's time, and the
+        last row (its value ignored, conventionally 0) ends the waveform."""
+        with open(path, newline="") as fh:
+            header = fh.readline().strip().replace(" ", "").split(",")
+            if header != ["t_ms", "value"]:
+                raise ValueError(f"waveform file {path}: first line must be the header t_ms,value (got {header})")
+            data = np.loadtxt(fh, delimiter=",", ndmin=2)
+        if data.shape[1] != 2 or len(data) < 2:
+            raise ValueError(f"waveform file {path}: need >= 2 rows of t_ms,value")
+        return cls.sampled(data[:, 0], data[:-1, 1], label=f"from {Path(path).name}")
+
+    def train(self, frequency_hz: float, n_pulses: int | None = None, duration_ms: float | None = None) -> Waveform:
+        """This waveform repeated at ``frequency_hz``, ``n_pulses`` times or for ``duration_ms``."""
+        f = float(frequency_hz)
+        if not math.isfinite(f) or f <= 0:
+            raise ValueError(f"frequency_hz={frequency_hz}: must be a finite positive frequency")
+        period = 1000.0 / f
+        if (n_pulses is None) == (duration_ms is None):
+            raise ValueError("train: give exactly one of n_pulses or duration_ms")
+        if n_pulses is None:
+            n_pulses = max(1, math.floor(_nonneg("duration_ms", duration_ms) / period + 1e-9))
+        if not isinstance(n_pulses, int) or n_pulses < 1:
+            raise ValueError(f"n_pulses={n_pulses}: must be a positive integer")
+        start = min(p.start_ms for p in self.phases)
+        if self.end_ms - start > period + 1e-12:
+            raise ValueError(f"frequency_hz={f:g}: period {period:g} ms is shorter than one pulse "
+                             f"({self.end_ms - start:g} ms)")
+        phases = tuple(Phase(p.start_ms + i * period, p.width_ms, p.level)
+                       for i in range(n_pulses) for p in self.phases)
+        return Waveform(phases, f"{self.label} x{n_pulses} at {f:g} Hz")
+
     @property
     def end_ms(self) -> float:
         return max(p.start_ms + p.width_ms for p in self.phases)
@@ -68,6 +136,10 @@ class Waveform:
     def charge_per_phase(self, amplitude_mA: float = 1.0) -> list[float]:
         """Signed charge of each phase in µC (mA × ms)."""
         return [amplitude_mA * p.level * p.width_ms for p in self.phases]
+
+    def net_charge(self, amplitude_mA: float = 1.0) -> float:
+        """Net charge in µC; 0 for a charge-balanced waveform."""
+        return math.fsum(self.charge_per_phase(amplitude_mA))
 
     def sample(self, dt_ms: float, n_steps: int) -> np.ndarray:
         """Value applied during each step n (t_n → t_n + dt), i.e. the waveform at t_n = n·dt.

@@ -72,3 +72,43 @@ def test_bad_input_exit_2_one_line(capsys, args, flag):
 def test_unbracketed_search_exits_1(capsys):
     assert main(CASE + ["--max-ma", "0.01"]) == 1
     assert "no threshold" in capsys.readouterr().err
+
+
+def test_sd_curve_json(capsys):
+    args = ["sd-curve", "--model", "mrg-interp", "--diameter-um", "10", "--x-um", "1000", "--y-um", "0",
+            "--sigma", "0.2", "--pulse", "mono", "--widths-ms", "0.05,0.1,0.2,0.5", "--dt-ms", "0.005", "--json"]
+    assert main(args) == 0
+    out = json.loads(capsys.readouterr().out)
+    assert out["rheobase_mA"] > 0 and out["chronaxie_ms"] > 0
+    assert [w for w, _ in out["thresholds"]] == [0.05, 0.1, 0.2, 0.5]
+
+
+def test_threshold_from_electrode_file_matches_point_source(capsys, tmp_path):
+    import numpy as np
+
+    import nervesim
+    from nervesim.extracellular import FilePotentials
+
+    f = nervesim.build_fibre("mrg-interp", 10.0, 51)
+    z = f.z_um  # sample exactly at the section centres: interpolation is then exact
+    FilePotentials(z, nervesim.Electrode.point(1000.0, 0.0, f.node_z_um[25], 0.2).potentials(f)).to_csv(
+        tmp_path / "ve.csv")
+    assert main(CASE + ["--json"]) == 0
+    point = json.loads(capsys.readouterr().out)
+    args = [a for a in CASE if a not in ("--x-um", "1000", "--y-um", "0", "--sigma", "0.2")]
+    assert main(args + ["--electrode-file", str(tmp_path / "ve.csv"), "--json"]) == 0
+    from_file = json.loads(capsys.readouterr().out)
+    assert from_file["threshold_mA"] == pytest.approx(point["threshold_mA"], rel=1e-12)
+    with pytest.raises(SystemExit):
+        main(CASE + ["--electrode-file", str(tmp_path / "ve.csv")])
+    assert "--electrode-file" in capsys.readouterr().err
+
+
+def test_recruitment_cli(capsys, tmp_path):
+    args = ["recruitment", "--model", "mrg-interp", "--cuff", "livanova2000", "--nerve-diameter-um", "2000",
+            "--fibres", "6", "--diameters-um", "2,10", "--pulse", "biphasic", "--width-ms", "0.25", "--nodes", "31",
+            "--dt-ms", "0.005", "--currents-ma", "0.1,0.5,1,3.5", "--json", "--plot", str(tmp_path / "r.png")]
+    assert main(args) == 0
+    out = json.loads(capsys.readouterr().out)
+    assert len(out["thresholds_mA"]) == 6 and out["fraction_activated"] == sorted(out["fraction_activated"])
+    assert (tmp_path / "r.png").exists()

