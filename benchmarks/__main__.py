@@ -88,7 +88,7 @@ def bench_population(nrn, sizes, check: int = 3) -> list[dict]:
     rows = []
     for n in sizes:
         t = time.perf_counter()
-        outcomes = find_thresholds(jobs[:n], processes=1 if n == 1 else None)
+        outcomes = find_thresholds(jobs[:n], threads=1 if n == 1 else None)
         wall = time.perf_counter() - t
         failed = sum(o.result is None for o in outcomes)
         rows.append({"fibres": n, "wall_s": wall, "s_per_fibre": wall / n, "failed": failed})

@@ -2,7 +2,7 @@
 
 Units: µm, ms, mA, S/m. Each analysis returns a small dataclass and has a ``plot_*`` function
 (matplotlib, Agg) writing a figure file. Thresholds of independent cases run in parallel
-worker processes (`nervesim.population`); unit-current potentials are computed once per
+threads (`nervesim.population`); unit-current potentials are computed once per
 fibre–electrode pair and reused across waveforms.
 """
 from __future__ import annotations
@@ -115,7 +115,7 @@ def fit_lapicque(widths_ms: np.ndarray, thresholds_mA: np.ndarray) -> SDFit:
 def strength_duration(model: str, diameter_um: float, electrode: Electrode | FilePotentials,
                       widths_ms: Sequence[float], *, pulse: str = "mono", polarity: str = "cathodic",
                       gap_ms: float = 0.0, n_nodes: int = 51, dt_ms: float = DEFAULT_DT_MS,
-                      tolerance: float = 1e-3, processes: int | None = None) -> SDCurve:
+                      tolerance: float = 1e-3, threads: int | None = None) -> SDCurve:
     """Thresholds over pulse widths, with Weiss and Lapicque fits (rheobase, chronaxie)."""
     widths = np.array(sorted(float(w) for w in widths_ms))
     if len(widths) < 3:
@@ -124,7 +124,7 @@ def strength_duration(model: str, diameter_um: float, electrode: Electrode | Fil
     ve = electrode.potentials(fibre)
     jobs = [ThresholdJob(model, diameter_um, ve, _pulse(pulse, w, polarity, gap_ms), n_nodes, dt_ms,
                          tolerance=tolerance) for w in widths]
-    outcomes = find_thresholds(jobs, processes)
+    outcomes = find_thresholds(jobs, threads)
     thr = _thresholds(outcomes)
     ok = np.isfinite(thr)
     if ok.sum() < 3:
@@ -160,13 +160,13 @@ class ThresholdCurve:
 def threshold_vs_distance(model: str, diameter_um: float, distances_um: Sequence[float], waveform: Waveform,
                           sigma_S_m: float | Sequence[float] | str = 0.2, *, n_nodes: int = 51,
                           dt_ms: float = DEFAULT_DT_MS, tolerance: float = 1e-3,
-                          processes: int | None = None) -> ThresholdCurve:
+                          threads: int | None = None) -> ThresholdCurve:
     """Point-source thresholds at transverse distances over the centre node."""
     fibre = build_fibre(model, diameter_um, n_nodes)
     z = fibre.node_z_um[fibre.centre_node]
     jobs = [ThresholdJob(model, diameter_um, Electrode.point(r, 0.0, z, sigma_S_m), waveform, n_nodes, dt_ms,
                          tolerance=tolerance) for r in distances_um]
-    out = find_thresholds(jobs, processes)
+    out = find_thresholds(jobs, threads)
     return ThresholdCurve("distance_um", np.array(distances_um, float), _thresholds(out),
                           tuple(o.error for o in out if o.error))
 
@@ -174,14 +174,14 @@ def threshold_vs_distance(model: str, diameter_um: float, distances_um: Sequence
 def threshold_vs_diameter(model: str, diameters_um: Sequence[float], distance_um: float, waveform: Waveform,
                           sigma_S_m: float | Sequence[float] | str = 0.2, *, n_nodes: int = 51,
                           dt_ms: float = DEFAULT_DT_MS, tolerance: float = 1e-3,
-                          processes: int | None = None) -> ThresholdCurve:
+                          threads: int | None = None) -> ThresholdCurve:
     """Point-source thresholds of fibres of several diameters, electrode over each centre node."""
     jobs = []
     for d in diameters_um:
         f = build_fibre(model, d, n_nodes)
         jobs.append(ThresholdJob(model, d, Electrode.point(distance_um, 0.0, f.node_z_um[f.centre_node], sigma_S_m),
                                  waveform, n_nodes, dt_ms, tolerance=tolerance))
-    out = find_thresholds(jobs, processes)
+    out = find_thresholds(jobs, threads)
     return ThresholdCurve("diameter_um", np.array(diameters_um, float), _thresholds(out),
                           tuple(o.error for o in out if o.error))
 
@@ -229,7 +229,7 @@ class Recruitment:
 
 def recruitment(model: str, population: FibrePopulation, electrode: Electrode, waveform: Waveform,
                 currents_mA: Sequence[float], *, n_nodes: int = 51, dt_ms: float = DEFAULT_DT_MS,
-                tolerance: float = 1e-3, max_mA: float = 50.0, processes: int | None = None,
+                tolerance: float = 1e-3, max_mA: float = 50.0, threads: int | None = None,
                 progress=None) -> Recruitment:
     """Fraction of the population activated at each current (magnitude, mA).
 
@@ -243,9 +243,9 @@ def recruitment(model: str, population: FibrePopulation, electrode: Electrode, w
         deltax = f.geometry["deltax_um"]
         z0 = f.node_z_um[f.centre_node] - phase * deltax
         el = electrode.relative_to(float(population.x_um[i]), float(population.y_um[i]), -z0)
-        jobs.append(ThresholdJob(model, float(d), el.potentials(f), waveform, n_nodes, dt_ms,
-                                 tolerance=tolerance, max_mA=max_mA))
-    out = find_thresholds(jobs, processes, progress)
+        jobs.append(ThresholdJob(model, float(d), el, waveform, n_nodes, dt_ms, tolerance=tolerance,
+                                 max_mA=max_mA))  # potentials are computed in the worker threads
+    out = find_thresholds(jobs, threads, progress)
     thr = _thresholds(out)
     cur = np.array(currents_mA, float)
     frac = np.array([np.mean(np.nan_to_num(thr, nan=np.inf) <= c) for c in cur])

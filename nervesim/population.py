@@ -1,13 +1,14 @@
-"""Thresholds of many fibres at once, in parallel worker processes.
+"""Thresholds of many fibres at once, one search per thread on every core.
 
-Each worker runs whole threshold searches with Numba limited to one thread, so a population
-uses every core without nested parallelism, and each result is identical to what
-`nervesim.threshold.find_threshold` gives for the same job in a single process.
+The Numba kernels release the GIL, so threads run searches truly in parallel with no process
+start-up, pickling or ``if __name__ == "__main__"`` guard in user scripts. Inside a thread each
+search runs its probes one after another (``parallel=False``), which gives exactly the result of
+`nervesim.threshold.find_threshold` for the same job.
 """
 from __future__ import annotations
 
-import multiprocessing
 import os
+from concurrent.futures import ThreadPoolExecutor, as_completed
 from dataclasses import dataclass
 from typing import Callable, Iterable, Iterator
 
@@ -15,8 +16,8 @@ import numpy as np
 
 from .extracellular import Electrode, FilePotentials
 from .fibre import build_fibre
-from .simulation import DEFAULT_DT_MS
-from .threshold import ThresholdResult, ThresholdSearchError, find_threshold
+from .simulation import DEFAULT_DT_MS, Stimulation
+from .threshold import ThresholdResult, ThresholdSearchError, search_threshold
 from .waveform import Waveform
 
 
@@ -49,40 +50,33 @@ def run_job(job: ThresholdJob) -> JobOutcome:
     """Run one job; bad input or an unbracketed search becomes an error outcome, not an exception."""
     try:
         fibre = build_fibre(job.model, job.diameter_um, job.n_nodes, temperature_c=job.temperature_c)
-        res = find_threshold(fibre, job.electrode, job.waveform, dt_ms=job.dt_ms, tstop_ms=job.tstop_ms,
-                             tolerance=job.tolerance, max_mA=job.max_mA)
-        return JobOutcome(job, res)
+        stim = Stimulation(fibre, job.electrode, job.waveform, dt_ms=job.dt_ms, tstop_ms=job.tstop_ms,
+                           parallel=False)
+        return JobOutcome(job, search_threshold(stim, tolerance=job.tolerance, max_mA=job.max_mA))
     except (ValueError, ThresholdSearchError) as exc:
         return JobOutcome(job, None, f"{type(exc).__name__}: {exc}")
 
 
-def _init_worker() -> None:
-    import numba
-    numba.set_num_threads(1)
-
-
-def _indexed(item: tuple[int, ThresholdJob]) -> tuple[int, JobOutcome]:
-    return item[0], run_job(item[1])
-
-
-def iter_thresholds(jobs: Iterable[ThresholdJob], processes: int | None = None) -> Iterator[tuple[int, JobOutcome]]:
+def iter_thresholds(jobs: Iterable[ThresholdJob], threads: int | None = None) -> Iterator[tuple[int, JobOutcome]]:
     """Yield (index, outcome) for each job as soon as it is done (completion order)."""
     items = list(enumerate(jobs))
-    procs = min(processes or os.cpu_count() or 1, max(len(items), 1))
-    if procs == 1:
-        yield from map(_indexed, items)
+    n = min(threads or os.cpu_count() or 1, max(len(items), 1))
+    if n == 1:
+        for i, job in items:
+            yield i, run_job(job)
         return
-    ctx = multiprocessing.get_context("spawn")
-    with ctx.Pool(procs, initializer=_init_worker) as pool:
-        yield from pool.imap_unordered(_indexed, items, chunksize=max(1, min(16, len(items) // (8 * procs))))
+    with ThreadPoolExecutor(n) as pool:
+        futures = {pool.submit(run_job, job): i for i, job in items}
+        for fut in as_completed(futures):
+            yield futures[fut], fut.result()
 
 
-def find_thresholds(jobs: Iterable[ThresholdJob], processes: int | None = None,
+def find_thresholds(jobs: Iterable[ThresholdJob], threads: int | None = None,
                     progress: Callable[[int, int], None] | None = None) -> list[JobOutcome]:
-    """Outcomes of all ``jobs`` in their order, computed on ``processes`` workers (default: every core)."""
+    """Outcomes of all ``jobs`` in their order, computed on ``threads`` threads (default: every core)."""
     jobs = list(jobs)
     out: list[JobOutcome | None] = [None] * len(jobs)
-    for done, (i, outcome) in enumerate(iter_thresholds(jobs, processes), 1):
+    for done, (i, outcome) in enumerate(iter_thresholds(jobs, threads), 1):
         out[i] = outcome
         if progress:
             progress(done, len(jobs))

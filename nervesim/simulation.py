@@ -95,12 +95,14 @@ class Stimulation:
     """A fibre, its unit-current potentials and a waveform on a fixed time grid, ready to run.
 
     Potentials, circuit arrays and waveform samples are computed once and reused for every
-    amplitude (as a threshold search needs).
+    amplitude (as a threshold search needs). ``parallel`` lets `run_many` spread amplitudes over
+    the CPU cores; with False they run one after another (for callers that parallelise over
+    fibres in threads themselves).
     """
 
     def __init__(self, fibre: Fibre, electrode: Electrode | FilePotentials | np.ndarray | None, waveform: Waveform | None,
                  *, dt_ms: float = DEFAULT_DT_MS, tstop_ms: float | None = None,
-                 intracellular: IntracellularPulse | None = None) -> None:
+                 intracellular: IntracellularPulse | None = None, parallel: bool = True) -> None:
         dt_ms = float(dt_ms)
         if not math.isfinite(dt_ms) or not 0 < dt_ms <= 0.1:
             raise ValueError(f"dt_ms={dt_ms}: must be in (0, 0.1] ms")
@@ -132,6 +134,7 @@ class Stimulation:
         self.ve_mV = ve
         self.wave = waveform.sample(dt_ms, self.n_steps) if waveform is not None else np.zeros(self.n_steps)
         self.intracellular = intracellular
+        self.parallel = parallel
         self.circuit = Circuit.from_fibre(fibre)
 
     def _quiet_after_step(self) -> int:
@@ -182,7 +185,9 @@ class Stimulation:
 
     def run_many(self, amplitudes_mA: Sequence[float], *, early_exit: bool = True,
                  ap_threshold_mV: float = AP_THRESHOLD_MV) -> list[SimulationResult]:
-        """Run several amplitudes in parallel over the CPU cores (no traces recorded)."""
+        """Run several amplitudes, in parallel over the CPU cores if ``parallel`` (no traces recorded)."""
+        if not self.parallel:
+            return [self.run(a, early_exit=early_exit, ap_threshold_mV=ap_threshold_mV) for a in amplitudes_mA]
         if self.intracellular is not None:
             raise ValueError("run_many: intracellular stimulation is supported by run() only")
         amps = np.array([_check_amplitude(a) for a in amplitudes_mA])

@@ -163,9 +163,9 @@ def summary(cases: Iterable[CaseComparison], cvs: Iterable[CVComparison]) -> dic
         "worst_threshold_case": asdict(worst_thr),
         "worst_cv_case": asdict(worst_cv),
         "targets": TARGETS,
-        "pass": (worst_dv.max_dvm_mV <= TARGETS["max_dvm_mV"]
-                 and worst_thr.threshold_rel_diff <= TARGETS["threshold_rel"]
-                 and worst_cv.cv_rel_diff <= TARGETS["cv_rel"]),
+        "pass": bool(worst_dv.max_dvm_mV <= TARGETS["max_dvm_mV"]
+                     and worst_thr.threshold_rel_diff <= TARGETS["threshold_rel"]
+                     and worst_cv.cv_rel_diff <= TARGETS["cv_rel"]),
     }
 
 

@@ -19,7 +19,7 @@ def test_fits_recover_known_laws():
 
 def test_strength_duration_curve(fibre10, tmp_path):
     sd = strength_duration("mrg-interp", 10.0, point_at_centre(fibre10, 1000.0),
-                           [0.02, 0.05, 0.1, 0.2, 0.5, 1.0], dt_ms=0.005, processes=2)
+                           [0.02, 0.05, 0.1, 0.2, 0.5, 1.0], dt_ms=0.005, threads=2)
     assert np.all(np.diff(sd.thresholds_mA) < 0)  # monotone: longer pulses need less current
     assert sd.rheobase_mA < sd.thresholds_mA.min()
     # Chronaxie of large myelinated axons: 30-200 µs (Ranck 1975, Brain Res 98:417).
@@ -31,9 +31,9 @@ def test_strength_duration_curve(fibre10, tmp_path):
 
 def test_threshold_curves():
     w = nervesim.Waveform.monophasic(0.1)
-    dist = threshold_vs_distance("mrg-interp", 8.0, [300.0, 600.0, 1200.0], w, dt_ms=0.005, processes=1)
+    dist = threshold_vs_distance("mrg-interp", 8.0, [300.0, 600.0, 1200.0], w, dt_ms=0.005, threads=1)
     assert np.all(np.diff(dist.thresholds_mA) > 0)
-    diam = threshold_vs_diameter("mrg-interp", [3.0, 6.0, 12.0], 1000.0, w, dt_ms=0.005, processes=1)
+    diam = threshold_vs_diameter("mrg-interp", [3.0, 6.0, 12.0], 1000.0, w, dt_ms=0.005, threads=1)
     assert np.all(np.diff(diam.thresholds_mA) < 0)  # larger fibres are easier to excite
 
 
@@ -41,7 +41,7 @@ def test_recruitment_is_monotone_in_current(tmp_path):
     pop = FibrePopulation.uniform(12, 2000.0, (2.0, 10.0), seed=3)
     cuff = nervesim.Electrode.cuff("livanova2000", 2000.0, z_um=0.0)
     rec = recruitment("mrg-interp", pop, cuff, nervesim.Waveform.biphasic(0.25), np.linspace(0.05, 3.5, 30),
-                      n_nodes=31, dt_ms=0.005, processes=2)
+                      n_nodes=31, dt_ms=0.005, threads=2)
     assert np.all(np.diff(rec.fraction) >= 0)
     assert rec.fraction[0] < 1 and rec.fraction[-1] == 1.0
     assert not rec.errors

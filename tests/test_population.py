@@ -1,4 +1,4 @@
-"""Population thresholds in worker processes equal single-process searches."""
+"""Population thresholds in threads equal single searches."""
 import nervesim
 from nervesim.population import ThresholdJob, find_thresholds
 from nervesim.threshold import find_threshold
@@ -12,7 +12,7 @@ def job(D, distance_um, **kw):
 
 def test_parallel_population_matches_single_searches():
     jobs = [job(D, r) for D, r in ((4.0, 800.0), (10.0, 1500.0), (14.0, 400.0), (7.0, 1000.0))]
-    outcomes = find_thresholds([j for j, _, _ in jobs], processes=2)
+    outcomes = find_thresholds([j for j, _, _ in jobs], threads=2)
     for (j, f, el), o in zip(jobs, outcomes):
         assert o.job.diameter_um == j.diameter_um and o.error is None
         single = find_threshold(f, el, j.waveform, dt_ms=j.dt_ms, tolerance=j.tolerance)
@@ -22,6 +22,6 @@ def test_parallel_population_matches_single_searches():
 def test_failed_job_is_reported_not_raised():
     good, _, _ = job(10.0, 1000.0)
     bad, _, _ = job(10.0, 1000.0, max_mA=0.01)
-    out = find_thresholds([good, bad], processes=1)
+    out = find_thresholds([good, bad], threads=1)
     assert out[0].result is not None and out[0].error is None
     assert out[1].result is None and "ThresholdSearchError" in out[1].error
