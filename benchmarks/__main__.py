@@ -114,7 +114,8 @@ def bench_startup() -> dict:
 
 
 def machine() -> str:
-    return f"{platform.machine()}, {os.cpu_count()} cores, {platform.processor() or 'cpu'}, Python {platform.python_version()}"
+    cpu = platform.processor() or "cpu"
+    return f"{platform.machine()}, {os.cpu_count()} cores, {cpu}, Python {platform.python_version()}"
 
 
 def plot(results: dict, filename: str) -> None:
@@ -146,7 +147,8 @@ def plot(results: dict, filename: str) -> None:
 def main(argv=None) -> int:
     p = argparse.ArgumentParser(prog="python -m benchmarks", description=__doc__.splitlines()[0])
     p.add_argument("--quick", action="store_true", help="fewer repeats, lengths and population sizes")
-    p.add_argument("--json", metavar="FILE", default="benchmark_results.json", help="write results (default %(default)s)")
+    p.add_argument("--json", metavar="FILE", default="benchmark_results.json",
+                   help="write results (default %(default)s)")
     p.add_argument("--plot", metavar="FILE", default="benchmark_scaling.png", help="scaling plot (default %(default)s)")
     args = p.parse_args(argv)
     from nervesim import neuron as nrn
@@ -167,7 +169,8 @@ def main(argv=None) -> int:
           f"{s['ratio']:8.1f}x")
     print(f"{'one simulation: compartment-steps per s':44} {s['compartment_steps_per_s_nervesim']:12.3g} "
           f"{s['compartment_steps_per_s_neuron']:12.3g}")
-    print(f"{'threshold search (ours 0.1 %, PyFibers 1 %): s':44} {t['nervesim_s']:12.4f} {t['neuron_pyfibers_s']:12.3f} "
+    print(f"{'threshold search (ours 0.1 %, PyFibers 1 %): s':44} {t['nervesim_s']:12.4f} "
+          f"{t['neuron_pyfibers_s']:12.3f} "
           f"{t['ratio']:8.1f}x")
     print(f"{'  threshold mA (runs)':44} {t['nervesim_threshold_mA']:8.5f} ({t['nervesim_runs']:2d}) "
           f"{t['neuron_threshold_mA']:8.5f} ({t['neuron_runs']:2d})  diff {100 * t['threshold_rel_diff']:.2f} %")

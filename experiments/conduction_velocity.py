@@ -16,7 +16,8 @@ import numpy as np
 import nervesim
 from nervesim.validate import conduction_velocity
 
-DIAMETERS = {"mrg-interp": np.arange(2.0, 16.1, 1.0), "mrg-discrete": [2.0, 5.7, 7.3, 8.7, 10.0, 11.5, 12.8, 14.0, 15.0, 16.0],
+DIAMETERS = {"mrg-interp": np.arange(2.0, 16.1, 1.0),
+             "mrg-discrete": [2.0, 5.7, 7.3, 8.7, 10.0, 11.5, 12.8, 14.0, 15.0, 16.0],
              "mrg-small": [1.5, 2.0, 3.0, 4.0, 5.0, 5.7]}
 NEURON_CHECK = {"mrg-interp": [2.0, 10.0, 16.0], "mrg-small": [2.0]}
 
@@ -41,7 +42,7 @@ def main():
     except ImportError:
         pass
     for m, vals in out.items():
-        d = np.array(list(vals)); v = np.array(list(vals.values()))
+        d, v = np.array(list(vals)), np.array(list(vals.values()))
         slope = np.polyfit(d, v, 1)
         print(f"{m:13} CV {v.min():.1f}-{v.max():.1f} m/s over {d.min():g}-{d.max():g} um; "
               f"linear fit CV = {slope[0]:.2f}*D {slope[1]:+.1f} m/s; CV/D at the largest: {v[-1] / d[-1]:.2f} m/s/um")

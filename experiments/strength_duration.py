@@ -31,7 +31,8 @@ def main():
                   **{fit.form: {"rheobase_mA": fit.rheobase_mA, "chronaxie_ms": fit.chronaxie_ms,
                                 "rms_rel_error": fit.rms_rel_error} for fit in (sd.weiss, sd.lapicque)}}
         print(f"{d:4g} um: rheobase {sd.rheobase_mA * 1e3:.1f} uA, chronaxie {sd.chronaxie_ms * 1e3:.0f} us "
-              f"({sd.best.form}, rms error {100 * sd.best.rms_rel_error:.1f} %); Weiss {sd.weiss.chronaxie_ms * 1e3:.0f} "
+              f"({sd.best.form}, rms error {100 * sd.best.rms_rel_error:.1f} %); "
+              f"Weiss {sd.weiss.chronaxie_ms * 1e3:.0f} "
               f"us, Lapicque {sd.lapicque.chronaxie_ms * 1e3:.0f} us")
         line, = ax.loglog(sd.widths_ms, sd.thresholds_mA, "o", label=f"{d:g} um")
         w = np.geomspace(WIDTHS[0], WIDTHS[-1], 100)

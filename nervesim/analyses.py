@@ -21,14 +21,6 @@ from .threshold import ThresholdSearchError
 from .waveform import Waveform
 
 
-def _pulse(kind: str, width_ms: float, polarity: str, gap_ms: float = 0.0) -> Waveform:
-    if kind == "mono":
-        return Waveform.monophasic(width_ms, polarity)
-    if kind == "biphasic":
-        return Waveform.biphasic(width_ms, polarity, gap_ms=gap_ms)
-    raise ValueError(f"pulse={kind!r}: choose 'mono' or 'biphasic'")
-
-
 def _thresholds(outcomes: list[JobOutcome]) -> np.ndarray:
     return np.array([o.result.threshold_mA if o.result is not None else np.nan for o in outcomes])
 
@@ -122,7 +114,7 @@ def strength_duration(model: str, diameter_um: float, electrode: Electrode | Fil
         raise ValueError("widths_ms: give at least three pulse widths to fit rheobase and chronaxie")
     fibre = build_fibre(model, diameter_um, n_nodes)
     ve = electrode.potentials(fibre)
-    jobs = [ThresholdJob(model, diameter_um, ve, _pulse(pulse, w, polarity, gap_ms), n_nodes, dt_ms,
+    jobs = [ThresholdJob(model, diameter_um, ve, Waveform.pulse(pulse, w, polarity, gap_ms), n_nodes, dt_ms,
                          tolerance=tolerance) for w in widths]
     outcomes = find_thresholds(jobs, threads)
     thr = _thresholds(outcomes)

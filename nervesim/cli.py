@@ -227,9 +227,7 @@ def _build_electrode(args: argparse.Namespace, parser: argparse.ArgumentParser, 
 def _build_waveform(args: argparse.Namespace, parser: argparse.ArgumentParser, width_ms: float) -> Waveform:
     if args.pulse == "mono" and args.gap_ms is not None:
         parser.error("argument --gap-ms: only for --pulse biphasic")
-    if args.pulse == "mono":
-        return Waveform.monophasic(width_ms, args.polarity)
-    return Waveform.biphasic(width_ms, args.polarity, gap_ms=args.gap_ms or 0.0)
+    return Waveform.pulse(args.pulse, width_ms, args.polarity, gap_ms=args.gap_ms or 0.0)
 
 
 def _sd_curve(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
@@ -525,7 +523,8 @@ def _flag_name(message: str) -> str:
                        ("sigma", "--sigma"), ("width_ms", "--width-ms"), ("gap_ms", "--gap-ms"),
                        ("tolerance", "--tolerance"), ("max_mA", "--max-ma"), ("electrode", "--x-um/--y-um"),
                        ("phase", "--width-ms/--gap-ms/--dt-ms"), ("passive_end_nodes", "--nodes"),
-                       ("potentials", "--electrode-file"), ("cuff", "--cuff"), ("nerve_diameter", "--nerve-diameter-um"),
+                       ("potentials", "--electrode-file"), ("cuff", "--cuff"),
+                       ("nerve_diameter", "--nerve-diameter-um"),
                        ("medium", "--medium")):
         if message.startswith(name):
             return f"argument {flag}: {message}"

@@ -100,7 +100,8 @@ class Stimulation:
     fibres in threads themselves).
     """
 
-    def __init__(self, fibre: Fibre, electrode: Electrode | FilePotentials | np.ndarray | None, waveform: Waveform | None,
+    def __init__(self, fibre: Fibre, electrode: Electrode | FilePotentials | np.ndarray | None,
+                 waveform: Waveform | None,
                  *, dt_ms: float = DEFAULT_DT_MS, tstop_ms: float | None = None,
                  intracellular: IntracellularPulse | None = None, parallel: bool = True) -> None:
         dt_ms = float(dt_ms)
@@ -195,7 +196,8 @@ class Stimulation:
         t_first, t_cross = np.empty((m, fib.n_nodes)), np.empty((m, fib.n_nodes))
         count = np.empty((m, fib.n_nodes), dtype=np.int64)
         steps = np.empty(m, dtype=np.int64)
-        simulate_batch(*self._kernel_args(), np.repeat(self.ve_mV[None, :], m, 0), self.wave, amps, self.dt_ms, PRERUN_DT_MS,
+        ve = np.repeat(self.ve_mV[None, :], m, 0)
+        simulate_batch(*self._kernel_args(), ve, self.wave, amps, self.dt_ms, PRERUN_DT_MS,
                        PRERUN_STEPS, self.circuit.node_idx, fib.detection_node, ap_threshold_mV, early_exit,
                        self._quiet_after_step(), QUIET_MV if early_exit else 0.0, QUIET_MV_MS,
                        t_first, t_cross, count, steps)

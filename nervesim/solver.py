@@ -119,7 +119,8 @@ def _step(v, x0, x1, gates, e_out, i_stim, dt, diag, g_pas, e_pas, g_my, g_o, g_
             r0 += gi * (vi[k - 1] - vi[k])
             r1 += gp * (x0[k - 1] - x0[k])
             r2 += go * (x1[k - 1] - x1[k])
-            q0, q1, q2, q3, q4, q5 = dpi[k - 1, 0], dpi[k - 1, 1], dpi[k - 1, 2], dpi[k - 1, 3], dpi[k - 1, 4], dpi[k - 1, 5]
+            q0, q1, q2 = dpi[k - 1, 0], dpi[k - 1, 1], dpi[k - 1, 2]
+            q3, q4, q5 = dpi[k - 1, 3], dpi[k - 1, 4], dpi[k - 1, 5]
             d00 -= gi * gi * q0
             d01 -= gi * gp * q1
             d02 -= gi * go * q2

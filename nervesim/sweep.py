@@ -13,7 +13,6 @@ from __future__ import annotations
 import hashlib
 import itertools
 import json
-import math
 import multiprocessing
 import os
 import sqlite3
@@ -148,16 +147,8 @@ def build_job(p: dict[str, Any]):
         el = FilePotentials.from_file(p["electrode.file"])
     else:
         raise ValueError(f"electrode.kind={kind!r}: choose point, cuff or file")
-    w, pol = p["waveform.width_ms"], p["waveform.polarity"]
-    pulse = p["waveform.pulse"]
-    if pulse == "mono":
-        wave = Waveform.monophasic(w, pol)
-    elif pulse == "biphasic":
-        wave = Waveform.biphasic(w, pol, gap_ms=p["waveform.gap_ms"])
-    elif pulse == "asymmetric":
-        wave = Waveform.asymmetric_biphasic(w, p["waveform.ratio"], pol, gap_ms=p["waveform.gap_ms"])
-    else:
-        raise ValueError(f"waveform.pulse={pulse!r}: choose mono, biphasic or asymmetric")
+    wave = Waveform.pulse(p["waveform.pulse"], p["waveform.width_ms"], p["waveform.polarity"],
+                          gap_ms=p["waveform.gap_ms"], ratio=p["waveform.ratio"])
     if p["waveform.frequency_hz"] is not None:
         wave = wave.train(p["waveform.frequency_hz"], n_pulses=p["waveform.n_pulses"] or 1)
     return ThresholdJob(p["fibre.model"], p["fibre.diameter_um"], el, wave, p["fibre.n_nodes"], p["run.dt_ms"],

@@ -7,7 +7,6 @@ Units: µm, ms, mV, mA; velocities in m/s.
 """
 from __future__ import annotations
 
-import math
 import multiprocessing
 from dataclasses import asdict, dataclass
 from typing import Iterable

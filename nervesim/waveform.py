@@ -80,6 +80,22 @@ class Waveform:
                    f"asymmetric biphasic {polarity}-first {w:g} ms, ratio {r:g}, gap {g:g} ms")
 
     @classmethod
+    def pulse(cls, kind: str, width_ms: float, polarity: str = "cathodic", gap_ms: float = 0.0,
+              ratio: float | None = None) -> Waveform:
+        """A single pulse by name: ``mono``, ``biphasic`` or ``asymmetric`` (needs ``ratio``)."""
+        if kind == "mono":
+            if gap_ms:
+                raise ValueError(f"gap_ms={gap_ms}: a monophasic pulse has no interphase gap")
+            return cls.monophasic(width_ms, polarity)
+        if kind == "biphasic":
+            return cls.biphasic(width_ms, polarity, gap_ms=gap_ms)
+        if kind == "asymmetric":
+            if ratio is None:
+                raise ValueError("ratio: an asymmetric pulse needs the second phase's length ratio")
+            return cls.asymmetric_biphasic(width_ms, ratio, polarity, gap_ms=gap_ms)
+        raise ValueError(f"pulse={kind!r}: choose mono, biphasic or asymmetric")
+
+    @classmethod
     def sampled(cls, t_ms, values, label: str = "sampled") -> Waveform:
         """Arbitrary waveform: ``values[i]`` (unitless, signed) holds from ``t_ms[i]`` to ``t_ms[i+1]``.
 

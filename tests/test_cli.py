@@ -84,7 +84,6 @@ def test_sd_curve_json(capsys):
 
 
 def test_threshold_from_electrode_file_matches_point_source(capsys, tmp_path):
-    import numpy as np
 
     import nervesim
     from nervesim.extracellular import FilePotentials

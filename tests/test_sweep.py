@@ -1,5 +1,4 @@
 """Sweeps: spec expansion, the SQLite store, resume after kills, Dask, export and plots."""
-import json
 import os
 import signal
 import sqlite3
@@ -9,7 +8,7 @@ import time
 
 import pytest
 
-from nervesim.sweep import ResultStore, SpecError, expand, load_results, load_spec, point_id, run_sweep
+from nervesim.sweep import SpecError, expand, load_results, load_spec, run_sweep
 
 SPEC = """
 [sweep]

@@ -1,5 +1,4 @@
 """Threshold search: bracketing, tolerance, flags and errors."""
-import numpy as np
 import pytest
 
 import nervesim

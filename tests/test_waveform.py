@@ -63,3 +63,12 @@ def test_sampled_waveform_from_arrays_and_file(tmp_path):
         Waveform.sampled([0.0, 0.0123], [1.0]).sample(0.005, 10)
     with pytest.raises(ValueError, match="increase"):
         Waveform.sampled([0.0, 0.2, 0.1], [1.0, 2.0])
+
+
+def test_pulse_by_name():
+    assert Waveform.pulse("biphasic", 0.1, "anodic", gap_ms=0.05) == Waveform.biphasic(0.1, "anodic", gap_ms=0.05)
+    assert Waveform.pulse("asymmetric", 0.1, ratio=2.0).charge_per_phase() == pytest.approx([-0.1, 0.1])
+    for kwargs, match in (({"kind": "mono", "gap_ms": 0.1}, "gap_ms"), ({"kind": "asymmetric"}, "ratio"),
+                          ({"kind": "square"}, "pulse")):
+        with pytest.raises(ValueError, match=match):
+            Waveform.pulse(width_ms=0.1, **kwargs)
