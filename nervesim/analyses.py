@@ -275,6 +275,9 @@ class BlockResult:
     test_ap_node: int
     onset_firing: bool
     n_runs: int
+    test_delay_ms: float
+    tstop_ms: float
+    dt_ms: float
 
 
 def _block_outcome(stim: Stimulation, amp: float, test_ms: float, launch: int, det: int) -> tuple[bool, bool]:
@@ -300,15 +303,8 @@ def block_threshold(fibre: Fibre, electrode: Electrode, frequency_khz: float = 1
     the fibre keeps firing (repetitive firing, not block) counts as not blocked.
     """
     f = float(frequency_khz)
-    if not math.isfinite(f) or f <= 0:
-        raise ValueError(f"frequency_khz={frequency_khz}: must be positive")
-    half = 0.5 / f  # ms, each phase of a 50 % duty biphasic cycle
-    n = math.floor(tstop_ms * f + 1e-9)
-    wave = Waveform.biphasic(half, "cathodic").train(f * 1000.0, n_pulses=n)
-    first = fibre.passive_end_nodes
-    test = IntracellularPulse(first, 2.0, test_delay_ms, 0.1)
-    stim = Stimulation(fibre, electrode, wave, dt_ms=dt_ms, tstop_ms=tstop_ms, intracellular=test)
-    det = fibre.detection_node
+    stim = _block_stimulation(fibre, electrode, f, test_delay_ms, tstop_ms, dt_ms)
+    first, det = fibre.passive_end_nodes, fibre.detection_node
     runs = 0
     lo, hi, amp, onset_hi = None, None, start_mA, False
     while True:  # bracket: lo does not block, hi blocks
@@ -337,7 +333,35 @@ def block_threshold(fibre: Fibre, electrode: Electrode, frequency_khz: float = 1
             hi, onset_hi = mid, onset
         else:
             lo = mid
-    return BlockResult(hi, (lo, hi), f, first, onset_hi, runs)
+    return BlockResult(hi, (lo, hi), f, first, onset_hi, runs, test_delay_ms, tstop_ms, dt_ms)
+
+
+def _block_stimulation(fibre: Fibre, electrode: Electrode, frequency_khz: float, test_delay_ms: float,
+                       tstop_ms: float, dt_ms: float) -> Stimulation:
+    """A 50 % duty charge-balanced biphasic train at ``frequency_khz`` plus the test-AP pulse."""
+    f = frequency_khz
+    if not math.isfinite(f) or f <= 0:
+        raise ValueError(f"frequency_khz={f}: must be positive")
+    wave = Waveform.biphasic(0.5 / f, "cathodic").train(f * 1000.0, n_pulses=math.floor(tstop_ms * f + 1e-9))
+    test = IntracellularPulse(fibre.passive_end_nodes, 2.0, test_delay_ms, 0.1)
+    return Stimulation(fibre, electrode, wave, dt_ms=dt_ms, tstop_ms=tstop_ms, intracellular=test)
+
+
+def plot_block(fibre: Fibre, electrode: Electrode, res: BlockResult, filename: str) -> None:
+    """Vm near the test-AP source, under the electrode and past it, just below and at the block threshold."""
+    plt = _pyplot()
+    stim = _block_stimulation(fibre, electrode, res.frequency_khz, res.test_delay_ms, res.tstop_ms, res.dt_ms)
+    nodes = [res.test_ap_node + 1, fibre.centre_node, fibre.detection_node]
+    fig, ax = plt.subplots(2, 1, figsize=(8, 5.5), sharex=True)
+    for a, amp, what in ((ax[0], res.bracket_mA[0], "not blocked"), (ax[1], res.bracket_mA[1], "blocked")):
+        run = stim.run(amp, record_nodes=nodes)
+        for row, n in zip(run.vm_mV, nodes):
+            a.plot(run.t_ms, row, lw=0.8, label=f"node {n}")
+        a.axvline(res.test_delay_ms, color="k", ls=":", lw=0.8)
+        a.set(ylabel="Vm (mV)", title=f"{amp:.4g} mA at {res.frequency_khz:g} kHz: {what}")
+    ax[0].legend(fontsize=7, loc="upper right")
+    ax[1].set(xlabel="t (ms); dotted: test AP launched")
+    _save(fig, filename)
 
 
 # --- helpers ----------------------------------------------------------------------------------

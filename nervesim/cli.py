@@ -144,8 +144,27 @@ def _parser() -> argparse.ArgumentParser:
     _electrode_args(bl)
     bl.add_argument("--frequency-khz", type=_finite, default=10.0, help="train frequency (default 10 kHz)")
     bl.add_argument("--dt-ms", type=_finite, default=0.005, help="time step (default 0.005 ms)")
+    bl.add_argument("--plot", metavar="FILE", help="write Vm traces just below and at the block threshold")
     bl.add_argument("--json", action="store_true", help="print one JSON object")
     bl.set_defaults(run=_block, subparser=bl)
+
+    tc = sub.add_parser("threshold-curve", help="point-source threshold vs distance or vs diameter",
+                        description="Thresholds of a point source over the centre node, varying the electrode "
+                                    "distance (fixed --diameter-um) or the fibre diameter (fixed --distance-um).")
+    _fibre_args(tc, diameter=False)
+    tc.add_argument("--vary", required=True, choices=["distance", "diameter"])
+    tc.add_argument("--values", required=True, type=_floats, help="distances or diameters V1,V2,... (um)")
+    tc.add_argument("--diameter-um", type=_finite, help="fibre diameter when varying distance (um)")
+    tc.add_argument("--distance-um", type=_finite, help="electrode distance when varying diameter (um)")
+    med = tc.add_mutually_exclusive_group(required=True)
+    med.add_argument("--sigma", type=_finite, help="isotropic conductivity (S/m)")
+    med.add_argument("--sigma-xyz", type=_sigma_xyz, help="anisotropic conductivities SX,SY,SZ (S/m)")
+    med.add_argument("--medium", choices=list(media_presets()), help="a named medium (models/media.toml)")
+    _pulse_args(tc)
+    _run_args(tc)
+    tc.add_argument("--plot", metavar="FILE", help="write the curve")
+    tc.add_argument("--json", action="store_true", help="print one JSON object")
+    tc.set_defaults(run=_threshold_curve, subparser=tc)
 
     sw = sub.add_parser("sweep", help="run a parameter sweep into a results store (resumable)",
                         description="Run every point of a TOML sweep spec not yet in the store; each finished "
@@ -311,8 +330,38 @@ def _recruitment(args: argparse.Namespace, parser: argparse.ArgumentParser) -> i
     return 0
 
 
+def _threshold_curve(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
+    from .analyses import plot_threshold_curve, threshold_vs_diameter, threshold_vs_distance
+
+    fixed = ("--diameter-um", args.diameter_um) if args.vary == "distance" else ("--distance-um", args.distance_um)
+    if fixed[1] is None:
+        parser.error(f"argument {fixed[0]}: required with --vary {args.vary}")
+    medium = args.sigma if args.sigma is not None else args.sigma_xyz if args.sigma_xyz is not None else args.medium
+    try:
+        waveform = _build_waveform(args, parser, args.width_ms)
+        waveform.sample(args.dt_ms, 1)
+        kw = dict(n_nodes=args.nodes, dt_ms=args.dt_ms, tolerance=args.tolerance)
+        if args.vary == "distance":
+            curve = threshold_vs_distance(args.model, args.diameter_um, args.values, waveform, medium, **kw)
+        else:
+            curve = threshold_vs_diameter(args.model, args.values, args.distance_um, waveform, medium, **kw)
+    except ValueError as exc:
+        parser.error(_flag_name(str(exc)))
+    if args.plot:
+        plot_threshold_curve(curve, args.plot, f"{args.model}, {waveform.label}")
+    pairs = [[float(v), None if not np.isfinite(t) else float(t)] for v, t in zip(curve.values, curve.thresholds_mA)]
+    if args.json:
+        print(json.dumps({"parameter": curve.parameter, "thresholds": pairs, "errors": list(curve.errors)}))
+        return 0
+    for v, t in pairs:
+        print(f"{curve.parameter} {v:g}: " + (f"{t:.6g} mA" if t is not None else "no threshold"))
+    for e in curve.errors:
+        print(f"WARNING {e}")
+    return 0
+
+
 def _block(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
-    from .analyses import block_threshold
+    from .analyses import block_threshold, plot_block
 
     try:
         fibre, notes = _build_fibre(args)
@@ -323,6 +372,8 @@ def _block(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
     except ThresholdSearchError as exc:
         print(f"nervesim: no block threshold: {exc}", file=sys.stderr)
         return 1
+    if args.plot:
+        plot_block(fibre, electrode, res, args.plot)
     out = {"block_threshold_mA": res.block_threshold_mA, "bracket_mA": list(res.bracket_mA),
            "frequency_khz": res.frequency_khz, "onset_firing": res.onset_firing, "n_runs": res.n_runs,
            "flags": notes}

@@ -111,3 +111,21 @@ def test_recruitment_cli(capsys, tmp_path):
     out = json.loads(capsys.readouterr().out)
     assert len(out["thresholds_mA"]) == 6 and out["fraction_activated"] == sorted(out["fraction_activated"])
     assert (tmp_path / "r.png").exists()
+
+
+def test_threshold_curve_and_block_cli(capsys, tmp_path):
+    base = ["--model", "mrg-interp", "--sigma", "0.2", "--pulse", "mono", "--width-ms", "0.1", "--dt-ms", "0.005",
+            "--nodes", "31"]
+    assert main(["threshold-curve", "--vary", "distance", "--values", "400,800,1600", "--diameter-um", "8"] + base
+                + ["--json", "--plot", str(tmp_path / "c.png")]) == 0
+    out = json.loads(capsys.readouterr().out)
+    thr = [t for _, t in out["thresholds"]]
+    assert thr == sorted(thr) and (tmp_path / "c.png").exists()
+    with pytest.raises(SystemExit):
+        main(["threshold-curve", "--vary", "diameter", "--values", "4,8"] + base)
+    assert "--distance-um" in capsys.readouterr().err
+    assert main(["block", "--model", "mrg-interp", "--diameter-um", "10", "--x-um", "1000", "--y-um", "0",
+                 "--sigma", "0.2", "--json", "--plot", str(tmp_path / "b.png")]) == 0
+    out = json.loads(capsys.readouterr().out)
+    assert out["bracket_mA"][0] < out["block_threshold_mA"] == out["bracket_mA"][1]
+    assert (tmp_path / "b.png").stat().st_size > 10_000

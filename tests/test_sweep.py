@@ -160,3 +160,34 @@ def test_cli_dry_run_export_and_plot(tmp_path, capsys):
         main(["plot", str(db), "--x", "nope", "--out", str(tmp_path / "p.png")])
     with pytest.raises(SystemExit):
         main(["sweep", str(tmp_path / "missing.toml"), "--store", str(db)])
+
+
+def worker_pids(parent):
+    pids = []
+    for entry in os.listdir("/proc"):
+        if not entry.isdigit():
+            continue
+        try:
+            stat = open(f"/proc/{entry}/stat").read().rsplit(")", 1)[1].split()
+            cmd = open(f"/proc/{entry}/cmdline").read()
+        except OSError:
+            continue
+        if int(stat[1]) == parent and "spawn_main" in cmd and "resource_tracker" not in cmd:
+            pids.append(int(entry))
+    return pids
+
+
+def test_a_dying_worker_loses_nothing(tmp_path):
+    spec = write_spec(tmp_path / "w.toml", diameters="[3.0, 5.0, 7.0, 9.0, 11.0, 13.0]",
+                      distances="[300.0, 600.0, 1200.0, 2400.0]", widths="[0.05, 0.1]")
+    db = tmp_path / "w.db"
+    proc = start_sweep(spec, db)
+    wait_rows(db, 5, proc)
+    workers = worker_pids(proc.pid)
+    assert workers
+    os.kill(workers[0], signal.SIGKILL)
+    out, err = proc.communicate(timeout=300)
+    assert proc.returncode == 0, err
+    final = rows(db)
+    assert set(final) == set(load_spec(spec).ids) and len(final) == 48
+    assert all(v[2] == "ok" for v in final.values())  # the points in flight were retried, not lost
