@@ -160,7 +160,10 @@ class Stimulation:
         fires, or, once the stimulus is over, when every node is back within `QUIET_MV` of its
         starting potential and changing slower than `QUIET_MV_MS`.
         """
-        amplitude_mA = _check_amplitude(amplitude_mA)
+        return self._run(self.ve_mV, _check_amplitude(amplitude_mA), record_nodes, early_exit, ap_threshold_mV)
+
+    def _run(self, ve_mV: np.ndarray, amplitude_mA: float, record_nodes: Sequence[int], early_exit: bool,
+             ap_threshold_mV: float) -> SimulationResult:
         fib = self.fibre
         nodes = tuple(int(n) for n in record_nodes)
         for n in nodes:
@@ -177,7 +180,7 @@ class Stimulation:
         t_first, t_cross = np.empty(fib.n_nodes), np.empty(fib.n_nodes)
         count = np.empty(fib.n_nodes, dtype=np.int64)
         steps = simulate_kernel(
-            *self._kernel_args(), self.ve_mV, self.wave, amplitude_mA, self.dt_ms, PRERUN_DT_MS, PRERUN_STEPS,
+            *self._kernel_args(), ve_mV, self.wave, amplitude_mA, self.dt_ms, PRERUN_DT_MS, PRERUN_STEPS,
             *stim, self.circuit.node_idx, fib.detection_node, ap_threshold_mV, early_exit, self._quiet_after_step(),
             QUIET_MV if early_exit else 0.0, QUIET_MV_MS, rec_idx, rec, t_first, t_cross, count)
         return SimulationResult(fibre=fib, amplitude_mA=amplitude_mA, dt_ms=self.dt_ms, tstop_ms=self.tstop_ms,
@@ -185,19 +188,26 @@ class Stimulation:
                                 recorded_nodes=nodes, vm_mV=rec[:, :steps + 1] if nodes else None)
 
     def run_many(self, amplitudes_mA: Sequence[float], *, early_exit: bool = True,
-                 ap_threshold_mV: float = AP_THRESHOLD_MV) -> list[SimulationResult]:
-        """Run several amplitudes, in parallel over the CPU cores if ``parallel`` (no traces recorded)."""
-        if not self.parallel:
-            return [self.run(a, early_exit=early_exit, ap_threshold_mV=ap_threshold_mV) for a in amplitudes_mA]
-        if self.intracellular is not None:
-            raise ValueError("run_many: intracellular stimulation is supported by run() only")
+                 ap_threshold_mV: float = AP_THRESHOLD_MV,
+                 potentials_mV: np.ndarray | None = None) -> list[SimulationResult]:
+        """Run several amplitudes, in parallel over the CPU cores if ``parallel`` (no traces recorded).
+
+        ``potentials_mV`` (one row of per-section potentials for 1 mA per amplitude) runs the same
+        fibre geometry under a different electrode per member, e.g. many electrode positions.
+        """
         amps = np.array([_check_amplitude(a) for a in amplitudes_mA])
         fib, m = self.fibre, len(amps)
+        ve = np.repeat(self.ve_mV[None, :], m, 0) if potentials_mV is None else np.asarray(potentials_mV, float)
+        if ve.shape != (m, fib.n_sections) or not np.all(np.isfinite(ve)):
+            raise ValueError(f"potentials_mV: need finite values of shape ({m}, {fib.n_sections})")
+        if not self.parallel:
+            return [self._run(row, a, (), early_exit, ap_threshold_mV) for row, a in zip(ve, amps)]
+        if self.intracellular is not None:
+            raise ValueError("run_many: intracellular stimulation is supported by run() only")
         t_first, t_cross = np.empty((m, fib.n_nodes)), np.empty((m, fib.n_nodes))
         count = np.empty((m, fib.n_nodes), dtype=np.int64)
         steps = np.empty(m, dtype=np.int64)
-        ve = np.repeat(self.ve_mV[None, :], m, 0)
-        simulate_batch(*self._kernel_args(), ve, self.wave, amps, self.dt_ms, PRERUN_DT_MS,
+        simulate_batch(*self._kernel_args(), np.ascontiguousarray(ve), self.wave, amps, self.dt_ms, PRERUN_DT_MS,
                        PRERUN_STEPS, self.circuit.node_idx, fib.detection_node, ap_threshold_mV, early_exit,
                        self._quiet_after_step(), QUIET_MV if early_exit else 0.0, QUIET_MV_MS,
                        t_first, t_cross, count, steps)

@@ -83,3 +83,18 @@ def test_passive_response_is_linear_and_odd_in_amplitude():
     a = stim.run(0.1, record_nodes=range(f.n_nodes)).vm_mV + 80.0
     b = stim.run(0.3, record_nodes=range(f.n_nodes)).vm_mV + 80.0
     assert np.abs(b - 3 * a).max() < 1e-9 * np.abs(b).max()
+
+
+def test_batch_of_electrode_positions_equals_single_runs(fibre10):
+    """One call runs the same fibre under several electrodes and amplitudes, in parallel."""
+    w = nervesim.Waveform.monophasic(0.1)
+    els = [point_at_centre(fibre10, r) for r in (500.0, 1000.0, 2000.0)]
+    ve = np.array([e.potentials(fibre10) for e in els])
+    amps = [0.04, 0.2, 0.5]  # thresholds at these distances: 0.046, 0.123, 0.388 mA
+    stim = nervesim.Stimulation(fibre10, els[0], w, dt_ms=0.005)
+    batch = stim.run_many(amps, potentials_mV=ve, early_exit=False)
+    for el, a, b in zip(els, amps, batch):
+        single = nervesim.Stimulation(fibre10, el, w, dt_ms=0.005).run(a)
+        assert np.array_equal(single.ap_counts, b.ap_counts)
+        assert np.array_equal(single.crossing_ms, b.crossing_ms, equal_nan=True)
+    assert [b.fired for b in batch] == [False, True, True]
