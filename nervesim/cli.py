@@ -65,14 +65,24 @@ def _electrode_args(p: argparse.ArgumentParser) -> None:
     g.add_argument("--y-um", type=_finite, help="electrode transverse offset y (um)")
     g.add_argument("--z-um", type=_finite, help="electrode position along the fibre (um, 0 = start of the "
                                                "first node); default the centre node")
-    med = g.add_mutually_exclusive_group()
-    med.add_argument("--sigma", type=_finite, help="isotropic conductivity (S/m)")
-    med.add_argument("--sigma-xyz", type=_sigma_xyz, help="anisotropic conductivities SX,SY,SZ (S/m)")
-    med.add_argument("--medium", choices=list(media_presets()), help="a named medium (models/media.toml)")
+    _medium_args(g, required=False)
     g.add_argument("--cuff", help="a cuff preset from models/cuffs.toml (e.g. livanova2000)")
     g.add_argument("--nerve-diameter-um", type=_finite, help="nerve diameter for --cuff (um)")
     g.add_argument("--electrode-file", metavar="FILE",
                    help="CSV with header z_um,ve_mV: potential (mV) per 1 mA along the fibre, z as --z-um")
+
+
+def _medium_args(p, required: bool) -> None:
+    med = p.add_mutually_exclusive_group(required=required)
+    med.add_argument("--sigma", type=_finite, help="isotropic conductivity (S/m)")
+    med.add_argument("--sigma-xyz", type=_sigma_xyz, help="anisotropic conductivities SX,SY,SZ (S/m)")
+    med.add_argument("--medium", choices=list(media_presets()), help="a named medium (models/media.toml)")
+
+
+def _output_args(p: argparse.ArgumentParser, plot: str | None) -> None:
+    if plot:
+        p.add_argument("--plot", metavar="FILE", help=plot)
+    p.add_argument("--json", action="store_true", help="print one JSON object")
 
 
 def _pulse_args(p: argparse.ArgumentParser, width: bool = True) -> None:
@@ -108,7 +118,7 @@ def _parser() -> argparse.ArgumentParser:
                         "detection node; runs stop early once it fires)")
     t.add_argument("--engine", choices=["numba", "neuron"], default="numba",
                    help="numba (default) or the NEURON reference (needs nervesim[neuron])")
-    t.add_argument("--json", action="store_true", help="print one JSON object")
+    _output_args(t, None)
     t.set_defaults(run=_threshold, subparser=t)
 
     sd = sub.add_parser("sd-curve", help="strength-duration curve with rheobase and chronaxie",
@@ -118,8 +128,7 @@ def _parser() -> argparse.ArgumentParser:
     _pulse_args(sd, width=False)
     _run_args(sd)
     sd.add_argument("--widths-ms", required=True, type=_floats, help="pulse widths W1,W2,... (ms, at least 3)")
-    sd.add_argument("--plot", metavar="FILE", help="write the curve and its fits")
-    sd.add_argument("--json", action="store_true", help="print one JSON object")
+    _output_args(sd, "write the curve and its fits")
     sd.set_defaults(run=_sd_curve, subparser=sd)
 
     rc = sub.add_parser("recruitment", help="fraction of a nerve's fibres activated vs current",
@@ -133,8 +142,7 @@ def _parser() -> argparse.ArgumentParser:
     rc.add_argument("--diameters-um", type=_floats, default=[2.0, 10.0], help="fibre diameter range LO,HI (um)")
     rc.add_argument("--currents-ma", type=_floats, help="currents I1,I2,... (mA; default 0.25 to 3.5 in 0.25 steps)")
     rc.add_argument("--seed", type=int, default=0, help="random seed of the population (default 0)")
-    rc.add_argument("--plot", metavar="FILE", help="write the recruitment curve and threshold map")
-    rc.add_argument("--json", action="store_true", help="print one JSON object")
+    _output_args(rc, "write the recruitment curve and threshold map")
     rc.set_defaults(run=_recruitment, subparser=rc)
 
     bl = sub.add_parser("block", help="kHz conduction-block threshold",
@@ -144,8 +152,7 @@ def _parser() -> argparse.ArgumentParser:
     _electrode_args(bl)
     bl.add_argument("--frequency-khz", type=_finite, default=10.0, help="train frequency (default 10 kHz)")
     bl.add_argument("--dt-ms", type=_finite, default=0.005, help="time step (default 0.005 ms)")
-    bl.add_argument("--plot", metavar="FILE", help="write Vm traces just below and at the block threshold")
-    bl.add_argument("--json", action="store_true", help="print one JSON object")
+    _output_args(bl, "write Vm traces just below and at the block threshold")
     bl.set_defaults(run=_block, subparser=bl)
 
     tc = sub.add_parser("threshold-curve", help="point-source threshold vs distance or vs diameter",
@@ -156,14 +163,10 @@ def _parser() -> argparse.ArgumentParser:
     tc.add_argument("--values", required=True, type=_floats, help="distances or diameters V1,V2,... (um)")
     tc.add_argument("--diameter-um", type=_finite, help="fibre diameter when varying distance (um)")
     tc.add_argument("--distance-um", type=_finite, help="electrode distance when varying diameter (um)")
-    med = tc.add_mutually_exclusive_group(required=True)
-    med.add_argument("--sigma", type=_finite, help="isotropic conductivity (S/m)")
-    med.add_argument("--sigma-xyz", type=_sigma_xyz, help="anisotropic conductivities SX,SY,SZ (S/m)")
-    med.add_argument("--medium", choices=list(media_presets()), help="a named medium (models/media.toml)")
+    _medium_args(tc, required=True)
     _pulse_args(tc)
     _run_args(tc)
-    tc.add_argument("--plot", metavar="FILE", help="write the curve")
-    tc.add_argument("--json", action="store_true", help="print one JSON object")
+    _output_args(tc, "write the curve")
     tc.set_defaults(run=_threshold_curve, subparser=tc)
 
     sw = sub.add_parser("sweep", help="run a parameter sweep into a results store (resumable)",
@@ -222,9 +225,14 @@ def _build_fibre(args: argparse.Namespace, diameter_um: float | None = None):
     return fibre, [str(w.message) for w in caught]
 
 
+def _medium(args: argparse.Namespace):
+    """The one of --sigma, --sigma-xyz, --medium that was given (or None)."""
+    return next((v for v in (args.sigma, args.sigma_xyz, args.medium) if v is not None), None)
+
+
 def _build_electrode(args: argparse.Namespace, parser: argparse.ArgumentParser, fibre=None):
     """Electrode from the CLI flags; ``fibre`` places a default z at its centre node."""
-    medium = args.sigma if args.sigma is not None else args.sigma_xyz if args.sigma_xyz is not None else args.medium
+    medium = _medium(args)
     if args.electrode_file:
         if any(v is not None for v in (args.x_um, args.y_um, args.z_um, medium, args.cuff)):
             parser.error("argument --electrode-file: replaces --x-um/--y-um/--z-um/--sigma/--cuff; give only the file")
@@ -336,7 +344,7 @@ def _threshold_curve(args: argparse.Namespace, parser: argparse.ArgumentParser) 
     fixed = ("--diameter-um", args.diameter_um) if args.vary == "distance" else ("--distance-um", args.distance_um)
     if fixed[1] is None:
         parser.error(f"argument {fixed[0]}: required with --vary {args.vary}")
-    medium = args.sigma if args.sigma is not None else args.sigma_xyz if args.sigma_xyz is not None else args.medium
+    medium = _medium(args)
     try:
         waveform = _build_waveform(args, parser, args.width_ms)
         waveform.sample(args.dt_ms, 1)
