@@ -5,6 +5,7 @@ Lengths and diameters in µm. A model file is TOML; it may include shared files
 """
 from __future__ import annotations
 
+import functools
 import math
 import tomllib
 import warnings
@@ -145,8 +146,9 @@ def available_models() -> dict[str, str]:
     return dict(sorted(names.items()))
 
 
+@functools.lru_cache(maxsize=None)
 def load_model(name: str) -> FibreModel:
-    """Load a fibre model by name (see `available_models`)."""
+    """Load a fibre model by name (see `available_models`); cached, so treat it as read-only."""
     files = available_models()
     if name not in files:
         raise ValueError(f"unknown model {name!r}: choose one of {', '.join(files)}")

@@ -215,7 +215,7 @@ class NeuronStimulation:
         """Simulate at ``amplitude_mA``; ``early_exit`` as `nervesim.Stimulation.run`."""
         self.initialise(ap_threshold_mV)
         det = self.apcs[self.fibre.detection_node]
-        quiet_after = self._ref._quiet_after_step()
+        quiet_after = self._ref.quiet_after_step
         v_start = self._node_v()
         v_prev = None
         steps = self.n_steps

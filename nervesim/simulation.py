@@ -137,6 +137,7 @@ class Stimulation:
         self.intracellular = intracellular
         self.parallel = parallel
         self.circuit = Circuit.from_fibre(fibre)
+        self.quiet_after_step = self._quiet_after_step()
 
     def _quiet_after_step(self) -> int:
         """First step at which every stimulus is over."""
@@ -181,7 +182,7 @@ class Stimulation:
         count = np.empty(fib.n_nodes, dtype=np.int64)
         steps = simulate_kernel(
             *self._kernel_args(), ve_mV, self.wave, amplitude_mA, self.dt_ms, PRERUN_DT_MS, PRERUN_STEPS,
-            *stim, self.circuit.node_idx, fib.detection_node, ap_threshold_mV, early_exit, self._quiet_after_step(),
+            *stim, self.circuit.node_idx, fib.detection_node, ap_threshold_mV, early_exit, self.quiet_after_step,
             QUIET_MV if early_exit else 0.0, QUIET_MV_MS, rec_idx, rec, t_first, t_cross, count)
         return SimulationResult(fibre=fib, amplitude_mA=amplitude_mA, dt_ms=self.dt_ms, tstop_ms=self.tstop_ms,
                                 steps_run=int(steps), ap_times_ms=t_first, ap_counts=count, crossing_ms=t_cross,
@@ -209,7 +210,7 @@ class Stimulation:
         steps = np.empty(m, dtype=np.int64)
         simulate_batch(*self._kernel_args(), np.ascontiguousarray(ve), self.wave, amps, self.dt_ms, PRERUN_DT_MS,
                        PRERUN_STEPS, self.circuit.node_idx, fib.detection_node, ap_threshold_mV, early_exit,
-                       self._quiet_after_step(), QUIET_MV if early_exit else 0.0, QUIET_MV_MS,
+                       self.quiet_after_step, QUIET_MV if early_exit else 0.0, QUIET_MV_MS,
                        t_first, t_cross, count, steps)
         return [SimulationResult(fibre=fib, amplitude_mA=float(a), dt_ms=self.dt_ms, tstop_ms=self.tstop_ms,
                                  steps_run=int(steps[i]), ap_times_ms=t_first[i], ap_counts=count[i],
