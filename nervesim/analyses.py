@@ -13,6 +13,7 @@ from typing import Sequence
 
 import numpy as np
 
+from .errors import ParameterError
 from .extracellular import Electrode, FilePotentials
 from .fibre import Fibre, build_fibre
 from .population import JobOutcome, ThresholdJob, find_thresholds
@@ -111,7 +112,7 @@ def strength_duration(model: str, diameter_um: float, electrode: Electrode | Fil
     """Thresholds over pulse widths, with Weiss and Lapicque fits (rheobase, chronaxie)."""
     widths = np.array(sorted(float(w) for w in widths_ms))
     if len(widths) < 3:
-        raise ValueError("widths_ms: give at least three pulse widths to fit rheobase and chronaxie")
+        raise ParameterError("widths_ms", "widths_ms: give at least three pulse widths to fit rheobase and chronaxie")
     fibre = build_fibre(model, diameter_um, n_nodes)
     ve = electrode.potentials(fibre)
     jobs = [ThresholdJob(model, diameter_um, ve, Waveform.pulse(pulse, w, polarity, gap_ms), n_nodes, dt_ms,
@@ -341,7 +342,7 @@ def _block_stimulation(fibre: Fibre, electrode: Electrode, frequency_khz: float,
     """A 50 % duty charge-balanced biphasic train at ``frequency_khz`` plus the test-AP pulse."""
     f = frequency_khz
     if not math.isfinite(f) or f <= 0:
-        raise ValueError(f"frequency_khz={f}: must be positive")
+        raise ParameterError("frequency_khz", f"frequency_khz={f}: must be positive")
     wave = Waveform.biphasic(0.5 / f, "cathodic").train(f * 1000.0, n_pulses=math.floor(tstop_ms * f + 1e-9))
     test = IntracellularPulse(fibre.passive_end_nodes, 2.0, test_delay_ms, 0.1)
     return Stimulation(fibre, electrode, wave, dt_ms=dt_ms, tstop_ms=tstop_ms, intracellular=test)

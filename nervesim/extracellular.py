@@ -16,13 +16,14 @@ from typing import Sequence
 
 import numpy as np
 
+from .errors import ParameterError
 from .fibre import Fibre
 
 
 def _check_finite_positive(name: str, value: float) -> float:
     value = float(value)
     if not math.isfinite(value) or value <= 0:
-        raise ValueError(f"{name}={value}: must be a finite positive number")
+        raise ParameterError(name, f"{name}={value}: must be a finite positive number")
     return value
 
 
@@ -47,7 +48,7 @@ class Medium:
         """A named medium from ``models/media.toml`` (e.g. ``endoneurium``); see `media_presets`."""
         presets = _read_presets("media.toml")
         if name not in presets:
-            raise ValueError(f"medium {name!r}: choose one of {', '.join(presets)}")
+            raise ParameterError("medium", f"medium {name!r}: choose one of {', '.join(presets)}")
         return cls(*presets[name]["sigma_xyz"])
 
 
@@ -72,7 +73,7 @@ class PointSource:
     def __post_init__(self) -> None:
         for name in ("x_um", "y_um", "z_um", "weight"):
             if not math.isfinite(getattr(self, name)):
-                raise ValueError(f"{name}={getattr(self, name)}: must be finite")
+                raise ParameterError(name, f"{name}={getattr(self, name)}: must be finite")
 
 
 @dataclass(frozen=True)
@@ -97,9 +98,9 @@ class RingContact:
     def __post_init__(self) -> None:
         for name in ("radius_um", "z_um", "weight", "extent_deg", "start_deg", "pitch_um", "width_um", "x_um", "y_um"):
             if not math.isfinite(getattr(self, name)):
-                raise ValueError(f"{name}={getattr(self, name)}: must be finite")
+                raise ParameterError(name, f"{name}={getattr(self, name)}: must be finite")
         if self.radius_um <= 0 or not 0 < self.extent_deg <= 360 or self.width_um < 0:
-            raise ValueError(f"ring contact: need radius_um > 0, 0 < extent_deg <= 360, width_um >= 0 "
+            raise ParameterError("ring", f"ring contact: need radius_um > 0, 0 < extent_deg <= 360, width_um >= 0 "
                              f"(got {self.radius_um}, {self.extent_deg}, {self.width_um})")
 
     def points(self, spacing_um: float) -> tuple[np.ndarray, np.ndarray]:
@@ -160,7 +161,7 @@ class Electrode:
         """
         presets = _read_presets("cuffs.toml")
         if name not in presets:
-            raise ValueError(f"cuff {name!r}: choose one of {', '.join(presets)}")
+            raise ParameterError("cuff", f"cuff {name!r}: choose one of {', '.join(presets)}")
         c = presets[name]
         d = _check_finite_positive("nerve_diameter_um", nerve_diameter_um)
         radius = max(c["resting_inner_radius_um"], d / 2 + c["min_gap_um"])
@@ -204,8 +205,8 @@ class Electrode:
         transverse = np.hypot(xyz[:, 0], xyz[:, 1])
         if np.any(transverse <= radius):
             i = int(np.argmin(transverse))
-            raise ValueError(
-                f"electrode source at x={xyz[i, 0]:.4g}, y={xyz[i, 1]:.4g} um is inside or on the fibre "
+            raise ParameterError(
+                "electrode", f"electrode source at x={xyz[i, 0]:.4g}, y={xyz[i, 1]:.4g} um is inside or on the fibre "
                 f"(outer radius {radius:g} um): move it to a transverse distance > {radius:g} um")
         ve = np.zeros(fibre.n_sections)
         for i in range(0, len(xyz), 256):  # chunks bound the (sources × sections) temporaries
@@ -225,7 +226,7 @@ def medium_from(sigma_S_m: float | Sequence[float] | str) -> Medium:
     if np.ndim(sigma_S_m) == 0:
         return Medium.isotropic(float(sigma_S_m))
     if len(sigma_S_m) != 3:
-        raise ValueError(f"sigma_S_m={sigma_S_m}: give one value or three (sx, sy, sz)")
+        raise ParameterError("sigma_S_m", f"sigma_S_m={sigma_S_m}: give one value or three (sx, sy, sz)")
     return Medium(*map(float, sigma_S_m))
 
 
@@ -249,13 +250,15 @@ class FilePotentials:
         z, v = np.asarray(self.z_um, float), np.asarray(self.ve_mV, float)
         where = f" in {self.source}" if self.source else ""
         if z.ndim != 1 or z.shape != v.shape or len(z) < 2:
-            raise ValueError(f"potentials{where}: need two equal-length columns z_um, ve_mV with >= 2 rows")
+            raise ParameterError("potentials",
+                                 f"potentials{where}: need two equal-length columns z_um, ve_mV with >= 2 rows")
         if not (np.all(np.isfinite(z)) and np.all(np.isfinite(v))):
             bad = int(np.flatnonzero(~(np.isfinite(z) & np.isfinite(v)))[0])
-            raise ValueError(f"potentials{where}: non-finite value in row {bad + 1}")
+            raise ParameterError("potentials", f"potentials{where}: non-finite value in row {bad + 1}")
         if np.any(np.diff(z) <= 0):
             bad = int(np.flatnonzero(np.diff(z) <= 0)[0])
-            raise ValueError(f"potentials{where}: z_um must increase strictly (rows {bad + 1}-{bad + 2})")
+            raise ParameterError("potentials",
+                                 f"potentials{where}: z_um must increase strictly (rows {bad + 1}-{bad + 2})")
         object.__setattr__(self, "z_um", z)
         object.__setattr__(self, "ve_mV", v)
 
@@ -263,21 +266,29 @@ class FilePotentials:
     def from_file(cls, path: str | Path) -> FilePotentials:
         """Read a CSV with header ``z_um,ve_mV`` or an NPY array of shape (n, 2)."""
         path = Path(path)
+        if not path.is_file():
+            raise ParameterError("potentials", f"potentials file {path}: "
+                                 f"{'is a directory' if path.is_dir() else 'does not exist'}; give a CSV or NPY file")
         if path.suffix == ".npy":
             arr = np.load(path)
             if arr.ndim != 2 or arr.shape[1] != 2:
-                raise ValueError(f"potentials in {path}: NPY must be an (n, 2) array of z_um, ve_mV")
+                raise ParameterError("potentials", f"potentials in {path}: NPY must be an (n, 2) array of z_um, ve_mV")
             return cls(arr[:, 0], arr[:, 1], str(path))
         with open(path, newline="") as fh:
             header = fh.readline().strip().replace(" ", "").split(",")
             if header != ["z_um", "ve_mV"]:
-                raise ValueError(f"potentials in {path}: first line must be the header z_um,ve_mV (got {header})")
-            try:
-                data = np.loadtxt(fh, delimiter=",", ndmin=2)
-            except ValueError as exc:
-                raise ValueError(f"potentials in {path}: {exc}") from None
+                raise ParameterError("potentials",
+                                     f"potentials in {path}: first line must be the header z_um,ve_mV (got {header})")
+            rows = [line for line in fh if line.strip()]
+        if len(rows) < 2:
+            raise ParameterError("potentials", f"potentials in {path}: need at least two rows of z_um,ve_mV "
+                                 f"after the header (found {len(rows)})")
+        try:
+            data = np.loadtxt(rows, delimiter=",", ndmin=2)
+        except ValueError as exc:
+            raise ParameterError("potentials", f"potentials in {path}: {exc}") from None
         if data.shape[1] != 2:
-            raise ValueError(f"potentials in {path}: need exactly two columns z_um, ve_mV")
+            raise ParameterError("potentials", f"potentials in {path}: need exactly two columns z_um, ve_mV")
         return cls(data[:, 0], data[:, 1], str(path))
 
     def to_csv(self, path: str | Path) -> None:
@@ -285,10 +296,13 @@ class FilePotentials:
                    comments="", fmt="%.17g")
 
     def potentials(self, fibre: Fibre) -> np.ndarray:
+        """Potential (mV per mA) at each section centre, interpolated linearly in z."""
         lo, hi = fibre.z_um[0], fibre.z_um[-1]
-        if self.z_um[0] > lo or self.z_um[-1] < hi:
-            raise ValueError(
-                f"potentials{' in ' + self.source if self.source else ''} cover z {self.z_um[0]:g}-"
-                f"{self.z_um[-1]:g} um but the fibre's sections span {lo:g}-{hi:g} um: export the field "
-                f"over the whole fibre or use fewer nodes")
-        return np.interp(fibre.z_um, self.z_um, self.ve_mV)
+        # A file sampled at the section centres may differ from them by rounding (1e-9 relative).
+        slack = 1e-9 * max(abs(lo), abs(hi), 1.0)
+        if self.z_um[0] > lo + slack or self.z_um[-1] < hi - slack:
+            raise ParameterError(
+                "potentials", f"potentials{' in ' + self.source if self.source else ''} cover z "
+                f"{self.z_um[0]:.6f}-{self.z_um[-1]:.6f} um but the fibre's sections span {lo:.6f}-{hi:.6f} um: "
+                "export the field over the whole fibre or use fewer nodes")
+        return np.interp(np.clip(fibre.z_um, self.z_um[0], self.z_um[-1]), self.z_um, self.ve_mV)

@@ -11,6 +11,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from .errors import ParameterError
 from .model import FibreModel, load_model
 
 SECTION_KINDS = ("node", "mysa", "flut", "stin")
@@ -97,16 +98,17 @@ def build_fibre(model: str | FibreModel, diameter_um: float, n_nodes: int = 51, 
         model = load_model(model)
     d = model.definition
     if not isinstance(n_nodes, (int, np.integer)) or n_nodes < 3 or n_nodes % 2 == 0:
-        raise ValueError(f"n_nodes={n_nodes}: must be an odd integer >= 3 (so a centre node exists)")
+        raise ParameterError("n_nodes", f"n_nodes={n_nodes}: must be an odd integer >= 3 (so a centre node exists)")
     geo = model.geometry(float(diameter_um))
     elec = d["electrical"]
     temperature_c = float(elec["temperature_c"] if temperature_c is None else temperature_c)
     if not math.isfinite(temperature_c) or not -10.0 <= temperature_c <= 50.0:
-        raise ValueError(f"temperature_c={temperature_c}: must be finite, between -10 and 50 °C")
+        raise ParameterError("temperature_c", f"temperature_c={temperature_c}: must be finite, between -10 and 50 °C")
     ends = d["end_nodes"]
     k_end = int(ends["count"] if passive_end_nodes is None else passive_end_nodes)
     if k_end < 0 or 2 * k_end > n_nodes - 3:
-        raise ValueError(f"passive_end_nodes={k_end}: must be >= 0 and leave at least 3 active nodes "
+        raise ParameterError("passive_end_nodes",
+                             f"passive_end_nodes={k_end}: must be >= 0 and leave at least 3 active nodes "
                          f"(n_nodes={n_nodes})")
 
     lengths = dict(d["lengths_um"])
@@ -115,7 +117,8 @@ def build_fibre(model: str | FibreModel, diameter_um: float, n_nodes: int = 51, 
     fixed = sum(lengths[s] for s in d["period"] if s != "stin") + lengths["node"]
     lengths["stin"] = (geo["deltax_um"] - fixed) / n_stin
     if lengths["stin"] <= 0:
-        raise ValueError(f"model {model.name!r} at {diameter_um} um gives a non-positive STIN length")
+        raise ParameterError("diameter_um",
+                             f"model {model.name!r} at {diameter_um} um gives a non-positive STIN length")
 
     D = geo["fiber_diameter_um"]
     rhoa = elec["rhoa_ohm_um"]

@@ -13,11 +13,16 @@ from dataclasses import dataclass
 from importlib import resources
 from typing import Any
 
+from .errors import ParameterError
+
 GEOMETRY_KEYS = ("axon_diameter_um", "node_diameter_um", "flut_length_um", "deltax_um", "lamellae")
 
 
-class ModelRangeError(ValueError):
-    """A fibre diameter outside the range a model is defined for."""
+class ModelRangeError(ParameterError):
+    """A fibre diameter outside the range a model is defined for (parameter ``diameter_um``)."""
+
+    def __init__(self, message: str) -> None:
+        super().__init__("diameter_um", message)
 
 
 @dataclass(frozen=True)
@@ -151,7 +156,7 @@ def load_model(name: str) -> FibreModel:
     """Load a fibre model by name (see `available_models`); cached, so treat it as read-only."""
     files = available_models()
     if name not in files:
-        raise ValueError(f"unknown model {name!r}: choose one of {', '.join(files)}")
+        raise ParameterError("model", f"unknown model {name!r}: choose one of {', '.join(files)}")
     definition, text = _read(files[name])
     return FibreModel(name=name, description=definition.get("description", ""),
                       definition=definition, source_text=text)

@@ -21,11 +21,21 @@ from typing import Sequence
 
 import numpy as np
 
+from .cache import cache_root
 from .channels import AXNODE_PARAMS
 from .extracellular import Electrode
 from .fibre import Fibre
-from .simulation import (AP_THRESHOLD_MV, DEFAULT_DT_MS, PRERUN_DT_MS, PRERUN_STEPS, QUIET_MV, QUIET_MV_MS,
-                         IntracellularPulse, SimulationResult, Stimulation)
+from .simulation import (
+    AP_THRESHOLD_MV,
+    DEFAULT_DT_MS,
+    PRERUN_DT_MS,
+    PRERUN_STEPS,
+    QUIET_MV,
+    QUIET_MV_MS,
+    IntracellularPulse,
+    SimulationResult,
+    Stimulation,
+)
 from .waveform import Waveform
 
 os.environ.setdefault("NEURON_MODULE_OPTIONS", "-nogui")  # no X display banner on stdout
@@ -41,13 +51,6 @@ QUIET_CHECK = 20  # steps between decayed-response checks (reading every node co
 
 def neuron_version() -> str:
     return str(_neuron.__version__)
-
-
-def _cache_root() -> Path:
-    env = os.environ.get("NERVESIM_CACHE_DIR")
-    if env:
-        return Path(env)
-    return Path(os.environ.get("XDG_CACHE_HOME", Path.home() / ".cache")) / "nervesim"
 
 
 def _mod_sources() -> dict[str, bytes]:
@@ -69,7 +72,7 @@ def compiled_mechanisms_dir() -> Path:
     digest = hashlib.sha256(neuron_version().encode())
     for name, data in sources.items():
         digest.update(name.encode() + b"\0" + data)
-    root = _cache_root()
+    root = cache_root()
     root.mkdir(parents=True, exist_ok=True)
     final = root / f"mech-{digest.hexdigest()[:16]}"
     with open(root / f"{final.name}.lock", "w") as lock:

@@ -11,6 +11,7 @@ from typing import Sequence
 
 import numpy as np
 
+from .errors import ParameterError
 from .extracellular import Electrode, FilePotentials
 from .fibre import Fibre
 from .solver import Circuit, simulate_batch, simulate_kernel
@@ -106,7 +107,7 @@ class Stimulation:
                  intracellular: IntracellularPulse | None = None, parallel: bool = True) -> None:
         dt_ms = float(dt_ms)
         if not math.isfinite(dt_ms) or not 0 < dt_ms <= 0.1:
-            raise ValueError(f"dt_ms={dt_ms}: must be in (0, 0.1] ms")
+            raise ParameterError("dt_ms", f"dt_ms={dt_ms}: must be in (0, 0.1] ms")
         if tstop_ms is None:
             end = waveform.end_ms if waveform is not None else 0.0
             if intracellular is not None:
@@ -114,9 +115,10 @@ class Stimulation:
             tstop_ms = default_tstop_ms(end)
         tstop_ms = float(tstop_ms)
         if not math.isfinite(tstop_ms) or tstop_ms <= 0:
-            raise ValueError(f"tstop_ms={tstop_ms}: must be a finite positive time")
+            raise ParameterError("tstop_ms", f"tstop_ms={tstop_ms}: must be a finite positive time")
         if waveform is not None and waveform.end_ms > tstop_ms + 1e-9:
-            raise ValueError(f"tstop_ms={tstop_ms:g} ends before the waveform ({waveform.end_ms:g} ms): "
+            raise ParameterError("tstop_ms",
+                                 f"tstop_ms={tstop_ms:g} ends before the waveform ({waveform.end_ms:g} ms): "
                              "increase tstop_ms")
         self.fibre = fibre
         self.dt_ms = dt_ms
@@ -129,9 +131,11 @@ class Stimulation:
         else:
             ve = np.asarray(electrode, dtype=float)
             if ve.shape != (fibre.n_sections,):
-                raise ValueError(f"potentials: expected {fibre.n_sections} values (one per section), got {ve.shape}")
+                raise ParameterError("potentials",
+                                     f"potentials: expected {fibre.n_sections} values (one per section), "
+                                     f"got {ve.shape}")
         if not np.all(np.isfinite(ve)):
-            raise ValueError("potentials: contain non-finite values")
+            raise ParameterError("potentials", "potentials: contain non-finite values")
         self.ve_mV = ve
         self.wave = waveform.sample(dt_ms, self.n_steps) if waveform is not None else np.zeros(self.n_steps)
         self.intracellular = intracellular
@@ -169,7 +173,7 @@ class Stimulation:
         nodes = tuple(int(n) for n in record_nodes)
         for n in nodes:
             if not 0 <= n < fib.n_nodes:
-                raise ValueError(f"record node {n}: must be in 0..{fib.n_nodes - 1}")
+                raise ParameterError("record_nodes", f"record node {n}: must be in 0..{fib.n_nodes - 1}")
         rec_idx = fib.node_sections[list(nodes)].astype(np.int64) if nodes else np.empty(0, np.int64)
         rec = np.empty((len(nodes), self.n_steps + 1))
         ic = self.intracellular
@@ -200,11 +204,11 @@ class Stimulation:
         fib, m = self.fibre, len(amps)
         ve = np.repeat(self.ve_mV[None, :], m, 0) if potentials_mV is None else np.asarray(potentials_mV, float)
         if ve.shape != (m, fib.n_sections) or not np.all(np.isfinite(ve)):
-            raise ValueError(f"potentials_mV: need finite values of shape ({m}, {fib.n_sections})")
+            raise ParameterError("potentials_mV", f"potentials_mV: need finite values of shape ({m}, {fib.n_sections})")
         if not self.parallel:
             return [self._run(row, a, (), early_exit, ap_threshold_mV) for row, a in zip(ve, amps)]
         if self.intracellular is not None:
-            raise ValueError("run_many: intracellular stimulation is supported by run() only")
+            raise ParameterError("intracellular", "run_many: intracellular stimulation is supported by run() only")
         t_first, t_cross = np.empty((m, fib.n_nodes)), np.empty((m, fib.n_nodes))
         count = np.empty((m, fib.n_nodes), dtype=np.int64)
         steps = np.empty(m, dtype=np.int64)
@@ -220,7 +224,7 @@ class Stimulation:
 def _check_amplitude(amplitude_mA: float) -> float:
     amplitude_mA = float(amplitude_mA)
     if not math.isfinite(amplitude_mA) or amplitude_mA < 0:
-        raise ValueError(f"amplitude_mA={amplitude_mA}: must be a finite magnitude >= 0")
+        raise ParameterError("amplitude_mA", f"amplitude_mA={amplitude_mA}: must be a finite magnitude >= 0")
     return amplitude_mA
 
 

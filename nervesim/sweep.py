@@ -325,7 +325,8 @@ def _run_local(pending: list[dict], record, processes: int | None) -> None:
 
 
 def _run_dask(pending: list[dict], record, client, scheduler: str | None) -> None:
-    from distributed import Client, as_completed as dask_completed
+    from distributed import Client
+    from distributed import as_completed as dask_completed
 
     own = client is None
     if own:

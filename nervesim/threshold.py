@@ -11,6 +11,7 @@ from typing import Protocol, Sequence
 
 import numpy as np
 
+from .errors import ParameterError
 from .extracellular import Electrode
 from .fibre import Fibre
 from .simulation import DEFAULT_DT_MS, SimulationResult, Stimulation
@@ -75,16 +76,16 @@ def search_threshold(runner: Runner, *, tolerance: float = 1e-3, start_mA: float
     """
     for name, value in (("tolerance", tolerance), ("min_mA", min_mA), ("max_mA", max_mA), ("expand", expand)):
         if not math.isfinite(value) or value <= 0:
-            raise ValueError(f"{name}={value}: must be a finite positive number")
+            raise ParameterError(name, f"{name}={value}: must be a finite positive number")
     if not tolerance < 1:
-        raise ValueError(f"tolerance={tolerance}: must be a relative tolerance below 1 (e.g. 0.001)")
+        raise ParameterError("tolerance", f"tolerance={tolerance}: must be a relative tolerance below 1 (e.g. 0.001)")
     if not min_mA < max_mA or expand <= 1:
-        raise ValueError(f"need min_mA < max_mA and expand > 1 (got {min_mA}, {max_mA}, {expand})")
+        raise ParameterError("max_mA", f"need min_mA < max_mA and expand > 1 (got {min_mA}, {max_mA}, {expand})")
     if not isinstance(probes, int) or probes < 1:
-        raise ValueError(f"probes={probes}: must be a positive integer")
+        raise ParameterError("probes", f"probes={probes}: must be a positive integer")
     start = activating_function_guess_mA(runner) if start_mA is None else float(start_mA)
     if not math.isfinite(start) or start <= 0:
-        raise ValueError(f"start_mA={start_mA}: must be a finite positive amplitude")
+        raise ParameterError("start_mA", f"start_mA={start_mA}: must be a finite positive amplitude")
     start = min(max(start, min_mA), max_mA)
 
     runs: list[tuple[float, SimulationResult]] = []

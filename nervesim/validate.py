@@ -13,8 +13,8 @@ from typing import Iterable
 
 import numpy as np
 
-from .fibre import build_fibre
 from .extracellular import Electrode
+from .fibre import build_fibre
 from .simulation import DEFAULT_DT_MS, IntracellularPulse, Stimulation
 from .threshold import search_threshold
 from .waveform import Waveform

@@ -15,19 +15,23 @@ from pathlib import Path
 
 import numpy as np
 
+from .errors import ParameterError
+
 POLARITIES = ("cathodic", "anodic")
 
 
 def _sign(polarity: str) -> float:
     if polarity not in POLARITIES:
-        raise ValueError(f"polarity={polarity!r}: choose 'cathodic' or 'anodic'")
+        raise ParameterError("polarity", f"polarity={polarity!r}: choose 'cathodic' or 'anodic'")
     return -1.0 if polarity == "cathodic" else 1.0
 
 
 def _nonneg(name: str, value: float, positive: bool = False) -> float:
     value = float(value)
     if not math.isfinite(value) or value < 0 or (positive and value == 0):
-        raise ValueError(f"{name}={value}: must be a finite {'positive' if positive else 'non-negative'} time in ms")
+        raise ParameterError(name,
+                             f"{name}={value}: must be a finite {'positive' if positive else 'non-negative'} "
+                             "time in ms")
     return value
 
 
@@ -72,7 +76,7 @@ class Waveform:
         w = _nonneg("width_ms", width_ms, positive=True)
         r = float(ratio)
         if not math.isfinite(r) or r < 1:
-            raise ValueError(f"ratio={ratio}: the second phase must be at least as long (ratio >= 1)")
+            raise ParameterError("ratio", f"ratio={ratio}: the second phase must be at least as long (ratio >= 1)")
         g = _nonneg("gap_ms", gap_ms)
         d = _nonneg("delay_ms", delay_ms)
         s = _sign(polarity)
@@ -85,15 +89,15 @@ class Waveform:
         """A single pulse by name: ``mono``, ``biphasic`` or ``asymmetric`` (needs ``ratio``)."""
         if kind == "mono":
             if gap_ms:
-                raise ValueError(f"gap_ms={gap_ms}: a monophasic pulse has no interphase gap")
+                raise ParameterError("gap_ms", f"gap_ms={gap_ms}: a monophasic pulse has no interphase gap")
             return cls.monophasic(width_ms, polarity)
         if kind == "biphasic":
             return cls.biphasic(width_ms, polarity, gap_ms=gap_ms)
         if kind == "asymmetric":
             if ratio is None:
-                raise ValueError("ratio: an asymmetric pulse needs the second phase's length ratio")
+                raise ParameterError("ratio", "ratio: an asymmetric pulse needs the second phase's length ratio")
             return cls.asymmetric_biphasic(width_ms, ratio, polarity, gap_ms=gap_ms)
-        raise ValueError(f"pulse={kind!r}: choose mono, biphasic or asymmetric")
+        raise ParameterError("pulse", f"pulse={kind!r}: choose mono, biphasic or asymmetric")
 
     @classmethod
     def sampled(cls, t_ms, values, label: str = "sampled") -> Waveform:
@@ -104,11 +108,11 @@ class Waveform:
         t = np.asarray(t_ms, dtype=float)
         v = np.asarray(values, dtype=float)
         if t.ndim != 1 or v.ndim != 1 or len(t) != len(v) + 1 or len(v) < 1:
-            raise ValueError("sampled waveform: need n+1 times (ms) for n values")
+            raise ParameterError("waveform", "sampled waveform: need n+1 times (ms) for n values")
         if not (np.all(np.isfinite(t)) and np.all(np.isfinite(v))):
-            raise ValueError("sampled waveform: times and values must be finite")
+            raise ParameterError("waveform", "sampled waveform: times and values must be finite")
         if t[0] < 0 or np.any(np.diff(t) <= 0):
-            raise ValueError("sampled waveform: times must start at >= 0 ms and increase strictly")
+            raise ParameterError("waveform", "sampled waveform: times must start at >= 0 ms and increase strictly")
         return cls(tuple(Phase(float(a), float(b - a), float(x)) for a, b, x in zip(t[:-1], t[1:], v) if x != 0),
                    label)
 
@@ -119,27 +123,28 @@ class Waveform:
         with open(path, newline="") as fh:
             header = fh.readline().strip().replace(" ", "").split(",")
             if header != ["t_ms", "value"]:
-                raise ValueError(f"waveform file {path}: first line must be the header t_ms,value (got {header})")
+                raise ParameterError("waveform",
+                                     f"waveform file {path}: first line must be the header t_ms,value (got {header})")
             data = np.loadtxt(fh, delimiter=",", ndmin=2)
         if data.shape[1] != 2 or len(data) < 2:
-            raise ValueError(f"waveform file {path}: need >= 2 rows of t_ms,value")
+            raise ParameterError("waveform", f"waveform file {path}: need >= 2 rows of t_ms,value")
         return cls.sampled(data[:, 0], data[:-1, 1], label=f"from {Path(path).name}")
 
     def train(self, frequency_hz: float, n_pulses: int | None = None, duration_ms: float | None = None) -> Waveform:
         """This waveform repeated at ``frequency_hz``, ``n_pulses`` times or for ``duration_ms``."""
         f = float(frequency_hz)
         if not math.isfinite(f) or f <= 0:
-            raise ValueError(f"frequency_hz={frequency_hz}: must be a finite positive frequency")
+            raise ParameterError("frequency_hz", f"frequency_hz={frequency_hz}: must be a finite positive frequency")
         period = 1000.0 / f
         if (n_pulses is None) == (duration_ms is None):
-            raise ValueError("train: give exactly one of n_pulses or duration_ms")
+            raise ParameterError("n_pulses", "train: give exactly one of n_pulses or duration_ms")
         if n_pulses is None:
             n_pulses = max(1, math.floor(_nonneg("duration_ms", duration_ms) / period + 1e-9))
         if not isinstance(n_pulses, int) or n_pulses < 1:
-            raise ValueError(f"n_pulses={n_pulses}: must be a positive integer")
+            raise ParameterError("n_pulses", f"n_pulses={n_pulses}: must be a positive integer")
         start = min(p.start_ms for p in self.phases)
         if self.end_ms - start > period + 1e-12:
-            raise ValueError(f"frequency_hz={f:g}: period {period:g} ms is shorter than one pulse "
+            raise ParameterError("frequency_hz", f"frequency_hz={f:g}: period {period:g} ms is shorter than one pulse "
                              f"({self.end_ms - start:g} ms)")
         phases = tuple(Phase(p.start_ms + i * period, p.width_ms, p.level)
                        for i in range(n_pulses) for p in self.phases)
@@ -174,6 +179,6 @@ def _grid_index(what: str, t_ms: float, dt_ms: float) -> int:
     x = t_ms / dt_ms
     i = round(x)
     if abs(x - i) > 1e-6:
-        raise ValueError(f"{what} at {t_ms:g} ms is not a multiple of dt_ms={dt_ms:g}: "
+        raise ParameterError("time_grid", f"{what} at {t_ms:g} ms is not a multiple of dt_ms={dt_ms:g}: "
                          f"choose a dt that divides every pulse width, gap and delay")
     return int(i)

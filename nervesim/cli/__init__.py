@@ -1,0 +1,30 @@
+"""Command-line interface: ``nervesim SUBCOMMAND ...`` (``nervesim --help`` lists them).
+
+Exit status: 0 success, 2 bad input (one line naming the flag), 1 a search that could not
+bracket a threshold (or a validation that failed its targets), 130 interrupted.
+"""
+from __future__ import annotations
+
+import argparse
+
+from .. import __version__
+from . import analyses, single, sweeps
+from .common import Parser
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The ``nervesim`` parser with every subcommand."""
+    p = Parser(prog="nervesim", description=__doc__.splitlines()[0])
+    p.add_argument("--version", action="version", version=f"nervesim {__version__}")
+    sub = p.add_subparsers(dest="command", required=True, parser_class=Parser)
+    for module in (single, analyses, sweeps):
+        module.add_parsers(sub)
+    return p
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Run the command line ``argv`` (default ``sys.argv[1:]``); return the exit status."""
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    return args.run(args, args.subparser)
+

@@ -1,0 +1,237 @@
+"""Arguments, builders and input checks shared by the subcommands.
+
+Units in flag names (µm, ms, mA, S/m, kHz). Library errors carry the parameter they are about
+(`nervesim.errors.ParameterError`); `fail` maps it to the flag that set it.
+"""
+from __future__ import annotations
+
+import argparse
+import math
+import re
+import warnings
+from pathlib import Path
+
+from ..errors import ParameterError
+from ..extracellular import Electrode, FilePotentials, media_presets
+from ..fibre import build_fibre as _library_build_fibre
+from ..model import available_models
+from ..simulation import DEFAULT_DT_MS
+from ..waveform import Waveform
+
+DEFAULT_NODES = 51
+
+
+def finite(text: str) -> float:
+    value = float(text)
+    if not math.isfinite(value):
+        raise argparse.ArgumentTypeError(f"{text!r} is not a finite number")
+    return value
+
+
+def sigma_xyz(text: str) -> tuple[float, float, float]:
+    parts = text.split(",")
+    if len(parts) != 3:
+        raise argparse.ArgumentTypeError(f"{text!r}: give three conductivities SX,SY,SZ in S/m")
+    return tuple(finite(p) for p in parts)  # type: ignore[return-value]
+
+
+def floats(text: str) -> list[float]:
+    try:
+        return [finite(x) for x in text.split(",")]
+    except (ValueError, argparse.ArgumentTypeError):
+        raise argparse.ArgumentTypeError(f"{text!r}: give comma-separated finite numbers") from None
+
+
+class Parser(argparse.ArgumentParser):
+    """Reports bad input as one line on stderr, exit status 2; takes negative numbers and
+    comma lists (``--z-um -1e6``, ``--values -500,500``) as values, not as flags."""
+
+    def __init__(self, *args, **kwargs) -> None:
+        super().__init__(*args, **kwargs)
+        self._negative_number_matcher = re.compile(r"^-(\d+\.?\d*|\.\d+)([eE][-+]?\d+)?(,[-+.\deE]*)*$")
+
+    def error(self, message: str) -> None:  # type: ignore[override]
+        self.exit(2, f"{self.prog}: error: {message}\n")
+
+
+def fibre_args(p: argparse.ArgumentParser, diameter: bool = True) -> None:
+    p.add_argument("--model", required=True, choices=list(available_models()))
+    if diameter:
+        p.add_argument("--diameter-um", required=True, type=finite, help="fibre diameter (um)")
+    p.add_argument("--nodes", type=int, default=DEFAULT_NODES,
+                   help=f"nodes of Ranvier, odd (default {DEFAULT_NODES}: thresholds within 0.02%% of a 151-node "
+                        "fibre for 1.5-16 um fibres 0.5-2 mm from the electrode; see README)")
+    p.add_argument("--temperature-c", type=finite, help="temperature (default the model's, 37 C)")
+
+
+def electrode_args(p: argparse.ArgumentParser) -> None:
+    g = p.add_argument_group("electrode", "a point source (--x-um --y-um and a medium), a cuff preset, "
+                                         "or potentials from a file")
+    g.add_argument("--x-um", type=finite, help="electrode transverse offset x (um); with --cuff, the fibre's "
+                                               "position in the nerve")
+    g.add_argument("--y-um", type=finite, help="electrode transverse offset y (um)")
+    g.add_argument("--z-um", type=finite, help="electrode position along the fibre (um, 0 = start of the "
+                                               "first node); default the centre node")
+    medium_args(g, required=False)
+    g.add_argument("--cuff", help="a cuff preset from models/cuffs.toml (e.g. livanova2000)")
+    g.add_argument("--nerve-diameter-um", type=finite, help="nerve diameter for --cuff (um)")
+    g.add_argument("--electrode-file", metavar="FILE",
+                   help="CSV with header z_um,ve_mV: potential (mV) per 1 mA along the fibre, z as --z-um")
+
+
+def medium_args(p, required: bool) -> None:
+    med = p.add_mutually_exclusive_group(required=required)
+    med.add_argument("--sigma", type=finite, help="isotropic conductivity (S/m)")
+    med.add_argument("--sigma-xyz", type=sigma_xyz, help="anisotropic conductivities SX,SY,SZ (S/m)")
+    med.add_argument("--medium", choices=list(media_presets()), help="a named medium (models/media.toml)")
+
+
+def output_args(p: argparse.ArgumentParser, plot: str | None) -> None:
+    if plot:
+        p.add_argument("--plot", metavar="FILE", help=plot)
+    p.add_argument("--json", action="store_true", help="print one JSON object")
+
+
+def pulse_args(p: argparse.ArgumentParser, width: bool = True) -> None:
+    p.add_argument("--pulse", required=True, choices=["mono", "biphasic"])
+    if width:
+        p.add_argument("--width-ms", required=True, type=finite, help="pulse width (ms), per phase if biphasic")
+    p.add_argument("--gap-ms", type=finite, help="interphase gap (ms), biphasic only (default 0)")
+    p.add_argument("--polarity", choices=["cathodic", "anodic"], default="cathodic",
+                   help="polarity of the (first) phase (default cathodic)")
+
+
+def run_args(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--dt-ms", type=finite, default=DEFAULT_DT_MS,
+                   help=f"time step (default {DEFAULT_DT_MS} ms as ASCENT/PyFibers; 0.005 ms is 5x faster and "
+                        "about 1.3%% higher; see README)")
+    p.add_argument("--tolerance", type=finite, default=1e-3, help="relative bracket width (default 0.001)")
+    p.add_argument("--max-ma", type=finite, default=1e3, help="largest amplitude tried (mA, default 1000)")
+
+
+def build_fibre(args: argparse.Namespace, diameter_um: float | None = None):
+    """The fibre and any model warnings (e.g. a small-fibre model above its intended range)."""
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        fibre = _library_build_fibre(args.model, args.diameter_um if diameter_um is None else diameter_um, args.nodes,
+                            temperature_c=args.temperature_c)
+    return fibre, [str(w.message) for w in caught]
+
+
+def chosen_medium(args: argparse.Namespace):
+    """The one of --sigma, --sigma-xyz, --medium that was given (or None)."""
+    return next((v for v in (args.sigma, args.sigma_xyz, args.medium) if v is not None), None)
+
+
+def build_electrode(args: argparse.Namespace, parser: argparse.ArgumentParser, fibre=None):
+    """Electrode from the CLI flags; ``fibre`` places a default z at its centre node."""
+    medium = chosen_medium(args)
+    if args.electrode_file:
+        if any(v is not None for v in (args.x_um, args.y_um, args.z_um, medium, args.cuff)):
+            parser.error("argument --electrode-file: replaces --x-um/--y-um/--z-um/--sigma/--cuff; give only the file")
+        return FilePotentials.from_file(args.electrode_file)
+    z = args.z_um if args.z_um is not None else (fibre.node_z_um[fibre.centre_node] if fibre is not None else 0.0)
+    if args.cuff:
+        if args.nerve_diameter_um is None:
+            parser.error("argument --nerve-diameter-um: required with --cuff")
+        cuff = Electrode.cuff(args.cuff, args.nerve_diameter_um, z, medium if medium is not None else "endoneurium")
+        return cuff.relative_to(args.x_um or 0.0, args.y_um or 0.0)
+    for flag, value in (("--x-um", args.x_um), ("--y-um", args.y_um),
+                        ("--sigma/--sigma-xyz/--medium", medium)):
+        if value is None:
+            parser.error(f"argument {flag}: required for a point-source electrode "
+                         "(or give --cuff or --electrode-file)")
+    return Electrode.point(args.x_um, args.y_um, z, medium)
+
+
+def build_waveform(args: argparse.Namespace, parser: argparse.ArgumentParser, width_ms: float) -> Waveform:
+    if args.pulse == "mono" and args.gap_ms is not None:
+        parser.error("argument --gap-ms: only for --pulse biphasic")
+    return Waveform.pulse(args.pulse, width_ms, args.polarity, gap_ms=args.gap_ms or 0.0)
+
+
+def describe(args: argparse.Namespace, fibre) -> str:
+    if args.electrode_file:
+        return f"potentials from {args.electrode_file}"
+    z = args.z_um if args.z_um is not None else fibre.node_z_um[fibre.centre_node]
+    if args.cuff:
+        return f"{args.cuff} cuff at z {z:.1f} um on a {args.nerve_diameter_um:g} um nerve"
+    return f"electrode at ({args.x_um:g}, {args.y_um:g}, {z:.1f}) um"
+
+
+#: The flag that sets each library parameter (`ParameterError.parameter`).
+FLAGS = {
+    "model": "--model", "diameter_um": "--diameter-um", "n_nodes": "--nodes", "passive_end_nodes": "--nodes",
+    "temperature_c": "--temperature-c", "dt_ms": "--dt-ms", "tstop_ms": "--tstop-ms", "width_ms": "--width-ms",
+    "gap_ms": "--gap-ms", "polarity": "--polarity", "pulse": "--pulse", "tolerance": "--tolerance",
+    "max_mA": "--max-ma", "electrode": "--x-um/--y-um", "x_um": "--x-um", "y_um": "--y-um", "z_um": "--z-um",
+    "potentials": "--electrode-file", "cuff": "--cuff", "nerve_diameter_um": "--nerve-diameter-um",
+    "medium": "--medium", "widths_ms": "--widths-ms", "frequency_khz": "--frequency-khz",
+    "amplitude_mA": "--amplitude-ma", "record_nodes": "--record-nodes", "time_grid": "--width-ms/--gap-ms/--dt-ms",
+}
+
+
+def flag_for(parameter: str, args: argparse.Namespace | None = None) -> str:
+    """The flag that set library ``parameter``; conductivities name the medium flag actually given."""
+    if parameter in ("sigma_S_m", "sigma_x", "sigma_y", "sigma_z"):
+        if args is not None and getattr(args, "sigma_xyz", None) is not None:
+            return "--sigma-xyz"
+        if args is not None and getattr(args, "medium", None) is not None:
+            return "--medium"
+        return "--sigma"
+    return FLAGS.get(parameter, parameter)
+
+
+def fail(parser: argparse.ArgumentParser, exc: ValueError, args: argparse.Namespace | None = None,
+         flags: dict[str, str] | None = None):
+    """Exit with status 2 and one line naming the flag behind ``exc`` (``flags`` overrides `FLAGS`)."""
+    if isinstance(exc, ParameterError):
+        flag = (flags or {}).get(exc.parameter) or flag_for(exc.parameter, args)
+        parser.error(f"argument {flag}: {exc}")
+    parser.error(str(exc))
+
+
+#: What each output kind may be called, and the leading bytes of a file of that kind.
+OUTPUT_KINDS = {
+    "figure": ((".png", ".pdf", ".svg"), (b"\x89PNG", b"%PDF", b"<?xml", b"<svg")),
+    "csv": ((".csv",), ()),
+    "parquet": ((".parquet",), (b"PAR1",)),
+    "sqlite": ((".db", ".sqlite", ".sqlite3"), (b"SQLite format 3\x00",)),
+}
+_BINARY_MAGIC = {magic: kind for kind, (_, magics) in OUTPUT_KINDS.items() for magic in magics}
+
+
+def _kind_of_file(path: Path) -> str | None:
+    """The kind of an existing file from its first bytes (None: plain text or unknown)."""
+    with open(path, "rb") as fh:
+        head = fh.read(16)
+    return next((kind for magic, kind in _BINARY_MAGIC.items() if head.startswith(magic)), None)
+
+
+def check_output(parser: argparse.ArgumentParser, flag: str, path: str | None, kind: str, *,
+                 inputs: tuple[str, ...] = (), force: bool = False) -> None:
+    """Refuse, before any work, an output path that cannot be written or would destroy data.
+
+    Checks that the folder exists, the extension suits ``kind`` (a key of `OUTPUT_KINDS`), the path
+    is none of ``inputs`` and not a directory, and that an existing file there is of the same kind
+    (``force`` allows overwriting it anyway; never an input).
+    """
+    if path is None:
+        return
+    out = Path(path)
+    suffixes, _ = OUTPUT_KINDS[kind]
+    if out.suffix.lower() not in suffixes:
+        parser.error(f"argument {flag}: {path} must end in {', '.join(suffixes)}")
+    if not out.parent.resolve().is_dir():
+        parser.error(f"argument {flag}: folder {out.parent} does not exist; create it first")
+    if out.is_dir():
+        parser.error(f"argument {flag}: {path} is a directory; give a file name")
+    for source in inputs:
+        if source is not None and Path(source).exists() and out.exists() and out.samefile(source):
+            parser.error(f"argument {flag}: {path} is also an input; write the output to another file")
+    if out.exists() and not force:
+        found = _kind_of_file(out)
+        binary = kind in ("sqlite", "parquet")
+        if found is not None and found != kind or binary and found != kind and out.stat().st_size > 0:
+            parser.error(f"argument {flag}: {path} exists and is not a {kind} file; remove it, choose another "
+                         "name, or pass --force")

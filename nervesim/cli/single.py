@@ -1,0 +1,146 @@
+"""Single-fibre subcommands: ``threshold``, ``validate``."""
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import time
+
+from .. import __version__
+from ..threshold import ThresholdSearchError, search_threshold
+from . import common
+
+
+def add_parsers(sub) -> None:
+    t = sub.add_parser("threshold", help="activation threshold of one fibre",
+                       description="Activation threshold of one fibre. The fibre runs along z; x, y are the "
+                                   "electrode's transverse offsets.")
+    common.fibre_args(t)
+    common.electrode_args(t)
+    common.pulse_args(t)
+    common.run_args(t)
+    t.add_argument("--tstop-ms", type=common.finite,
+                   help="run length (default: end of the pulse + 5 ms, enough for the AP to reach the "
+                        "detection node; runs stop early once it fires)")
+    t.add_argument("--engine", choices=["numba", "neuron"], default="numba",
+                   help="numba (default) or the NEURON reference (needs nervesim[neuron])")
+    common.output_args(t, None)
+    t.set_defaults(run=_threshold, subparser=t)
+
+    v = sub.add_parser("validate", help="compare against NEURON over a grid of fibres, pulses and distances",
+                       description="Run the same fibres in NEURON and in nervesim and compare Vm traces, "
+                                   "thresholds and conduction velocities against the targets.")
+    v.add_argument("--quick", action="store_true", help="a handful of cases (for CI)")
+    v.add_argument("--dt-ms", type=common.finite, default=common.DEFAULT_DT_MS,
+                   help=f"time step (default {common.DEFAULT_DT_MS} ms)")
+    v.add_argument("--processes", type=int, help="worker processes (default: every core)")
+    v.add_argument("--json", action="store_true", help="print one JSON object with every case")
+    v.add_argument("--plot", metavar="FILE", help="write a figure (worst-case traces, threshold agreement)")
+    v.set_defaults(run=_validate, subparser=v)
+
+
+def _validate(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
+    from dataclasses import asdict
+
+    from .. import validate
+
+    try:
+        from ..neuron import neuron_version
+    except ImportError as exc:
+        parser.error(str(exc))
+    if args.processes is not None and args.processes < 1:
+        parser.error(f"argument --processes: {args.processes} must be >= 1")
+
+    def progress(i, n, res):
+        print(f"\r[{i}/{n}] {res.model} {res.diameter_um:g} um", end="", file=sys.stderr, flush=True)
+
+    start = time.perf_counter()
+    cases, cvs = validate.run_validation(args.quick, args.dt_ms, args.processes,
+                                         progress=None if args.json else progress)
+    if not args.json:
+        print(file=sys.stderr)
+    summ = validate.summary(cases, cvs)
+    summ.update(neuron_version=neuron_version(), nervesim_version=__version__, dt_ms=args.dt_ms,
+                runtime_s=time.perf_counter() - start)
+    if args.plot:
+        worst = summ["worst_dvm_case"]
+        _, traces = validate.compare_case(worst["model"], worst["diameter_um"], worst["pulse"],
+                                          worst["distance_um"], args.dt_ms, traces=True)
+        worst_case = next(c for c in cases if asdict(c) == worst)
+        validate.plot(cases, (traces, worst_case), args.plot)
+    if args.json:
+        print(json.dumps({"summary": summ, "cases": [asdict(c) for c in cases], "cv": [asdict(c) for c in cvs]}))
+        return 0 if summ["pass"] else 1
+    print(f"NEURON {summ['neuron_version']} vs nervesim {__version__}: {summ['n_cases']} cases, "
+          f"{summ['n_cv']} conduction velocities, dt {args.dt_ms:g} ms, {summ['runtime_s']:.0f} s")
+    t = validate.TARGETS
+    print(f"{'model':13} {'D um':>5} {'pulse':16} {'dist um':>7} {'thr nervesim mA':>16} {'thr NEURON mA':>14} "
+          f"{'rel diff':>9} {'max|dVm| mV':>11}")
+    for c in sorted(cases, key=lambda c: -c.max_dvm_mV)[:5]:
+        print(f"{c.model:13} {c.diameter_um:5g} {c.pulse:16} {c.distance_um:7g} {c.threshold_numba_mA:16.8g} "
+              f"{c.threshold_neuron_mA:14.8g} {c.threshold_rel_diff:9.2e} {c.max_dvm_mV:11.2e}")
+    for c in sorted(cvs, key=lambda c: -c.cv_rel_diff):
+        print(f"CV {c.model:13} {c.diameter_um:5g} um: nervesim {c.cv_numba_m_s:.4f} m/s, "
+              f"NEURON {c.cv_neuron_m_s:.4f} m/s, rel diff {c.cv_rel_diff:.2e}")
+    print(f"worst |dVm| {summ['max_dvm_mV']:.3e} mV (target {t['max_dvm_mV']}), worst threshold diff "
+          f"{summ['max_threshold_rel_diff']:.3e} (target {t['threshold_rel']}), worst CV diff "
+          f"{summ['max_cv_rel_diff']:.3e} (target {t['cv_rel']}): {'PASS' if summ['pass'] else 'FAIL'}")
+    return 0 if summ["pass"] else 1
+
+
+def _threshold(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
+    try:
+        fibre, notes = common.build_fibre(args)
+        electrode = common.build_electrode(args, parser, fibre)
+        waveform = common.build_waveform(args, parser, args.width_ms)
+        if args.engine == "neuron":
+            from ..neuron import NeuronStimulation as engine
+        else:
+            from ..simulation import Stimulation as engine
+        stim = engine(fibre, electrode, waveform, dt_ms=args.dt_ms, tstop_ms=args.tstop_ms)
+    except ValueError as exc:
+        common.fail(parser, exc, args)
+    start = time.perf_counter()
+    try:
+        res = search_threshold(stim, tolerance=args.tolerance, max_mA=args.max_ma)
+    except ValueError as exc:
+        common.fail(parser, exc, args)
+    except ThresholdSearchError as exc:
+        print(f"nervesim: no threshold: {exc}", file=sys.stderr)
+        return 1
+    runtime = time.perf_counter() - start
+    flags = notes + list(res.flags)
+    out = {
+        "threshold_mA": res.threshold_mA,
+        "bracket_mA": list(res.bracket_mA),
+        "n_runs": res.n_runs,
+        "initiation_node": res.initiation_node,
+        "latency_ms": res.latency_ms,
+        "detection_node": fibre.detection_node,
+        "detection_time_ms": res.detection_time_ms,
+        "runtime_s": runtime,
+        "flags": flags,
+        "model": fibre.model.name,
+        "diameter_um": fibre.diameter_um,
+        "nodes": fibre.n_nodes,
+        "electrode": common.describe(args, fibre),
+        "waveform": waveform.label,
+        "dt_ms": stim.dt_ms,
+        "tstop_ms": stim.tstop_ms,
+        "temperature_c": fibre.temperature_c,
+        "tolerance": res.tolerance,
+        "engine": args.engine,
+        "nervesim_version": __version__,
+    }
+    if args.json:
+        print(json.dumps(out))
+    else:
+        print(f"{fibre.model.name} {fibre.diameter_um:g} um, {fibre.n_nodes} nodes; {waveform.label}; "
+              f"{common.describe(args, fibre)}")
+        print(f"threshold  {res.threshold_mA:.6g} mA  (bracket {res.bracket_mA[0]:.6g}-{res.bracket_mA[1]:.6g} mA, "
+              f"{res.n_runs} runs, {runtime:.3f} s)")
+        print(f"AP starts at node {res.initiation_node} after {res.latency_ms:.3f} ms; detected at node "
+              f"{fibre.detection_node} at {res.detection_time_ms:.3f} ms")
+        for flag in flags:
+            print(f"WARNING {flag}")
+    return 0
