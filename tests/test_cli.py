@@ -129,3 +129,118 @@ def test_threshold_curve_and_block_cli(capsys, tmp_path):
     out = json.loads(capsys.readouterr().out)
     assert out["bracket_mA"][0] < out["block_threshold_mA"] == out["bracket_mA"][1]
     assert (tmp_path / "b.png").stat().st_size > 10_000
+
+
+def one_line_error(capsys, args) -> str:
+    """Run ``args``; assert exit status 2 with exactly one line on stderr; return that line."""
+    with pytest.raises(SystemExit) as exc:
+        main(args)
+    assert exc.value.code == 2
+    err = capsys.readouterr().err.strip()
+    assert len(err.splitlines()) == 1, err
+    return err
+
+
+POINT = ["--x-um", "1000", "--y-um", "0", "--sigma", "0.2"]
+
+
+def test_electrode_file_missing_directory_or_header_only(capsys, tmp_path):
+    args = [a for a in CASE if a not in POINT]
+    (tmp_path / "header.csv").write_text("z_um,ve_mV\n")
+    for path, says in ((tmp_path / "missing.csv", "does not exist"), (tmp_path, "is a directory"),
+                       (tmp_path / "header.csv", "at least two rows")):
+        err = one_line_error(capsys, args + ["--electrode-file", str(path)])
+        assert "--electrode-file" in err and says in err
+
+
+def test_anisotropic_sigma_error_names_the_flag_given(capsys):
+    err = one_line_error(capsys, replace(CASE, "--sigma", None) + ["--sigma-xyz", "0.1,0,0.5"])
+    assert "argument --sigma-xyz:" in err and "sigma_y" in err
+
+
+def test_negative_numbers_need_no_equals_sign(capsys):
+    # before: argparse read "-1e6" as an option ("expected one argument")
+    assert main(replace(CASE, "--y-um", "-1000") + ["--json", "--tolerance", "0.01"]) == 0
+    out = json.loads(capsys.readouterr().out)
+    assert out["electrode"]["y_um"] == -1000.0
+    assert main(["threshold-curve", "--model", "mrg-interp", "--vary", "distance", "--values", "-500,500",
+                 "--diameter-um", "10", "--sigma", "0.2", "--pulse", "mono", "--width-ms", "0.1", "--dt-ms", "0.005",
+                 "--nodes", "21", "--tolerance", "0.01", "--json"]) == 0
+    (_, left), (_, right) = json.loads(capsys.readouterr().out)["thresholds"]
+    assert left == right  # mirror images in an isotropic medium
+
+
+def test_fibre_outside_the_cuffed_nerve_is_refused(capsys):
+    cuff = ["--cuff", "livanova2000", "--nerve-diameter-um", "2000"]
+    err = one_line_error(capsys, replace(replace(replace(CASE, "--sigma", None), "--x-um", "5000"), "--y-um", "0")
+                         + cuff)
+    assert "--x-um/--y-um" in err and "2000 um nerve" in err
+
+
+def test_json_records_medium_and_fibre_position(capsys):
+    assert main(CASE + ["--json", "--tolerance", "0.01"]) == 0
+    out = json.loads(capsys.readouterr().out)
+    assert out["electrode"] == {"kind": "point", "x_um": 1000.0, "y_um": 0.0, "z_um": out["electrode"]["z_um"],
+                                "sigma_S_m": 0.2}
+    cuff = [a for a in CASE if a not in POINT] + ["--cuff", "livanova2000", "--nerve-diameter-um", "2000",
+                                                  "--x-um", "300", "--y-um", "-200", "--medium", "endoneurium"]
+    assert main(cuff + ["--json", "--tolerance", "0.01"]) == 0
+    out = json.loads(capsys.readouterr().out)
+    assert out["electrode"]["fibre_x_um"] == 300 and out["electrode"]["fibre_y_um"] == -200
+    assert out["electrode"]["medium"] == "endoneurium" and len(out["electrode"]["sigma_xyz_S_m"]) == 3
+    assert main(cuff + ["--tolerance", "0.01"]) == 0
+    assert "fibre at (300, -200) um, endoneurium (sigma" in capsys.readouterr().out
+
+
+def test_output_paths_checked_before_any_computation(capsys, tmp_path, monkeypatch):
+    import nervesim.simulation
+
+    def no_runs(*args, **kwargs):
+        raise AssertionError("computed before checking the output path")
+    monkeypatch.setattr(nervesim.simulation.Stimulation, "run", no_runs)
+    sim = ["simulate"] + CASE[1:] + ["--amplitude-ma", "0.15"]
+    for flag, path, says in (("--plot", tmp_path / "missing" / "a.png", "does not exist"),
+                             ("--plot", tmp_path / "a.txt", "must end in"),
+                             ("--csv", tmp_path, "must end in"),
+                             ("--csv", tmp_path / "x.csv" / "y.csv", "does not exist")):
+        err = one_line_error(capsys, sim + [flag, str(path)])
+        assert flag in err and says in err
+    store = tmp_path / "store.db"
+    sqlite3_file(store)
+    err = one_line_error(capsys, sim + ["--csv", str(tmp_path / "out.csv"), "--plot", str(store)])
+    assert "must end in" in err
+    (tmp_path / "store.csv").write_bytes(store.read_bytes())  # a store renamed .csv: never overwritten
+    err = one_line_error(capsys, sim + ["--csv", str(tmp_path / "store.csv")])
+    assert "not a csv file" in err
+
+
+def sqlite3_file(path):
+    import sqlite3
+
+    db = sqlite3.connect(path)
+    db.execute("CREATE TABLE t (x)")
+    db.commit()
+    db.close()
+
+
+def test_simulate_matches_neuron_traces(capsys, tmp_path):
+    """`nervesim simulate --csv` writes Vm of every node; NEURON running the same fibre is the reference."""
+    import numpy as np
+
+    import nervesim
+    import nervesim.neuron as nrn  # part of .[test]: missing NEURON fails here, never skips
+    csv = tmp_path / "vm.csv"
+    assert main(["simulate"] + CASE[1:] + ["--amplitude-ma", "0.15", "--tstop-ms", "2", "--csv", str(csv),
+                                           "--plot", str(tmp_path / "vm.png"), "--json"]) == 0
+    out = json.loads(capsys.readouterr().out)
+    assert out["fired"] and out["initiation_node"] == 25 and (tmp_path / "vm.png").stat().st_size > 20_000
+    data = np.loadtxt(csv, delimiter=",", skiprows=1)
+    f = nervesim.build_fibre("mrg-interp", 10.0, 51)
+    el = nervesim.Electrode.point(1000.0, 0.0, f.node_z_um[f.centre_node], 0.2)
+    ref = nrn.NeuronStimulation(f, el, nervesim.Waveform.monophasic(0.1), dt_ms=0.005, tstop_ms=2.0).run(
+        0.15, record_nodes=range(51))
+    assert data.shape == (ref.vm_mV.shape[1], 52)
+    assert np.abs(data[:, 1:].T - ref.vm_mV).max() < 1e-6  # the CSV keeps 9 significant digits
+    assert out["detection_time_ms"] == pytest.approx(ref.ap_times_ms[f.detection_node], abs=1e-12)
+    assert main(["simulate"] + CASE[1:] + ["--amplitude-ma", "0.10", "--tstop-ms", "2"]) == 0
+    assert "no node crossed -30 mV by 2 ms" in capsys.readouterr().out  # NEURON: 0.10 mA is sub-threshold

@@ -12,7 +12,7 @@ import warnings
 from pathlib import Path
 
 from ..errors import ParameterError
-from ..extracellular import Electrode, FilePotentials, media_presets
+from ..extracellular import Electrode, FilePotentials, Medium, media_presets
 from ..fibre import build_fibre as _library_build_fibre
 from ..model import available_models
 from ..simulation import DEFAULT_DT_MS
@@ -134,8 +134,13 @@ def build_electrode(args: argparse.Namespace, parser: argparse.ArgumentParser, f
     if args.cuff:
         if args.nerve_diameter_um is None:
             parser.error("argument --nerve-diameter-um: required with --cuff")
+        x, y = args.x_um or 0.0, args.y_um or 0.0
+        if fibre is not None and math.hypot(x, y) + fibre.diameter_um / 2 > args.nerve_diameter_um / 2:
+            parser.error(f"argument --x-um/--y-um: the fibre at ({x:g}, {y:g}) um with radius "
+                         f"{fibre.diameter_um / 2:g} um does not fit inside the {args.nerve_diameter_um:g} um nerve "
+                         f"(radius {args.nerve_diameter_um / 2:g} um); place it within the nerve")
         cuff = Electrode.cuff(args.cuff, args.nerve_diameter_um, z, medium if medium is not None else "endoneurium")
-        return cuff.relative_to(args.x_um or 0.0, args.y_um or 0.0)
+        return cuff.relative_to(x, y)
     for flag, value in (("--x-um", args.x_um), ("--y-um", args.y_um),
                         ("--sigma/--sigma-xyz/--medium", medium)):
         if value is None:
@@ -150,13 +155,33 @@ def build_waveform(args: argparse.Namespace, parser: argparse.ArgumentParser, wi
     return Waveform.pulse(args.pulse, width_ms, args.polarity, gap_ms=args.gap_ms or 0.0)
 
 
-def describe(args: argparse.Namespace, fibre) -> str:
+def describe_medium(args: argparse.Namespace) -> tuple[str, dict]:
+    """The medium as given on the command line: a phrase for text output and a JSON object."""
+    if args.sigma is not None:
+        return f"sigma {args.sigma:g} S/m", {"sigma_S_m": args.sigma}
+    if args.sigma_xyz is not None:
+        sx, sy, sz = args.sigma_xyz
+        return f"sigma (x, y, z) ({sx:g}, {sy:g}, {sz:g}) S/m", {"sigma_xyz_S_m": list(args.sigma_xyz)}
+    name = args.medium or "endoneurium"  # the cuff's default medium
+    m = Medium.preset(name)
+    return (f"{name} (sigma {m.sigma_x:g}, {m.sigma_y:g}, {m.sigma_z:g} S/m)",
+            {"medium": name, "sigma_xyz_S_m": [m.sigma_x, m.sigma_y, m.sigma_z]})
+
+
+def describe_electrode(args: argparse.Namespace, fibre) -> tuple[str, dict]:
+    """What the electrode flags set up, with the fibre's place: a phrase and a JSON object (um, S/m)."""
     if args.electrode_file:
-        return f"potentials from {args.electrode_file}"
-    z = args.z_um if args.z_um is not None else fibre.node_z_um[fibre.centre_node]
+        return f"potentials from {args.electrode_file}", {"kind": "file", "file": args.electrode_file}
+    z = float(args.z_um if args.z_um is not None else fibre.node_z_um[fibre.centre_node])
+    text, medium = describe_medium(args)
     if args.cuff:
-        return f"{args.cuff} cuff at z {z:.1f} um on a {args.nerve_diameter_um:g} um nerve"
-    return f"electrode at ({args.x_um:g}, {args.y_um:g}, {z:.1f}) um"
+        x, y = args.x_um or 0.0, args.y_um or 0.0
+        return (f"{args.cuff} cuff at z {z:.1f} um on a {args.nerve_diameter_um:g} um nerve, fibre at "
+                f"({x:g}, {y:g}) um, {text}",
+                {"kind": "cuff", "cuff": args.cuff, "nerve_diameter_um": args.nerve_diameter_um,
+                 "fibre_x_um": x, "fibre_y_um": y, "z_um": z, **medium})
+    return (f"electrode at ({args.x_um:g}, {args.y_um:g}, {z:.1f}) um in {text}",
+            {"kind": "point", "x_um": args.x_um, "y_um": args.y_um, "z_um": z, **medium})
 
 
 #: The flag that sets each library parameter (`ParameterError.parameter`).

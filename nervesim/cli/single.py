@@ -1,4 +1,4 @@
-"""Single-fibre subcommands: ``threshold``, ``validate``."""
+"""Single-fibre subcommands: ``threshold``, ``simulate``, ``validate``."""
 from __future__ import annotations
 
 import argparse
@@ -26,6 +26,27 @@ def add_parsers(sub) -> None:
                    help="numba (default) or the NEURON reference (needs nervesim[neuron])")
     common.output_args(t, None)
     t.set_defaults(run=_threshold, subparser=t)
+
+    sm = sub.add_parser("simulate", help="membrane potential of one fibre at one amplitude, in time and space",
+                        description="Run one stimulation at --amplitude-ma and report where and when APs start and "
+                                    "arrive; --plot draws Vm against time at chosen nodes and a space-time image, "
+                                    "--csv writes Vm of every node at every step.")
+    common.fibre_args(sm)
+    common.electrode_args(sm)
+    common.pulse_args(sm)
+    sm.add_argument("--amplitude-ma", required=True, type=common.finite,
+                    help="stimulus amplitude (mA, a magnitude; --polarity sets the sign)")
+    sm.add_argument("--dt-ms", type=common.finite, default=common.DEFAULT_DT_MS,
+                    help=f"time step (default {common.DEFAULT_DT_MS} ms)")
+    sm.add_argument("--tstop-ms", type=common.finite, help="run length (default: end of the pulse + 5 ms)")
+    sm.add_argument("--trace-nodes", type=common.floats, metavar="N1,N2,...",
+                    help="nodes whose Vm is drawn against time (default: the centre, initiation and detection "
+                         "nodes)")
+    sm.add_argument("--csv", metavar="FILE", help="write t_ms and Vm (mV) of every node, one row per step")
+    sm.add_argument("--engine", choices=["numba", "neuron"], default="numba",
+                    help="numba (default) or the NEURON reference (needs nervesim[neuron])")
+    common.output_args(sm, "write Vm traces and the space-time image (png, pdf, svg)")
+    sm.set_defaults(run=_simulate, subparser=sm)
 
     v = sub.add_parser("validate", help="compare against NEURON over a grid of fibres, pulses and distances",
                        description="Run the same fibres in NEURON and in nervesim and compare Vm traces, "
@@ -93,11 +114,7 @@ def _threshold(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int
         fibre, notes = common.build_fibre(args)
         electrode = common.build_electrode(args, parser, fibre)
         waveform = common.build_waveform(args, parser, args.width_ms)
-        if args.engine == "neuron":
-            from ..neuron import NeuronStimulation as engine
-        else:
-            from ..simulation import Stimulation as engine
-        stim = engine(fibre, electrode, waveform, dt_ms=args.dt_ms, tstop_ms=args.tstop_ms)
+        stim = _engine(args.engine)(fibre, electrode, waveform, dt_ms=args.dt_ms, tstop_ms=args.tstop_ms)
     except ValueError as exc:
         common.fail(parser, exc, args)
     start = time.perf_counter()
@@ -110,6 +127,7 @@ def _threshold(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int
         return 1
     runtime = time.perf_counter() - start
     flags = notes + list(res.flags)
+    place, where = common.describe_electrode(args, fibre)
     out = {
         "threshold_mA": res.threshold_mA,
         "bracket_mA": list(res.bracket_mA),
@@ -123,7 +141,7 @@ def _threshold(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int
         "model": fibre.model.name,
         "diameter_um": fibre.diameter_um,
         "nodes": fibre.n_nodes,
-        "electrode": common.describe(args, fibre),
+        "electrode": where,
         "waveform": waveform.label,
         "dt_ms": stim.dt_ms,
         "tstop_ms": stim.tstop_ms,
@@ -136,7 +154,7 @@ def _threshold(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int
         print(json.dumps(out))
     else:
         print(f"{fibre.model.name} {fibre.diameter_um:g} um, {fibre.n_nodes} nodes; {waveform.label}; "
-              f"{common.describe(args, fibre)}")
+              f"{place}")
         print(f"threshold  {res.threshold_mA:.6g} mA  (bracket {res.bracket_mA[0]:.6g}-{res.bracket_mA[1]:.6g} mA, "
               f"{res.n_runs} runs, {runtime:.3f} s)")
         print(f"AP starts at node {res.initiation_node} after {res.latency_ms:.3f} ms; detected at node "
@@ -144,3 +162,112 @@ def _threshold(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int
         for flag in flags:
             print(f"WARNING {flag}")
     return 0
+
+
+def _engine(name: str):
+    """The Stimulation class of engine ``name`` (``numba`` or ``neuron``)."""
+    if name == "neuron":
+        from ..neuron import NeuronStimulation
+        return NeuronStimulation
+    from ..simulation import Stimulation
+    return Stimulation
+
+
+def _simulate(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
+    common.check_output(parser, "--plot", args.plot, "figure")
+    common.check_output(parser, "--csv", args.csv, "csv")
+    try:
+        fibre, notes = common.build_fibre(args)
+        trace_nodes = _node_list(parser, args.trace_nodes, fibre.n_nodes)
+        electrode = common.build_electrode(args, parser, fibre)
+        waveform = common.build_waveform(args, parser, args.width_ms)
+        stim = _engine(args.engine)(fibre, electrode, waveform, dt_ms=args.dt_ms, tstop_ms=args.tstop_ms)
+        run = stim.run(args.amplitude_ma, record_nodes=range(fibre.n_nodes))
+    except ValueError as exc:
+        common.fail(parser, exc, args)
+    place, where = common.describe_electrode(args, fibre)
+    fired_nodes = [int(n) for n in (run.ap_counts > 0).nonzero()[0]]
+    flags = list(notes)
+    if run.end_excitation:
+        flags.append(f"end_excitation: the AP started at node {run.initiation_node}, an end node or its neighbour; "
+                     "lengthen the fibre (more nodes) or move the electrode toward the centre")
+    out = {"amplitude_mA": run.amplitude_mA, "fired": run.fired, "nodes_with_ap": fired_nodes,
+           "initiation_node": run.initiation_node, "latency_ms": _finite_or_none(run.latency_ms),
+           "detection_node": fibre.detection_node,
+           "detection_time_ms": _finite_or_none(run.ap_times_ms[fibre.detection_node]),
+           "vm_min_mV": float(run.vm_mV.min()), "vm_max_mV": float(run.vm_mV.max()), "flags": flags,
+           "model": fibre.model.name, "diameter_um": fibre.diameter_um, "nodes": fibre.n_nodes, "electrode": where,
+           "waveform": waveform.label, "dt_ms": stim.dt_ms, "tstop_ms": stim.tstop_ms,
+           "temperature_c": fibre.temperature_c, "engine": args.engine, "nervesim_version": __version__}
+    if args.csv:
+        _write_vm_csv(args.csv, run)
+    if args.plot:
+        shown = trace_nodes or sorted({fibre.centre_node, fibre.detection_node}
+                                      | ({run.initiation_node} if run.initiation_node is not None else set()))
+        _plot_run(run, shown, args.plot, f"{fibre.model.name} {fibre.diameter_um:g} um, {waveform.label}, "
+                                         f"{args.amplitude_ma:g} mA\n{place}")
+    if args.json:
+        print(json.dumps(out))
+        return 0
+    print(f"{fibre.model.name} {fibre.diameter_um:g} um, {fibre.n_nodes} nodes; {waveform.label} at "
+          f"{args.amplitude_ma:g} mA; {place}")
+    if run.initiation_node is None:
+        print(f"no node crossed -30 mV by {stim.tstop_ms:g} ms (Vm {out['vm_min_mV']:.1f} to "
+              f"{out['vm_max_mV']:.1f} mV)")
+    else:
+        arrival = (f"detected at node {fibre.detection_node} at {out['detection_time_ms']:.3f} ms" if run.fired
+                   else f"not detected at node {fibre.detection_node} by {stim.tstop_ms:g} ms")
+        print(f"AP starts at node {run.initiation_node} after {run.latency_ms:.3f} ms; {arrival}; "
+              f"{len(fired_nodes)} of {fibre.n_nodes} nodes crossed -30 mV")
+    for flag in flags:
+        print(f"WARNING {flag}")
+    for path in (args.csv, args.plot):
+        if path:
+            print(f"wrote {path}")
+    return 0
+
+
+def _node_list(parser: argparse.ArgumentParser, values: list[float] | None, n_nodes: int) -> list[int]:
+    """Node indices from ``--trace-nodes``: whole numbers in 0..n_nodes-1."""
+    if values is None:
+        return []
+    bad = [v for v in values if v != int(v) or not 0 <= v < n_nodes]
+    if bad:
+        parser.error(f"argument --trace-nodes: {bad[0]:g} is not a node of this fibre (0..{n_nodes - 1})")
+    return sorted({int(v) for v in values})
+
+
+def _finite_or_none(value: float) -> float | None:
+    return None if value != value else float(value)  # NaN -> JSON null
+
+
+def _write_vm_csv(path: str, run) -> None:
+    """Vm of every recorded node at every step: columns t_ms, node0_mV, node1_mV, ..."""
+    import numpy as np
+
+    header = ",".join(["t_ms"] + [f"node{n}_mV" for n in run.recorded_nodes])
+    np.savetxt(path, np.column_stack([run.t_ms, run.vm_mV.T]), delimiter=",", header=header, comments="",
+               fmt="%.9g")
+
+
+def _plot_run(run, trace_nodes: list[int], path: str, title: str) -> None:
+    """Vm against time at ``trace_nodes`` beside a node-by-time image of Vm."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, (left, right) = plt.subplots(1, 2, figsize=(11, 4.2))
+    for n in trace_nodes:
+        left.plot(run.t_ms, run.vm_mV[run.recorded_nodes.index(n)], lw=1, label=f"node {n}")
+    left.axhline(-30, color="0.6", lw=0.6, ls="--")
+    left.set(xlabel="time (ms)", ylabel="Vm (mV)")
+    left.legend(fontsize=8, loc="upper right")
+    img = right.imshow(run.vm_mV, aspect="auto", origin="lower", cmap="viridis", interpolation="nearest",
+                       extent=(0, run.t_ms[-1], -0.5, len(run.recorded_nodes) - 0.5), vmin=-100, vmax=50)
+    right.set(xlabel="time (ms)", ylabel="node")
+    fig.colorbar(img, ax=right, label="Vm (mV, clipped to -100..50)")
+    fig.suptitle(title, fontsize=9)
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
