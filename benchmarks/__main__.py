@@ -14,6 +14,7 @@ import subprocess
 import sys
 import tempfile
 import time
+from pathlib import Path
 
 import numpy as np
 
@@ -24,6 +25,7 @@ from nervesim.threshold import find_threshold, search_threshold
 MODEL, DIAMETER_UM, N_NODES = "mrg-interp", 10.0, 51
 DT_MS, DISTANCE_UM, SIGMA = 0.005, 1000.0, 0.2
 PULSE = nervesim.Waveform.monophasic(0.1, "cathodic")
+RESULTS = Path(__file__).parent / "results"
 SUB_AMP_MA = 0.1  # below the 0.123 mA threshold: every step of the run is computed
 CLI_CASE = ["threshold", "--model", MODEL, "--diameter-um", "10", "--x-um", "1000", "--y-um", "0", "--sigma", "0.2",
             "--pulse", "mono", "--width-ms", "0.1", "--dt-ms", "0.005", "--json"]
@@ -147,9 +149,12 @@ def plot(results: dict, filename: str) -> None:
 def main(argv=None) -> int:
     p = argparse.ArgumentParser(prog="python -m benchmarks", description=__doc__.splitlines()[0])
     p.add_argument("--quick", action="store_true", help="fewer repeats, lengths and population sizes")
-    p.add_argument("--json", metavar="FILE", default="benchmark_results.json",
+    p.add_argument("--json", metavar="FILE", default=str(RESULTS / "benchmark_results.json"),
                    help="write results (default %(default)s)")
-    p.add_argument("--plot", metavar="FILE", default="benchmark_scaling.png", help="scaling plot (default %(default)s)")
+    p.add_argument("--plot", metavar="FILE", default=str(RESULTS / "benchmark_scaling.png"),
+                   help="scaling plot (default %(default)s)")
+    p.add_argument("--table", metavar="FILE", default=str(RESULTS / "benchmark_table.txt"),
+                   help="the printed table (default %(default)s)")
     args = p.parse_args(argv)
     from nervesim import neuron as nrn
 
@@ -163,32 +168,35 @@ def main(argv=None) -> int:
     res["threshold"] = bench_threshold(nrn)
     res["length_scaling"] = [bench_step(nrn, n, tstop_ms=2.0, repeats=(3, 1)) for n in lengths]
     res["population"] = bench_population(nrn, sizes)
-    s, t = res["step"], res["threshold"]
-    print(f"{'measure':44} {'nervesim':>12} {'NEURON':>12} {'ratio':>8}")
-    print(f"{'one simulation: µs per step':44} {s['us_per_step_nervesim']:12.1f} {s['us_per_step_neuron']:12.1f} "
-          f"{s['ratio']:8.1f}x")
-    print(f"{'one simulation: compartment-steps per s':44} {s['compartment_steps_per_s_nervesim']:12.3g} "
-          f"{s['compartment_steps_per_s_neuron']:12.3g}")
-    print(f"{'threshold search (ours 0.1 %, PyFibers 1 %): s':44} {t['nervesim_s']:12.4f} "
-          f"{t['neuron_pyfibers_s']:12.3f} "
-          f"{t['ratio']:8.1f}x")
-    print(f"{'  threshold mA (runs)':44} {t['nervesim_threshold_mA']:8.5f} ({t['nervesim_runs']:2d}) "
-          f"{t['neuron_threshold_mA']:8.5f} ({t['neuron_runs']:2d})  diff {100 * t['threshold_rel_diff']:.2f} %")
+    s, t, st = res["step"], res["threshold"], res["startup"]
+    table = [
+        f"machine: {res['machine']}; NEURON {res['neuron_version']}; {res['fibre']}",
+        f"{'measure':44} {'nervesim':>12} {'NEURON':>12} {'ratio':>8}",
+        f"{'one simulation: µs per step':44} {s['us_per_step_nervesim']:12.1f} {s['us_per_step_neuron']:12.1f} "
+        f"{s['ratio']:8.1f}x",
+        f"{'one simulation: compartment-steps per s':44} {s['compartment_steps_per_s_nervesim']:12.3g} "
+        f"{s['compartment_steps_per_s_neuron']:12.3g}",
+        f"{'threshold search (ours 0.1 %, PyFibers 1 %): s':44} {t['nervesim_s']:12.4f} {t['neuron_pyfibers_s']:12.3f} "
+        f"{t['ratio']:8.1f}x",
+        f"{'  threshold mA (runs)':44} {t['nervesim_threshold_mA']:8.5f} ({t['nervesim_runs']:2d}) "
+        f"{t['neuron_threshold_mA']:8.5f} ({t['neuron_runs']:2d})  diff {100 * t['threshold_rel_diff']:.2f} %",
+    ]
     for r in res["length_scaling"]:
-        print(f"{'  length %d nodes (%d compartments): µs/step' % (r['nodes'], r['compartments']):44} "
-              f"{r['us_per_step_nervesim']:12.1f} {r['us_per_step_neuron']:12.1f} {r['ratio']:8.1f}x")
+        table.append(f"{'  length %d nodes (%d compartments): µs/step' % (r['nodes'], r['compartments']):44} "
+                     f"{r['us_per_step_nervesim']:12.1f} {r['us_per_step_neuron']:12.1f} {r['ratio']:8.1f}x")
     for r in res["population"]:
-        print(f"{'  population %d fibres: wall s (s per fibre)' % r['fibres']:44} {r['wall_s']:12.2f} "
-              f"({r['s_per_fibre']:.4f}){'  failed %d' % r['failed'] if r['failed'] else ''}")
-    print(f"population re-check against NEURON (same search): max rel diff "
-          f"{res['population'][-1]['neuron_recheck_max_rel_diff']:.2e}")
-    st = res["startup"]
-    print(f"startup: first process {st['first_process_s_with_compile']:.1f} s (JIT compile {st['compile_s']:.1f} s), "
-          f"second process {st['second_process_s']:.2f} s")
+        table.append(f"{'  population %d fibres: wall s (s per fibre)' % r['fibres']:44} {r['wall_s']:12.2f} "
+                     f"({r['s_per_fibre']:.4f}){'  failed %d' % r['failed'] if r['failed'] else ''}")
+    table += [f"population re-check against NEURON (same search): max rel diff "
+              f"{res['population'][-1]['neuron_recheck_max_rel_diff']:.2e}",
+              f"startup: first process {st['first_process_s_with_compile']:.1f} s "
+              f"(JIT compile {st['compile_s']:.1f} s), second process {st['second_process_s']:.2f} s"]
+    print("\n".join(table))
+    Path(args.table).write_text("\n".join(table) + "\n")
     with open(args.json, "w") as fh:
         json.dump(res, fh, indent=1)
     plot(res, args.plot)
-    print(f"wrote {args.json} and {args.plot}")
+    print(f"wrote {args.table}, {args.json} and {args.plot}", file=sys.stderr)
     return 0
 
 
