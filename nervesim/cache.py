@@ -12,7 +12,14 @@ from pathlib import Path
 
 
 def cache_root() -> Path:
-    """The user cache directory of nervesim (not created here)."""
+    """The user cache directory of nervesim.
+
+    Returns
+    -------
+    pathlib.Path
+        ``$NERVESIM_CACHE_DIR`` if set, else ``$XDG_CACHE_HOME/nervesim``, else
+        ``~/.cache/nervesim``. Not created here.
+    """
     env = os.environ.get("NERVESIM_CACHE_DIR")
     if env:
         return Path(env)
@@ -22,8 +29,9 @@ def cache_root() -> Path:
 def configure_numba_cache() -> None:
     """Send Numba's on-disk kernel cache to ``cache_root()/numba`` unless ``NUMBA_CACHE_DIR`` is set.
 
-    Must run before any ``@njit(cache=True)`` function is defined; ``nervesim/__init__`` calls it
-    first. The environment variable also reaches worker processes.
+    Sets ``NUMBA_CACHE_DIR`` in ``os.environ`` (so worker processes inherit it) and, if Numba is
+    already imported, its ``config.CACHE_DIR``. Must run before any ``@njit(cache=True)`` function
+    is defined; ``nervesim/__init__`` calls it first.
     """
     if os.environ.get("NUMBA_CACHE_DIR"):
         return

@@ -16,13 +16,43 @@ AXNODE_PARAMS = ("gnabar", "gnapbar", "gkbar", "gl", "ena", "ek", "el", "clamp15
 
 
 def q10_factors(temperature_c: float) -> np.ndarray:
-    """Rate multipliers (m and p, h, s) at ``temperature_c``, evaluated once at initialisation."""
+    """Temperature factors of the gating rates, evaluated once at initialisation.
+
+    Parameters
+    ----------
+    temperature_c : float
+        Temperature (°C).
+
+    Returns
+    -------
+    numpy.ndarray
+        Three unitless multipliers: of the m and p rates (Q10 2.2 from 20 °C), the h rates
+        (Q10 2.9 from 20 °C) and the s rates (Q10 3.0 from 36 °C).
+    """
     t = temperature_c
     return np.array([2.2 ** ((t - 20.0) / 10.0), 2.9 ** ((t - 20.0) / 10.0), 3.0 ** ((t - 36.0) / 10.0)])
 
 
 def axnode_params(params: dict[str, float]) -> np.ndarray:
-    """Pack a model's mechanism table into the float vector the kernels read."""
+    """Pack a model's mechanism table into the float vector the kernels read.
+
+    Parameters
+    ----------
+    params : dict of str to float
+        The model's mechanism parameters, with at least the keys of `AXNODE_PARAMS`:
+        conductances ``gnabar``, ``gnapbar``, ``gkbar``, ``gl`` (S/cm²), reversal potentials
+        ``ena``, ``ek``, ``el`` (mV) and ``clamp150`` (nonzero: the ±150 mV rate clamp).
+
+    Returns
+    -------
+    numpy.ndarray
+        The values in the order of `AXNODE_PARAMS`.
+
+    Raises
+    ------
+    KeyError
+        If a parameter is missing.
+    """
     return np.array([float(params[k]) for k in AXNODE_PARAMS])
 
 
@@ -34,7 +64,22 @@ def _exp(x):
 
 @njit(cache=True)
 def axnode_rates(v, q10, clamp):
-    """Return (α_p, β_p, α_m, β_m, α_h, β_h, α_s, β_s) in 1/ms at membrane potential ``v``."""
+    """Opening and closing rates of the four gates.
+
+    Parameters
+    ----------
+    v : float
+        Membrane potential (mV).
+    q10 : numpy.ndarray
+        Temperature factors from `q10_factors`.
+    clamp : bool
+        Hold the rates constant beyond ±150 mV (ASCENT/PyFibers ``axnode_myel``).
+
+    Returns
+    -------
+    tuple of float
+        (α_p, β_p, α_m, β_m, α_h, β_h, α_s, β_s) in 1/ms.
+    """
     q1, q2, q3 = q10[0], q10[1], q10[2]
     # persistent Na, p
     if abs((v + 27.0) / 10.2) < 1e-6:
@@ -85,14 +130,47 @@ def axnode_rates(v, q10, clamp):
 
 @njit(cache=True)
 def axnode_steady_state(v, q10, clamp):
-    """Gate steady states (p, m, h, s) at ``v``."""
+    """Steady-state gate values at a fixed membrane potential.
+
+    Parameters
+    ----------
+    v : float
+        Membrane potential (mV).
+    q10 : numpy.ndarray
+        Temperature factors from `q10_factors`.
+    clamp : bool
+        The ±150 mV rate clamp, as in `axnode_rates`.
+
+    Returns
+    -------
+    tuple of float
+        (p, m, h, s), each α / (α + β), unitless in [0, 1].
+    """
     ap, bp, am, bm, ah, bh, as_, bs = axnode_rates(v, q10, clamp)
     return ap / (ap + bp), am / (am + bm), ah / (ah + bh), as_ / (as_ + bs)
 
 
 @njit(cache=True)
 def axnode_current(v, p, m, h, s, par):
-    """Total nodal current density (mA/cm²) and its slope dI/dv (S/cm²) at fixed gates."""
+    """Total nodal ionic current density and its slope at fixed gates.
+
+    Parameters
+    ----------
+    v : float
+        Membrane potential (mV).
+    p, m, h, s : float
+        Gate values (unitless, 0-1): persistent Na activation, fast Na activation and
+        inactivation, slow K activation.
+    par : numpy.ndarray
+        Mechanism parameters from `axnode_params` (S/cm², mV).
+
+    Returns
+    -------
+    i : float
+        Current density (mA/cm²), outward positive: fast Na + persistent Na + slow K + leak.
+    di_dv : float
+        Its derivative with respect to v at fixed gates (S/cm²).
+    """
     g_naf = par[0] * m * m * m * h
     g_nap = par[1] * p * p * p
     g_ks = par[2] * s
@@ -103,7 +181,26 @@ def axnode_current(v, p, m, h, s, par):
 
 @njit(cache=True)
 def axnode_gate_step(v, p, m, h, s, dt, q10, clamp):
-    """Advance gates over ``dt`` with rates frozen at ``v`` (NEURON cnexp)."""
+    """Advance the gates over one step with rates frozen at ``v`` (NEURON's cnexp).
+
+    Parameters
+    ----------
+    v : float
+        Membrane potential (mV) at which the rates are evaluated.
+    p, m, h, s : float
+        Gate values at the start of the step (unitless).
+    dt : float
+        Time step (ms).
+    q10 : numpy.ndarray
+        Temperature factors from `q10_factors`.
+    clamp : bool
+        The ±150 mV rate clamp, as in `axnode_rates`.
+
+    Returns
+    -------
+    tuple of float
+        (p, m, h, s) after the step: each relaxes exponentially toward its steady state.
+    """
     ap, bp, am, bm, ah, bh, as_, bs = axnode_rates(v, q10, clamp)
     p += (1.0 - math.exp(-dt * (ap + bp))) * (ap / (ap + bp) - p)
     m += (1.0 - math.exp(-dt * (am + bm))) * (am / (am + bm) - m)

@@ -4,12 +4,18 @@ from __future__ import annotations
 
 
 class ParameterError(ValueError):
-    """Bad input.
+    """Bad input to a nervesim function, raised before any long computation starts.
+
+    A `ValueError`, so ``except ValueError`` catches it. The CLI maps `parameter` to its flag
+    (``dt_ms`` -> ``--dt-ms``) and sweeps to their spec key, without parsing the message.
 
     Parameters
     ----------
-    parameter : the library name of the offending argument (``dt_ms``, ``diameter_um``, ...)
-    message : one sentence saying what is wrong and what is allowed
+    parameter : str
+        The library name of the offending argument (``dt_ms``, ``diameter_um``, ``tolerance``, ...),
+        kept as the attribute ``parameter``.
+    message : str
+        One sentence naming the value, what is allowed and the fix; the exception's text.
     """
 
     def __init__(self, parameter: str, message: str) -> None:

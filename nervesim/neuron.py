@@ -50,6 +50,13 @@ QUIET_CHECK = 20  # steps between decayed-response checks (reading every node co
 
 
 def neuron_version() -> str:
+    """The installed NEURON's version.
+
+    Returns
+    -------
+    str
+        ``neuron.__version__``, e.g. ``"9.0.2"``.
+    """
     return str(_neuron.__version__)
 
 
@@ -67,7 +74,21 @@ def _nrnivmodl() -> str:
 
 
 def compiled_mechanisms_dir() -> Path:
-    """Compile the project's NMODL files once per (sources, NEURON version); return the build dir."""
+    """Compile the project's NMODL mechanisms with ``nrnivmodl``, once per (sources, NEURON version).
+
+    The build goes to ``cache_root()/mech-<hash>`` under a file lock, so concurrent processes
+    compile once and never see a half-built directory.
+
+    Returns
+    -------
+    pathlib.Path
+        The directory holding the compiled mechanism library.
+
+    Raises
+    ------
+    RuntimeError
+        If ``nrnivmodl`` is not found or the compilation fails (its output is in the message).
+    """
     sources = _mod_sources()
     digest = hashlib.sha256(neuron_version().encode())
     for name, data in sources.items():
@@ -92,7 +113,13 @@ def compiled_mechanisms_dir() -> Path:
 
 
 def load_mechanisms() -> None:
-    """Compile (if needed) and load the mechanisms into this process's NEURON."""
+    """Compile (if needed) and load the mechanisms into this process's NEURON, once per process.
+
+    Raises
+    ------
+    RuntimeError
+        As `compiled_mechanisms_dir`.
+    """
     path = compiled_mechanisms_dir()
     if str(path) in _loaded:
         return
@@ -104,7 +131,25 @@ def load_mechanisms() -> None:
 
 
 class NeuronFibre:
-    """A `Fibre` instantiated as NEURON sections (nseg = 1, ``extracellular`` with nlayer = 2)."""
+    """A `~nervesim.fibre.Fibre` instantiated as NEURON sections.
+
+    One section per fibre section (nseg = 1) with NEURON's ``extracellular`` mechanism
+    (nlayer = 2); the nodal channel mechanism of the model at active sections, ``pas`` elsewhere.
+    Every value comes from the `~nervesim.fibre.Fibre` arrays (NEURON units), as in the Numba
+    engine.
+
+    Parameters
+    ----------
+    fibre : nervesim.fibre.Fibre
+        The fibre to instantiate; compiles and loads the mechanisms on first use.
+
+    Attributes
+    ----------
+    sections : list of neuron.hoc.HocObject
+        The sections in order along z, connected end to start.
+    nodes : list of neuron.hoc.HocObject
+        The node sections, in node order.
+    """
 
     def __init__(self, fibre: Fibre) -> None:
         load_mechanisms()
@@ -139,7 +184,34 @@ class NeuronFibre:
 
 
 class NeuronStimulation:
-    """`Stimulation`'s interface, run by NEURON's own fixed-step ``fadvance`` loop."""
+    """The interface of `nervesim.simulation.Stimulation`, run by NEURON's fixed-step ``fadvance`` loop.
+
+    Input checks, potentials and waveform samples come from a `~nervesim.simulation.Stimulation`
+    built from the same arguments, so both engines integrate identical arrays. Potentials are
+    applied through ``e_extracellular`` of every section; APs are counted by an ``APCount`` at
+    every node (threshold -30 mV by default).
+
+    Parameters
+    ----------
+    fibre : nervesim.fibre.Fibre
+        The fibre.
+    electrode : Electrode, FilePotentials, numpy.ndarray or None
+        Source of the extracellular potential per section (mV per mA of stimulus); an array gives
+        it directly (one value per section); None for no extracellular stimulus.
+    waveform : Waveform or None
+        Unit-amplitude stimulus waveform (its sign is the polarity); None for none.
+    dt_ms : float, optional
+        Time step (ms, in (0, 0.1]; default `~nervesim.simulation.DEFAULT_DT_MS`).
+    tstop_ms : float, optional
+        Run length (ms); default the end of the stimulus + 5 ms.
+    intracellular : IntracellularPulse, optional
+        A current pulse injected into one node with an ``IClamp``.
+
+    Raises
+    ------
+    ParameterError
+        For bad ``dt_ms``, ``tstop_ms`` or potentials, as `nervesim.simulation.Stimulation`.
+    """
 
     def __init__(self, fibre: Fibre, electrode: Electrode | np.ndarray | None, waveform: Waveform | None,
                  *, dt_ms: float = DEFAULT_DT_MS, tstop_ms: float | None = None,
@@ -167,11 +239,33 @@ class NeuronStimulation:
         return np.array([sec(0.5).v for sec in self.cell.nodes])
 
     def run_many(self, amplitudes_mA: Sequence[float], *, early_exit: bool = True) -> list[SimulationResult]:
-        """Run each amplitude in turn."""
+        """Run each amplitude in turn (NEURON runs one simulation at a time per process).
+
+        Parameters
+        ----------
+        amplitudes_mA : sequence of float
+            Stimulus amplitudes (mA, magnitudes >= 0).
+        early_exit : bool, optional
+            End each run once its outcome is decided, as `run` (default True).
+
+        Returns
+        -------
+        list of SimulationResult
+            One result per amplitude, in order, without recorded traces.
+        """
         return [self.run(a, early_exit=early_exit) for a in amplitudes_mA]
 
     def initialise(self, ap_threshold_mV: float = AP_THRESHOLD_MV) -> None:
-        """finitialize, the steady-state pre-run, then t = 0 with recording and APCounts reset."""
+        """Bring the fibre to rest and reset recording: ``finitialize``, the pre-run, then t = 0.
+
+        The pre-run is `~nervesim.simulation.PRERUN_STEPS` steps of
+        `~nervesim.simulation.PRERUN_DT_MS` ms with no stimulus, as in the Numba engine.
+
+        Parameters
+        ----------
+        ap_threshold_mV : float, optional
+            APCount threshold at every node (mV; default -30).
+        """
         fib = self.fibre
         for apc in self.apcs:
             apc.thresh = ap_threshold_mV
@@ -193,7 +287,16 @@ class NeuronStimulation:
             apc.n = 0
 
     def advance(self, n: int, amplitude_mA: float) -> None:
-        """Step n (t_n → t_n + dt) with the extracellular potential of sample n."""
+        """Advance one time step (t_n -> t_n + dt) with the stimulus of waveform sample ``n``.
+
+        Parameters
+        ----------
+        n : int
+            Index of the step (0-based) and of its waveform sample.
+        amplitude_mA : float
+            Stimulus amplitude (mA, a magnitude); the potentials applied are
+            ``amplitude_mA * wave[n] * ve_mV``.
+        """
         w = amplitude_mA * self.wave[n]
         if w != self._last_w:
             for sec, ve in zip(self.cell.sections, self.ve_mV):
@@ -203,7 +306,25 @@ class NeuronStimulation:
 
     def result(self, amplitude_mA: float, steps: int, record_nodes: Sequence[int] = (),
                ap_threshold_mV: float = AP_THRESHOLD_MV) -> SimulationResult:
-        """What the last ``steps`` steps since `initialise` produced."""
+        """Collect what the first ``steps`` steps since `initialise` produced.
+
+        Parameters
+        ----------
+        amplitude_mA : float
+            Stimulus amplitude of the run (mA), stored in the result.
+        steps : int
+            Number of steps run.
+        record_nodes : sequence of int, optional
+            Nodes whose Vm traces to return (default none).
+        ap_threshold_mV : float, optional
+            Threshold of the interpolated crossing times (mV; default -30).
+
+        Returns
+        -------
+        SimulationResult
+            AP counts and times at every node, interpolated crossing times, and the Vm (mV) of
+            ``record_nodes`` at t = 0, dt, ..., steps·dt.
+        """
         vm = np.array([vec.as_numpy()[:steps + 1] for vec in self.vm_vectors])
         counts = np.array([int(a.n) for a in self.apcs])
         times = np.array([a.time if a.n > 0 else np.nan for a in self.apcs])
@@ -215,7 +336,26 @@ class NeuronStimulation:
 
     def run(self, amplitude_mA: float, *, record_nodes: Sequence[int] = (), early_exit: bool = False,
             ap_threshold_mV: float = AP_THRESHOLD_MV) -> SimulationResult:
-        """Simulate at ``amplitude_mA``; ``early_exit`` as `nervesim.Stimulation.run`."""
+        """Simulate from rest at one amplitude.
+
+        Parameters
+        ----------
+        amplitude_mA : float
+            Stimulus amplitude (mA, a magnitude; the waveform carries the polarity).
+        record_nodes : sequence of int, optional
+            Nodes whose Vm (mV) to return at every step (default none).
+        early_exit : bool, optional
+            End the run once its outcome is decided, as `nervesim.simulation.Stimulation.run`:
+            when the detection node fires or, after the stimulus, when the response has decayed
+            (checked every ``QUIET_CHECK`` steps). Default False.
+        ap_threshold_mV : float, optional
+            APCount threshold (mV; default -30).
+
+        Returns
+        -------
+        SimulationResult
+            What the run produced, as from `nervesim.simulation.Stimulation.run`.
+        """
         self.initialise(ap_threshold_mV)
         det = self.apcs[self.fibre.detection_node]
         quiet_after = self._ref.quiet_after_step

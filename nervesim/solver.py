@@ -28,7 +28,36 @@ LAYER1_XC_UF_CM2 = 0.0
 
 @dataclass(frozen=True, eq=False)
 class Circuit:
-    """Absolute-unit arrays of a fibre's double cable, ready for the kernel."""
+    """A fibre's double cable in absolute units (nF, µS, mV), the arrays the kernels take.
+
+    Per-compartment arrays have one entry per section. Layer 0 is the periaxonal space (inside
+    the myelin), layer 1 NEURON's default outer layer (`LAYER1_XG_S_CM2` etc.). Build it with
+    `from_fibre`.
+
+    Attributes
+    ----------
+    c_m_nF, g_pas_uS, e_pas_mV : numpy.ndarray
+        Membrane capacitance (nF), passive conductance (µS) and reversal potential (mV).
+    c_my_nF, g_my_uS : numpy.ndarray
+        Capacitance (nF) and conductance (µS) of the myelin (layer 0 to layer 1).
+    c_o_nF, g_o_uS : numpy.ndarray
+        Capacitance (nF) and conductance (µS) from layer 1 to the extracellular potential.
+    g_axial_uS : numpy.ndarray
+        Shape (3, n-1): axial conductance (µS) between compartments k and k+1 of the
+        intracellular space, layer 0 and layer 1.
+    active_idx : numpy.ndarray
+        Compartment indices (int64) with the nodal channel mechanism.
+    active_scale : numpy.ndarray
+        Membrane area of each active compartment in µS per S/cm² (= nA per mA/cm²).
+    mech_params : numpy.ndarray
+        Channel parameters in the order of `nervesim.channels.AXNODE_PARAMS`.
+    q10 : numpy.ndarray
+        Rate multipliers at the fibre's temperature (`nervesim.channels.q10_factors`).
+    node_idx : numpy.ndarray
+        Compartment index (int64) of each node.
+    v_init_mV : float
+        Initial membrane potential (mV).
+    """
 
     c_m_nF: np.ndarray
     g_pas_uS: np.ndarray
@@ -47,6 +76,19 @@ class Circuit:
 
     @classmethod
     def from_fibre(cls, fibre: Fibre) -> Circuit:
+        """Convert a fibre's NEURON-unit section arrays to absolute units.
+
+        Parameters
+        ----------
+        fibre : nervesim.fibre.Fibre
+            The fibre (µm, Ω·cm, µF/cm², S/cm², MΩ/cm, mV per section).
+
+        Returns
+        -------
+        Circuit
+            Capacitances (nF), conductances (µS) and potentials (mV) per compartment; axial
+            conductances from half-section resistances of neighbours in series.
+        """
         area = math.pi * fibre.diam_um * fibre.length_um  # µm²
         r_i_half = 1e-2 * fibre.ra_ohm_cm * (fibre.length_um / 2) / (math.pi * fibre.diam_um ** 2 / 4)
         r_p_half = 1e-4 * fibre.xraxial_MOhm_cm * fibre.length_um / 2
@@ -173,25 +215,52 @@ def simulate_kernel(c_m, g_pas, e_pas, c_my, g_my, c_o, g_o, g_ax, act, act_scal
                     v_init, ve, wave, amp, dt, pre_dt, pre_steps, stim_idx, stim_nA, stim_del,
                     stim_dur, node_idx, det, ap_thresh, stop_on_detect, quiet_after, quiet_mV, quiet_mV_ms,
                     rec_idx, rec, t_first, t_interp, count):
-    """Simulate one fibre from rest; return the number of steps run.
+    """Simulate one fibre from rest (Numba kernel; plain arrays in the units of this module).
 
-    Parameters (plain arrays, units of this module)
+    Parameters
     ----------
-    ve : extracellular potential per compartment for 1 mA (mV)
-    wave : unit waveform, one sample per step; step n (t_n → t_n+dt) uses amp·wave[n]·ve
-    amp : amplitude (mA)
-    pre_dt, pre_steps : steady-state pre-run with e = 0 before t = 0
-    stim_idx, stim_nA, stim_del, stim_dur : intracellular current pulse (stim_idx < 0: none),
-        on while del ≤ t + dt/2 < del + dur as NEURON's IClamp
-    node_idx, det, ap_thresh : compartments of the nodes, detection node (index into node_idx),
-        APCount threshold (mV)
-    stop_on_detect : end the run at the step the detection node counts an AP
-    quiet_after, quiet_mV, quiet_mV_ms : from step ``quiet_after`` on (all stimulation over), end
-        the run once every node is within ``quiet_mV`` of its potential at t = 0 and changes slower
-        than ``quiet_mV_ms`` (a decayed sub-threshold response; quiet_mV = 0 disables)
-    rec_idx, rec : compartments to record and a (len(rec_idx), len(wave)+1) array for their v
-    t_first, t_interp, count : outputs per node: APCount time of the first AP, its interpolated
-        crossing time (NaN if none), and the APCount count
+    c_m, g_pas, e_pas, c_my, g_my, c_o, g_o, g_ax, act, act_scale, par, q10 : numpy.ndarray
+        The `Circuit` arrays in that order (nF, µS, mV; ``act`` = ``active_idx``,
+        ``par`` = ``mech_params``).
+    v_init : float
+        Initial membrane potential (mV).
+    ve : numpy.ndarray
+        Extracellular potential per compartment for 1 mA (mV).
+    wave : numpy.ndarray
+        Unit waveform, one sample per step; step n (t_n -> t_n + dt) applies
+        ``amp * wave[n] * ve``. Its length is the number of steps.
+    amp : float
+        Stimulus amplitude (mA).
+    dt : float
+        Time step (ms).
+    pre_dt, pre_steps : float, int
+        Steady-state pre-run before t = 0 without stimulus: ``pre_steps`` steps of ``pre_dt`` ms.
+    stim_idx, stim_nA, stim_del, stim_dur : int, float, float, float
+        Intracellular current pulse: compartment (< 0: none), amplitude (nA), delay and duration
+        (ms); on while ``del <= t + dt/2 < del + dur``, as NEURON's IClamp.
+    node_idx : numpy.ndarray
+        Compartment of each node (int64).
+    det : int
+        Detection node (index into ``node_idx``).
+    ap_thresh : float
+        APCount threshold (mV).
+    stop_on_detect : bool
+        End the run at the step the detection node counts an AP.
+    quiet_after, quiet_mV, quiet_mV_ms : int, float, float
+        From step ``quiet_after`` on (all stimulation over), end the run once every node is within
+        ``quiet_mV`` (mV) of its potential at t = 0 and changes slower than ``quiet_mV_ms``
+        (mV/ms): a decayed sub-threshold response. ``quiet_mV = 0`` disables this.
+    rec_idx, rec : numpy.ndarray
+        Compartments to record (int64) and an output array of shape (len(rec_idx), len(wave) + 1)
+        for their membrane potential (mV) at t = 0, dt, ...
+    t_first, t_interp, count : numpy.ndarray
+        Outputs per node: APCount time (ms) of the first AP and its linearly interpolated
+        crossing time (ms; NaN if none), and the APCount count.
+
+    Returns
+    -------
+    int
+        Number of steps run (fewer than ``len(wave)`` after an early stop).
     """
     n = c_m.shape[0]
     clamp = par[7] != 0.0
@@ -272,8 +341,33 @@ def simulate_kernel(c_m, g_pas, e_pas, c_my, g_my, c_o, g_o, g_ax, act, act_scal
 def simulate_batch(c_m, g_pas, e_pas, c_my, g_my, c_o, g_o, g_ax, act, act_scale, par, q10,
                    v_init, ve, wave, amps, dt, pre_dt, pre_steps, node_idx, det, ap_thresh,
                    stop_on_detect, quiet_after, quiet_mV, quiet_mV_ms, t_first, t_interp, count, steps):
-    """`simulate_kernel` for each (row of ``ve``, amplitude in ``amps``) pair, in parallel over the
-    batch; per-member outputs are rows of t_first, t_interp, count and steps."""
+    """`simulate_kernel` for a batch of (potentials, amplitude) pairs, in parallel over the batch.
+
+    No traces are recorded and there is no intracellular stimulus.
+
+    Parameters
+    ----------
+    c_m, g_pas, e_pas, c_my, g_my, c_o, g_o, g_ax, act, act_scale, par, q10 : numpy.ndarray
+        The `Circuit` arrays, as in `simulate_kernel`.
+    v_init : float
+        Initial membrane potential (mV).
+    ve : numpy.ndarray
+        Shape (batch, compartments): extracellular potential for 1 mA (mV) of each member.
+    wave : numpy.ndarray
+        Unit waveform, one sample per step (shared).
+    amps : numpy.ndarray
+        Stimulus amplitude (mA) of each member.
+    dt, pre_dt, pre_steps : float, float, int
+        Time step and pre-run (ms), as in `simulate_kernel`.
+    node_idx, det, ap_thresh, stop_on_detect : numpy.ndarray, int, float, bool
+        As in `simulate_kernel`.
+    quiet_after, quiet_mV, quiet_mV_ms : int, float, float
+        As in `simulate_kernel`.
+    t_first, t_interp, count : numpy.ndarray
+        Outputs of shape (batch, nodes), one row per member, as in `simulate_kernel`.
+    steps : numpy.ndarray
+        Output: number of steps each member ran.
+    """
     no_rec = np.empty(0, dtype=np.int64)
     for b in prange(amps.shape[0]):
         rec = np.empty((0, 0))

@@ -30,10 +30,23 @@ SIGMA_S_M = 0.2
 N_NODES = 51
 TRACE_MS = 5.0
 SEARCH_TOLERANCE = 1e-4
+#: Pass criteria of `summary`: largest Vm difference (mV), relative threshold and CV differences.
 TARGETS = {"max_dvm_mV": 0.01, "threshold_rel": 5e-4, "cv_rel": 5e-3}
 
 
 def pulse(name: str) -> Waveform:
+    """The waveform of a pulse name of the grid.
+
+    Parameters
+    ----------
+    name : str
+        ``"<mono|biphasic> <width> ms"``, e.g. ``"mono 0.1 ms"`` (cathodic; biphasic without gap).
+
+    Returns
+    -------
+    Waveform
+        The cathodic(-first) pulse starting at t = 0.
+    """
     kind, width, _ = name.split()
     w = float(width)
     return Waveform.monophasic(w) if kind == "mono" else Waveform.biphasic(w)
@@ -41,6 +54,31 @@ def pulse(name: str) -> Waveform:
 
 @dataclass(frozen=True)
 class CaseComparison:
+    """Both engines on one case (fibre, pulse, distance).
+
+    Attributes
+    ----------
+    model : str
+        Fibre model name.
+    diameter_um : float
+        Fibre diameter (µm).
+    pulse : str
+        Pulse name, as `pulse` reads it.
+    distance_um : float
+        Distance of the point electrode from the fibre, over the centre node (µm).
+    threshold_numba_mA, threshold_neuron_mA : float
+        Thresholds (mA) found by the same search to `SEARCH_TOLERANCE` with each engine.
+    threshold_rel_diff : float
+        ``|numba - neuron| / neuron`` of the thresholds.
+    max_dvm_mV : float
+        Largest absolute Vm difference (mV) over every node and step of the sub-threshold (0.9×),
+        supra-threshold (1.1×) and threshold runs.
+    worst_trace : str
+        Which of ``"sub"``, ``"supra"``, ``"threshold"`` had ``max_dvm_mV``.
+    runs_numba, runs_neuron : int
+        Simulations each search ran.
+    """
+
     model: str
     diameter_um: float
     pulse: str
@@ -56,6 +94,20 @@ class CaseComparison:
 
 @dataclass(frozen=True)
 class CVComparison:
+    """Conduction velocity of both engines for one fibre.
+
+    Attributes
+    ----------
+    model : str
+        Fibre model name.
+    diameter_um : float
+        Fibre diameter (µm).
+    cv_numba_m_s, cv_neuron_m_s : float
+        Conduction velocity (m/s) from `conduction_velocity` with each engine.
+    cv_rel_diff : float
+        ``|numba - neuron| / neuron``.
+    """
+
     model: str
     diameter_um: float
     cv_numba_m_s: float
@@ -71,7 +123,32 @@ def _engines(fibre, electrode, waveform, dt_ms, tstop_ms=None, intracellular=Non
 
 def compare_case(model: str, diameter_um: float, pulse_name: str, distance_um: float,
                  dt_ms: float = DEFAULT_DT_MS, traces: bool = False) -> CaseComparison | tuple:
-    """Compare one case; with ``traces`` also return both engines' threshold-amplitude Vm."""
+    """Run one case with both engines: threshold searches and Vm traces at 0.9, 1.1 and 1.0 × threshold.
+
+    The fibre has `N_NODES` nodes; a point source in σ = `SIGMA_S_M` S/m sits ``distance_um``
+    from it over the centre node. Traces last `TRACE_MS` ms and cover every node and step.
+
+    Parameters
+    ----------
+    model : str
+        Fibre model name (`nervesim.model.available_models`).
+    diameter_um : float
+        Fibre diameter (µm).
+    pulse_name : str
+        Pulse, as `pulse` reads it.
+    distance_um : float
+        Electrode-fibre distance (µm).
+    dt_ms : float, optional
+        Time step (ms; default `~nervesim.simulation.DEFAULT_DT_MS`).
+    traces : bool, optional
+        Also return both engines' results at the threshold amplitude (default False).
+
+    Returns
+    -------
+    CaseComparison or tuple
+        The comparison; with ``traces``, ``(comparison, (numba_result, neuron_result))`` where
+        the results hold Vm (mV) at every node.
+    """
     fibre = build_fibre(model, diameter_um, N_NODES)
     el = Electrode.point(distance_um, 0.0, fibre.node_z_um[fibre.centre_node], SIGMA_S_M)
     ours, ref = _engines(fibre, el, pulse(pulse_name), dt_ms)
@@ -95,7 +172,26 @@ def compare_case(model: str, diameter_um: float, pulse_name: str, distance_um: f
 
 
 def conduction_velocity(result, fibre) -> float:
-    """CV (m/s) between nodes int(0.25(N−1)) and int(0.75(N−1)) from interpolated −30 mV crossings."""
+    """Conduction velocity between the nodes a quarter and three quarters along the fibre.
+
+    Parameters
+    ----------
+    result : SimulationResult
+        A run in which an AP travelled along the fibre.
+    fibre : nervesim.fibre.Fibre
+        The fibre of the run (N nodes).
+
+    Returns
+    -------
+    float
+        Distance (µm) between nodes int(0.25(N-1)) and int(0.75(N-1)) over the difference of their
+        interpolated -30 mV crossing times (ms), in m/s.
+
+    Raises
+    ------
+    RuntimeError
+        If no AP crossed from the first of these nodes to the second.
+    """
     a, b = int(0.25 * (fibre.n_nodes - 1)), int(0.75 * (fibre.n_nodes - 1))
     dt = result.crossing_ms[b] - result.crossing_ms[a]
     if not dt > 0:
@@ -104,7 +200,22 @@ def conduction_velocity(result, fibre) -> float:
 
 
 def compare_cv(model: str, diameter_um: float, dt_ms: float = DEFAULT_DT_MS) -> CVComparison:
-    """CV of both engines after a 2 nA, 0.1 ms pulse into the first active node."""
+    """Conduction velocity of both engines after a 2 nA, 0.1 ms intracellular pulse into the first active node.
+
+    Parameters
+    ----------
+    model : str
+        Fibre model name.
+    diameter_um : float
+        Fibre diameter (µm); the fibre has `N_NODES` nodes.
+    dt_ms : float, optional
+        Time step (ms; default `~nervesim.simulation.DEFAULT_DT_MS`).
+
+    Returns
+    -------
+    CVComparison
+        Both velocities (m/s) and their relative difference.
+    """
     fibre = build_fibre(model, diameter_um, N_NODES)
     stim = IntracellularPulse(node=fibre.passive_end_nodes, amplitude_nA=2.0, delay_ms=0.0, duration_ms=0.1)
     ours, ref = _engines(fibre, None, None, dt_ms, tstop_ms=TRACE_MS, intracellular=stim)
@@ -113,6 +224,21 @@ def compare_cv(model: str, diameter_um: float, dt_ms: float = DEFAULT_DT_MS) -> 
 
 
 def grid(quick: bool) -> tuple[list[tuple], list[tuple]]:
+    """The cases to compare.
+
+    Parameters
+    ----------
+    quick : bool
+        `QUICK_CASES` and `QUICK_CV` (3 + 2 cases) instead of the full grid (every model ×
+        diameter × pulse × distance in `DIAMETERS_UM`, `PULSES`, `DISTANCES_UM`).
+
+    Returns
+    -------
+    cases : list of tuple
+        ``(model, diameter_um, pulse_name, distance_um)`` per threshold/trace case.
+    cv_cases : list of tuple
+        ``(model, diameter_um)`` per conduction-velocity case.
+    """
     if quick:
         return list(QUICK_CASES), list(QUICK_CV)
     cases = [(m, d, p, r) for m, ds in DIAMETERS_UM.items() for d in ds for p in PULSES for r in DISTANCES_UM]
@@ -129,7 +255,26 @@ def _cv_job(args):
 
 def run_validation(quick: bool = False, dt_ms: float = DEFAULT_DT_MS, processes: int | None = None,
                    progress=None) -> tuple[list[CaseComparison], list[CVComparison]]:
-    """Run the grid on ``processes`` worker processes (default: every core), each with its own NEURON."""
+    """Run the comparison grid in worker processes, each with its own NEURON.
+
+    Parameters
+    ----------
+    quick : bool, optional
+        Run the quick grid of `grid` (default False: the full grid).
+    dt_ms : float, optional
+        Time step of both engines (ms; default `~nervesim.simulation.DEFAULT_DT_MS`).
+    processes : int, optional
+        Worker processes (default: every core).
+    progress : callable, optional
+        Called as ``progress(done, total, comparison)`` after each case.
+
+    Returns
+    -------
+    cases : list of CaseComparison
+        One per threshold/trace case, in grid order.
+    cvs : list of CVComparison
+        One per conduction-velocity case, in grid order.
+    """
     cases, cvs = grid(quick)
     procs = processes or multiprocessing.cpu_count()
     ctx = multiprocessing.get_context("spawn")  # a fresh NEURON per worker
@@ -148,6 +293,21 @@ def run_validation(quick: bool = False, dt_ms: float = DEFAULT_DT_MS, processes:
 
 
 def summary(cases: Iterable[CaseComparison], cvs: Iterable[CVComparison]) -> dict:
+    """Worst differences over a validation run and whether they meet `TARGETS`.
+
+    Parameters
+    ----------
+    cases : iterable of CaseComparison
+        Threshold/trace comparisons (at least one).
+    cvs : iterable of CVComparison
+        Conduction-velocity comparisons (at least one).
+
+    Returns
+    -------
+    dict
+        JSON-ready: case counts, ``max_dvm_mV`` (mV), ``max_threshold_rel_diff``,
+        ``max_cv_rel_diff``, the worst case of each as a dict, the targets, and ``pass``.
+    """
     cases, cvs = list(cases), list(cvs)
     worst_dv = max(cases, key=lambda c: c.max_dvm_mV)
     worst_thr = max(cases, key=lambda c: c.threshold_rel_diff)
@@ -169,7 +329,18 @@ def summary(cases: Iterable[CaseComparison], cvs: Iterable[CVComparison]) -> dic
 
 
 def plot(cases: list[CaseComparison], worst_traces, filename: str) -> None:
-    """Worst case's Vm overlay (both engines) and threshold agreement over the grid."""
+    """Figure of a validation run: worst case's Vm of both engines, thresholds and differences over the grid.
+
+    Parameters
+    ----------
+    cases : list of CaseComparison
+        The comparisons to plot.
+    worst_traces : tuple
+        ``((numba_result, neuron_result), comparison)`` of the case to overlay, the results
+        recorded at every node (as `compare_case` returns them with ``traces=True``).
+    filename : str
+        Output image file; matplotlib picks the format from its extension.
+    """
     import matplotlib
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt

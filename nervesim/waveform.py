@@ -37,7 +37,18 @@ def _nonneg(name: str, value: float, positive: bool = False) -> float:
 
 @dataclass(frozen=True)
 class Phase:
-    """A rectangular phase: ``level`` (unitless, signed) from ``start_ms`` for ``width_ms``."""
+    """A rectangular phase of a `Waveform`.
+
+    Parameters
+    ----------
+    start_ms : float
+        Start time (ms, >= 0).
+    width_ms : float
+        Duration (ms, > 0).
+    level : float
+        Unitless, signed multiplier of the stimulus amplitude: -1 cathodic, +1 anodic at full
+        amplitude.
+    """
 
     start_ms: float
     width_ms: float
@@ -46,14 +57,48 @@ class Phase:
 
 @dataclass(frozen=True)
 class Waveform:
-    """A sequence of non-overlapping rectangular phases; zero elsewhere."""
+    """A unit-amplitude stimulus waveform: non-overlapping rectangular phases, zero elsewhere.
+
+    The stimulus current at time t is ``amplitude_mA * level(t)``, with ``amplitude_mA`` a
+    positive magnitude; the sign of each phase's level sets its polarity (negative = cathodic).
+    Build waveforms with the class methods (`monophasic`, `biphasic`, `asymmetric_biphasic`,
+    `pulse`, `sampled`, `from_file`) and `train`.
+
+    Parameters
+    ----------
+    phases : tuple of Phase
+        The phases, each with start and width in ms and a signed unitless level.
+    label : str, optional
+        Human-readable description used in reports and figure titles.
+    """
 
     phases: tuple[Phase, ...]
     label: str = ""
 
     @classmethod
     def monophasic(cls, width_ms: float, polarity: str = "cathodic", delay_ms: float = 0.0) -> Waveform:
-        """One rectangular pulse of ``width_ms``."""
+        """One rectangular pulse.
+
+        Parameters
+        ----------
+        width_ms : float
+            Pulse width (ms, > 0).
+        polarity : {'cathodic', 'anodic'}, optional
+            Cathodic (level -1, default) or anodic (+1).
+        delay_ms : float, optional
+            Start of the pulse (ms, >= 0; default 0).
+
+        Returns
+        -------
+        Waveform
+            One phase of level -1 (cathodic) or +1 (anodic).
+
+        Raises
+        ------
+        ParameterError
+            For a width that is not finite and positive, a negative or non-finite delay, or an
+            unknown polarity.
+        """
         w = _nonneg("width_ms", width_ms, positive=True)
         d = _nonneg("delay_ms", delay_ms)
         return cls((Phase(d, w, _sign(polarity)),), f"monophasic {polarity} {w:g} ms")
@@ -61,7 +106,30 @@ class Waveform:
     @classmethod
     def biphasic(cls, width_ms: float, polarity: str = "cathodic", gap_ms: float = 0.0,
                  delay_ms: float = 0.0) -> Waveform:
-        """Symmetric charge-balanced biphasic pulse; ``width_ms`` per phase, ``polarity`` of the first."""
+        """Symmetric, charge-balanced biphasic pulse.
+
+        Parameters
+        ----------
+        width_ms : float
+            Width of each phase (ms, > 0).
+        polarity : {'cathodic', 'anodic'}, optional
+            Polarity of the first phase (default cathodic); the second has the opposite sign.
+        gap_ms : float, optional
+            Interphase gap (ms, >= 0; default 0).
+        delay_ms : float, optional
+            Start of the first phase (ms, >= 0; default 0).
+
+        Returns
+        -------
+        Waveform
+            Two phases of levels -1/+1 (cathodic first) or +1/-1; net charge 0.
+
+        Raises
+        ------
+        ParameterError
+            For a width that is not finite and positive, a negative gap or delay, or an unknown
+            polarity.
+        """
         w = _nonneg("width_ms", width_ms, positive=True)
         g = _nonneg("gap_ms", gap_ms)
         d = _nonneg("delay_ms", delay_ms)
@@ -72,7 +140,31 @@ class Waveform:
     @classmethod
     def asymmetric_biphasic(cls, width_ms: float, ratio: float, polarity: str = "cathodic", gap_ms: float = 0.0,
                             delay_ms: float = 0.0) -> Waveform:
-        """Charge-balanced biphasic pulse whose second phase is ``ratio`` times longer and weaker."""
+        """Asymmetric, charge-balanced biphasic pulse: the second phase is ``ratio`` times longer and weaker.
+
+        Parameters
+        ----------
+        width_ms : float
+            Width of the first phase (ms, > 0); the second lasts ``ratio * width_ms``.
+        ratio : float
+            Length ratio of the second phase to the first (>= 1); its level is ``1 / ratio``.
+        polarity : {'cathodic', 'anodic'}, optional
+            Polarity of the first phase (default cathodic).
+        gap_ms : float, optional
+            Interphase gap (ms, >= 0; default 0).
+        delay_ms : float, optional
+            Start of the first phase (ms, >= 0; default 0).
+
+        Returns
+        -------
+        Waveform
+            Two phases with net charge 0.
+
+        Raises
+        ------
+        ParameterError
+            For a ratio below 1 or not finite, or the errors of `biphasic`.
+        """
         w = _nonneg("width_ms", width_ms, positive=True)
         r = float(ratio)
         if not math.isfinite(r) or r < 1:
@@ -86,7 +178,32 @@ class Waveform:
     @classmethod
     def pulse(cls, kind: str, width_ms: float, polarity: str = "cathodic", gap_ms: float = 0.0,
               ratio: float | None = None) -> Waveform:
-        """A single pulse by name: ``mono``, ``biphasic`` or ``asymmetric`` (needs ``ratio``)."""
+        """A single pulse by name, as the CLI's ``--pulse`` chooses it.
+
+        Parameters
+        ----------
+        kind : {'mono', 'biphasic', 'asymmetric'}
+            `monophasic`, symmetric `biphasic` or `asymmetric_biphasic`.
+        width_ms : float
+            Width of the (first) phase (ms, > 0).
+        polarity : {'cathodic', 'anodic'}, optional
+            Polarity of the (first) phase (default cathodic).
+        gap_ms : float, optional
+            Interphase gap (ms, >= 0; default 0); must be 0 for ``mono``.
+        ratio : float, optional
+            Second-phase length ratio (>= 1); required for ``asymmetric``.
+
+        Returns
+        -------
+        Waveform
+            The pulse, starting at t = 0.
+
+        Raises
+        ------
+        ParameterError
+            For an unknown ``kind`` (parameter ``pulse``), a gap with ``mono``, a missing ratio
+            with ``asymmetric``, or the errors of the constructor used.
+        """
         if kind == "mono":
             if gap_ms:
                 raise ParameterError("gap_ms", f"gap_ms={gap_ms}: a monophasic pulse has no interphase gap")
@@ -101,9 +218,28 @@ class Waveform:
 
     @classmethod
     def sampled(cls, t_ms, values, label: str = "sampled") -> Waveform:
-        """Arbitrary waveform: ``values[i]`` (unitless, signed) holds from ``t_ms[i]`` to ``t_ms[i+1]``.
+        """Arbitrary piecewise-constant waveform.
 
-        The last time ends the waveform (so there is one more time than values).
+        Parameters
+        ----------
+        t_ms : array_like of float
+            n + 1 strictly increasing times (ms, first >= 0); the last one ends the waveform.
+        values : array_like of float
+            n unitless, signed levels; ``values[i]`` holds from ``t_ms[i]`` to ``t_ms[i+1]``
+            (negative = cathodic).
+        label : str, optional
+            Description for reports (default ``"sampled"``).
+
+        Returns
+        -------
+        Waveform
+            One phase per non-zero value.
+
+        Raises
+        ------
+        ParameterError
+            (parameter ``waveform``) for mismatched lengths, non-finite entries, a negative start
+            or times that do not increase.
         """
         t = np.asarray(t_ms, dtype=float)
         v = np.asarray(values, dtype=float)
@@ -118,8 +254,26 @@ class Waveform:
 
     @classmethod
     def from_file(cls, path: str | Path) -> Waveform:
-        """Read a CSV with header ``t_ms,value``; each value holds until the next row's time, and the
-        last row (its value ignored, conventionally 0) ends the waveform."""
+        """Read a sampled waveform from a CSV file.
+
+        Parameters
+        ----------
+        path : str or pathlib.Path
+            CSV with the header ``t_ms,value`` and at least two rows: time (ms) and unitless
+            signed level. Each value holds until the next row's time; the last row ends the
+            waveform (its value is ignored, conventionally 0).
+
+        Returns
+        -------
+        Waveform
+            As `sampled`, labelled with the file name.
+
+        Raises
+        ------
+        ParameterError
+            (parameter ``waveform``) for a wrong header, fewer than two rows, or the errors of
+            `sampled`.
+        """
         with open(path, newline="") as fh:
             header = fh.readline().strip().replace(" ", "").split(",")
             if header != ["t_ms", "value"]:
@@ -131,7 +285,30 @@ class Waveform:
         return cls.sampled(data[:, 0], data[:-1, 1], label=f"from {Path(path).name}")
 
     def train(self, frequency_hz: float, n_pulses: int | None = None, duration_ms: float | None = None) -> Waveform:
-        """This waveform repeated at ``frequency_hz``, ``n_pulses`` times or for ``duration_ms``."""
+        """This waveform repeated periodically.
+
+        Parameters
+        ----------
+        frequency_hz : float
+            Repetition frequency (Hz, > 0); the period 1000 / frequency_hz (ms) must hold one
+            whole waveform.
+        n_pulses : int, optional
+            Number of repetitions (>= 1). Give exactly one of ``n_pulses`` and ``duration_ms``.
+        duration_ms : float, optional
+            Train duration (ms); the number of repetitions is the number of whole periods in it
+            (at least 1).
+
+        Returns
+        -------
+        Waveform
+            The repeated phases, the k-th copy shifted by k periods.
+
+        Raises
+        ------
+        ParameterError
+            For a non-positive frequency, a period shorter than one waveform, both or neither of
+            ``n_pulses`` and ``duration_ms``, or a non-positive ``n_pulses``.
+        """
         f = float(frequency_hz)
         if not math.isfinite(f) or f <= 0:
             raise ParameterError("frequency_hz", f"frequency_hz={frequency_hz}: must be a finite positive frequency")
@@ -152,20 +329,60 @@ class Waveform:
 
     @property
     def end_ms(self) -> float:
+        """Time (ms) at which the last phase ends."""
         return max(p.start_ms + p.width_ms for p in self.phases)
 
     def charge_per_phase(self, amplitude_mA: float = 1.0) -> list[float]:
-        """Signed charge of each phase in µC (mA × ms)."""
+        """Signed charge of each phase.
+
+        Parameters
+        ----------
+        amplitude_mA : float, optional
+            Stimulus amplitude (mA, a magnitude; default 1).
+
+        Returns
+        -------
+        list of float
+            Charge of each phase in µC (mA × ms), negative for cathodic phases.
+        """
         return [amplitude_mA * p.level * p.width_ms for p in self.phases]
 
     def net_charge(self, amplitude_mA: float = 1.0) -> float:
-        """Net charge in µC; 0 for a charge-balanced waveform."""
+        """Net charge of the waveform.
+
+        Parameters
+        ----------
+        amplitude_mA : float, optional
+            Stimulus amplitude (mA, a magnitude; default 1).
+
+        Returns
+        -------
+        float
+            Sum of the phase charges in µC (mA × ms); 0 for a charge-balanced waveform.
+        """
         return math.fsum(self.charge_per_phase(amplitude_mA))
 
     def sample(self, dt_ms: float, n_steps: int) -> np.ndarray:
-        """Value applied during each step n (t_n → t_n + dt), i.e. the waveform at t_n = n·dt.
+        """The waveform on a time grid: the level applied during each step.
 
-        Every phase edge must fall on the time grid; otherwise ValueError (no silent rounding).
+        Parameters
+        ----------
+        dt_ms : float
+            Time step (ms).
+        n_steps : int
+            Number of steps; phases beyond ``n_steps * dt_ms`` are cut off.
+
+        Returns
+        -------
+        numpy.ndarray
+            ``n_steps`` unitless levels; entry n is the level during step n (t_n -> t_n + dt),
+            i.e. the waveform at t_n = n·dt.
+
+        Raises
+        ------
+        ParameterError
+            (parameter ``time_grid``) if a phase edge is not a multiple of ``dt_ms``: edges are
+            never rounded.
         """
         out = np.zeros(n_steps)
         for p in self.phases:
