@@ -1,7 +1,65 @@
+import importlib
+import os
+import platform
+import types
+from importlib import util
+from pathlib import Path
+
 import numpy as np
 import pytest
 
 import nervesim
+
+#: Marks the skip reasons of `require`, so the summary can list them whatever ``-r`` says.
+MISSING = "optional test tool missing"
+
+
+def in_ci() -> bool:
+    """True when the environment variable CI says this is a CI run (GitHub and most CIs set CI=true)."""
+    return os.environ.get("CI", "").strip().lower() in {"1", "true", "yes"}
+
+
+def missing(what: str, fix: str) -> None:
+    """A tool the tests need is absent: fail in CI (a CI run must never pass by skipping), else skip loudly."""
+    message = f"{MISSING}: {what}; {fix}"
+    if in_ci():
+        pytest.fail(f"{message} (CI=true: optional tools are required)", pytrace=False)
+    pytest.skip(message, allow_module_level=True)
+
+
+def require(module: str) -> types.ModuleType:
+    """Import ``module`` (part of ``.[test]``), or `missing` it; usable at module level and in tests."""
+    try:
+        return importlib.import_module(module)
+    except ImportError as exc:
+        missing(f"cannot import {module} ({exc})", "pip install -e '.[test]'")
+
+
+def require_pyfibers() -> None:
+    """PyFibers installed with its mechanisms compiled (``pyfibers_compile``), without importing it here:
+    its import loads its own mechanisms into this process's NEURON."""
+    spec = util.find_spec("pyfibers")
+    if spec is None:
+        missing("cannot import pyfibers", "pip install -e '.[test]'")
+    mod_dir = Path(spec.origin).parent / "MOD"
+    if not (mod_dir / platform.machine() / "libnrnmech.so").exists():
+        missing(f"PyFibers' mechanisms are not compiled in {mod_dir}", "run pyfibers_compile once")
+
+
+def pytest_terminal_summary(terminalreporter) -> None:
+    # Without -rs a skip is only an "s"; a missing tool must be seen.
+    reasons = {r.longrepr[2] for r in terminalreporter.stats.get("skipped", ())
+               if isinstance(r.longrepr, tuple) and MISSING in r.longrepr[2]}
+    if reasons:
+        terminalreporter.section("skipped: optional test tools missing")
+        for reason in sorted(reasons):
+            terminalreporter.line(reason)
+
+
+@pytest.fixture(scope="session")
+def nrn():
+    """`nervesim.neuron` (NEURON), required in CI."""
+    return require("nervesim.neuron")
 
 
 @pytest.fixture(scope="session")

@@ -1,11 +1,31 @@
-"""AXNODE kinetics against the reference's computed values (mrg-model.md §2.6, §2.7, §3)."""
+"""AXNODE kinetics against independent references: the values computed in mrg-model.md (§2.6, §2.7, §3.3,
+§3.4) and NEURON's own evaluation of the compiled mechanism (models/mechanisms/nsim_axnode.mod)."""
+from decimal import Decimal
+
 import numpy as np
 import pytest
 
-from nervesim.channels import axnode_current, axnode_params, axnode_rates, axnode_steady_state, q10_factors
+from nervesim.channels import (
+    axnode_current,
+    axnode_gate_step,
+    axnode_params,
+    axnode_rates,
+    axnode_steady_state,
+    q10_factors,
+)
 
 PAR = axnode_params({"gnabar": 3.0, "gnapbar": 0.01, "gkbar": 0.08, "gl": 0.007, "ena": 50.0, "ek": -90.0,
                      "el": -90.0, "clamp150": 1.0})
+#: NMODL FUNCTION names in `axnode_rates` order (rates before the Q10 factor).
+NMODL_RATES = ("alp", "bet_p", "alm", "betm", "alh", "beth", "als", "bets")
+#: Where each rate formula is 0/0: (v, index into `axnode_rates`).
+SINGULAR = ((-27.0, 0), (-34.0, 1), (-21.4, 2), (-25.7, 3), (-114.0, 4))
+#: Voltages covering every branch: the singular points, both sides of ±150 mV, the Exp() guard (v < -100 + ...).
+BRANCH_VOLTAGES = np.unique(np.concatenate([
+    np.linspace(-250.0, 250.0, 2001),
+    [v for v, _ in SINGULAR], [v + d for v, _ in SINGULAR for d in (-1e-6, 1e-6, -1e-3, 1e-3)],
+    [-150.0 - 1e-9, -150.0, -150.0 + 1e-9, 150.0 - 1e-9, 150.0, 150.0 + 1e-9],
+]))
 
 
 def test_q10_factors():
@@ -28,29 +48,98 @@ def test_time_constants_at_rest(celsius, taus):
     assert tau == pytest.approx(taus, rel=1e-4)
 
 
+def steady_state_current(v):
+    return axnode_current(v, *axnode_steady_state(v, q10_factors(37.0), True), PAR)[0]
+
+
 def test_resting_node_current():
+    # §2.7: -1.370e-3 mA/cm² at -80 mV (to the half unit of its last digit).
+    assert steady_state_current(-80.0) == pytest.approx(-1.370e-3, abs=5e-7)
+    # The slope is the sum of the open conductances; check against a finite difference.
     p, m, h, s = axnode_steady_state(-80.0, q10_factors(37.0), True)
     i, g = axnode_current(-80.0, p, m, h, s, PAR)
-    assert i == pytest.approx(-1.370e-3, abs=2e-6)
-    # The slope is the sum of the open conductances; check against a finite difference.
     i2, _ = axnode_current(-79.999, p, m, h, s, PAR)
     assert g == pytest.approx((i2 - i) / 0.001, rel=1e-8)
 
 
-def test_clamps_beyond_150mV():
-    q = np.ones(3)
-    lo = axnode_rates(-160.0, q, True)
-    hi = axnode_rates(160.0, q, True)
-    assert (lo[0], lo[2], lo[5], lo[6], lo[7]) == (0.00086725, 0.15733, 0.0014054, 3.3484e-05, 3.3484e-06)
-    assert (hi[1], hi[3], hi[4]) == (1.5855e-05, 0.0057268, 0.0032594)
-    # Without the clamp the formulas apply (ModelDB AXNODE).
-    free = axnode_rates(-160.0, q, False)
-    assert free[2] == pytest.approx(1.86 * (-160 + 21.4) / (1 - np.exp(-(-160 + 21.4) / 10.3)))
+@pytest.mark.parametrize("lo, hi, published", [(-89.0, -85.0, -87.94), (-82.0, -79.0, -80.25), (-65.0, -58.0, -61.24)])
+def test_steady_state_iv_zero_crossings(lo, hi, published):
+    """§2.7: with gates at steady state the nodal I-V crosses zero at -87.94, -80.25 and -61.24 mV."""
+    assert np.sign(steady_state_current(lo)) != np.sign(steady_state_current(hi))
+    for _ in range(60):  # bisection to far below the published 0.01 mV
+        mid = 0.5 * (lo + hi)
+        if np.sign(steady_state_current(mid)) == np.sign(steady_state_current(lo)):
+            lo = mid
+        else:
+            hi = mid
+    assert lo == pytest.approx(published, abs=0.005)
 
 
-@pytest.mark.parametrize("v, index, limit", [(-27.0, 0, 0.102), (-34.0, 1, 0.0025), (-21.4, 2, 19.158),
-                                             (-25.7, 3, 0.78776), (-114.0, 4, 0.682)])
-def test_singular_points_are_continuous(v, index, limit):
+@pytest.mark.parametrize("index, v, published", [(0, -150.0, "7.13e-6"), (1, 150.0, "4.70e-10"),
+                                                 (2, -150.0, "9.04e-4"), (3, 150.0, "7.06e-8"),
+                                                 (4, 150.0, "6.18e-10"), (5, -150.0, "3.39e-4"),
+                                                 (6, -150.0, "1.13e-9"), (7, -150.0, "2.6e-28")])
+def test_formulas_at_the_clamp_boundary(index, v, published):
+    """§3.3's formula values at ±150 mV, to half a unit of their last printed digit."""
+    value = axnode_rates(v, np.ones(3), False)[index]
+    assert value == pytest.approx(float(published), abs=0.5 * 10.0 ** Decimal(published).as_tuple().exponent)
+
+
+@pytest.mark.parametrize("v, index", SINGULAR)
+def test_singular_points_are_continuous(v, index):
+    """The substitute value at each 0/0 point is the formula's limit (symmetric neighbours cancel the slope)."""
     q = np.ones(3)
-    assert axnode_rates(v, q, True)[index] == limit
-    assert axnode_rates(v + 1e-4, q, True)[index] == pytest.approx(limit, rel=1e-4)
+    neighbours = 0.5 * (axnode_rates(v - 1e-4, q, True)[index] + axnode_rates(v + 1e-4, q, True)[index])
+    assert axnode_rates(v, q, True)[index] == pytest.approx(neighbours, rel=1e-9)
+
+
+@pytest.fixture(scope="module")
+def nrn_node(nrn):
+    """One NEURON section carrying the compiled mechanism (no cable, no extracellular layer)."""
+    from neuron import h
+
+    nrn.load_mechanisms()
+    sec = h.Section(name="axnode_test")
+    sec.L, sec.diam, sec.cm = 1.0, 3.3, 2.0
+    sec.insert("nsim_axnode")
+    return h, sec
+
+
+@pytest.mark.parametrize("clamp", [True, False])
+def test_rates_match_neuron_mechanism(nrn_node, clamp):
+    """Every branch (singular points, ±150 mV clamps, the Exp guard) as NEURON evaluates the NMODL file."""
+    _, sec = nrn_node
+    mech = sec(0.5).nsim_axnode
+    mech.clamp150 = float(clamp)
+    try:
+        ref = np.array([[getattr(mech, name)(v) for name in NMODL_RATES] for v in BRANCH_VOLTAGES])
+    finally:
+        mech.clamp150 = 1.0
+    ours = np.array([axnode_rates(v, np.ones(3), clamp) for v in BRANCH_VOLTAGES])
+    assert np.allclose(ours, ref, rtol=1e-13, atol=0)
+
+
+@pytest.mark.parametrize("celsius", [20.0, 36.0, 37.0])
+def test_gates_match_neuron_under_voltage_clamp(nrn_node, celsius):
+    """Gate trajectories of NEURON's cnexp under a clamp through -170, +170 and -20 mV: the Q10 factors,
+    steady states, time constants and the exponential update together."""
+    h, sec = nrn_node
+    seg = sec(0.5)
+    clamp = h.SEClamp(seg)
+    clamp.rs = 1e-6
+    clamp.amp1, clamp.dur1, clamp.amp2, clamp.dur2, clamp.amp3, clamp.dur3 = -170.0, 0.3, 170.0, 0.3, -20.0, 1.0
+    dt, steps = 0.005, 320
+    vecs = [h.Vector().record(ref) for ref in (seg._ref_v, seg._ref_p_nsim_axnode, seg._ref_m_nsim_axnode,
+                                               seg._ref_h_nsim_axnode, seg._ref_s_nsim_axnode)]
+    h.celsius, h.dt = celsius, dt
+    h.finitialize(-80.0)
+    for _ in range(steps):
+        h.fadvance()
+    v, *ref = (vec.as_numpy().copy() for vec in vecs)
+    assert v.min() < -150 and v.max() > 150  # the clamp branches were exercised
+    q10 = q10_factors(celsius)
+    gates = np.empty((4, steps + 1))
+    gates[:, 0] = axnode_steady_state(-80.0, q10, True)
+    for n in range(steps):  # NEURON advances gates with the membrane potential after the step's solve
+        gates[:, n + 1] = axnode_gate_step(v[n + 1], *gates[:, n], dt, q10, True)
+    assert np.allclose(gates, np.array(ref), rtol=1e-11, atol=1e-14)
