@@ -23,6 +23,11 @@ exclude_patterns = ["_build"]
 # Single backticks in docstrings (`Stimulation`, `nervesim.fibre.Fibre`) are Python cross-references.
 default_role = "py:obj"
 
+# Every cross-reference to nervesim must resolve. Types of other packages (numpy.ndarray, pathlib.Path in
+# signatures) stay plain text: linking them would need intersphinx, i.e. the network at build time.
+nitpicky = True
+nitpick_ignore_regex = [("py:class", r"(?!nervesim\.).*")]
+
 # NEURON is optional: nervesim.neuron is documented from its source without importing it.
 autodoc_mock_imports = ["neuron"]
 autodoc_member_order = "bysource"

@@ -1,4 +1,4 @@
-"""nervesim: fast, NEURON-exact activation thresholds of myelinated (vagal) nerve fibres.
+"""Activation thresholds of myelinated (vagal) nerve fibres: a fast MRG engine, cross-validated against NEURON.
 
 nervesim simulates a myelinated fibre with the McIntyre-Richardson-Grill (MRG) double-cable model
 (one compartment per section) under an extracellular electrode, and finds the smallest stimulus
@@ -38,19 +38,26 @@ Example::
     result = nervesim.find_threshold(fibre, electrode, pulse, dt_ms=0.005)    # ~0.1235 mA
     run = nervesim.simulate(fibre, electrode, pulse, 1.2 * result.threshold_mA, dt_ms=0.005, record_nodes=[25])
 
-Modules: `nervesim.model` (fibre model definitions), `nervesim.fibre` (geometry),
-`nervesim.extracellular` (media, point/ring/cuff electrodes, potentials from a field solver),
-`nervesim.waveform` (pulses, trains, sampled waveforms), `nervesim.simulation` (one run and AP
-detection), `nervesim.threshold` (the search), `nervesim.analyses` (strength-duration, threshold
-curves, recruitment, kHz block), `nervesim.population` (many thresholds in threads),
-`nervesim.sweep` (resumable parameter sweeps into a SQLite store), `nervesim.neuron` (the NEURON
-reference engine; needs ``pip install 'nervesim[neuron]'``), `nervesim.validate` (Numba vs NEURON),
-`nervesim.errors` (`~nervesim.errors.ParameterError`), `nervesim.cache` (where compiled files go);
-internals: `nervesim.solver`, `nervesim.channels` (Numba kernels).
+Modules:
 
-Command line: ``nervesim --help`` (package `nervesim.cli`, also ``python -m nervesim.cli``) runs
+- `nervesim.model`: fibre model definitions (``models/*.toml``) and their diameter ranges
+- `nervesim.fibre`: fibre geometry, section by section
+- `nervesim.extracellular`: media, point/ring/cuff electrodes, potentials from a field solver
+- `nervesim.waveform`: pulses, trains, sampled waveforms
+- `nervesim.simulation`: one run and AP detection
+- `nervesim.threshold`: the threshold search
+- `nervesim.analyses`: strength-duration, threshold curves, recruitment, kHz block
+- `nervesim.population`: many thresholds in parallel threads
+- `nervesim.sweep`: resumable parameter sweeps into a SQLite results store
+- `nervesim.neuron`: the NEURON reference engine (needs ``pip install 'nervesim[neuron]'``)
+- `nervesim.validate`: the Numba engine against NEURON over a grid
+- `nervesim.errors`: `nervesim.errors.ParameterError`, raised for bad input
+- `nervesim.cache`: where compiled kernels and mechanisms go (``~/.cache/nervesim``)
+- internals: `nervesim.solver` and `nervesim.channels` (the Numba kernels)
+
+Command line: ``nervesim --help`` (package ``nervesim.cli``, also ``python -m nervesim.cli``) runs
 thresholds, single simulations, analyses, sweeps and the NEURON validation; each subcommand's
-``--help`` lists its flags. Bad input raises `~nervesim.errors.ParameterError` (a ValueError that
+``--help`` lists its flags. Bad input raises `nervesim.errors.ParameterError` (a ValueError that
 names the parameter) before any long computation starts.
 """
 __version__ = "0.1.0"

@@ -6,7 +6,7 @@ from __future__ import annotations
 class ParameterError(ValueError):
     """Bad input to a nervesim function, raised before any long computation starts.
 
-    A `ValueError`, so ``except ValueError`` catches it. The CLI maps `parameter` to its flag
+    A `ValueError`, so ``except ValueError`` catches it. The CLI maps ``parameter`` to its flag
     (``dt_ms`` -> ``--dt-ms``) and sweeps to their spec key, without parsing the message.
 
     Parameters

@@ -258,8 +258,8 @@ class NeuronStimulation:
     def initialise(self, ap_threshold_mV: float = AP_THRESHOLD_MV) -> None:
         """Bring the fibre to rest and reset recording: ``finitialize``, the pre-run, then t = 0.
 
-        The pre-run is `~nervesim.simulation.PRERUN_STEPS` steps of
-        `~nervesim.simulation.PRERUN_DT_MS` ms with no stimulus, as in the Numba engine.
+        The pre-run is ``PRERUN_STEPS`` steps of `~nervesim.simulation.PRERUN_DT_MS` ms with no
+        stimulus (`nervesim.simulation`), as in the Numba engine.
 
         Parameters
         ----------

@@ -1,7 +1,7 @@
 """Numba double-cable solver: NEURON's fixed-step backward Euler with staggered gates.
 
 Units inside this module: nA, µS, nF, mV, ms (µS·mV = nA, nF·mV/ms = nA). `Circuit`
-converts a `Fibre` (NEURON units) at this boundary; the kernel takes plain arrays only.
+converts a `~nervesim.fibre.Fibre` (NEURON units) at this boundary; the kernel takes plain arrays only.
 
 Per compartment k the unknowns are (v_i, x0, x1): intracellular, periaxonal (extracellular
 layer 0) and outer (layer 1) potentials; membrane v = v_i − x0. One step (reference §4.4–4.5):
@@ -31,7 +31,7 @@ class Circuit:
     """A fibre's double cable in absolute units (nF, µS, mV), the arrays the kernels take.
 
     Per-compartment arrays have one entry per section. Layer 0 is the periaxonal space (inside
-    the myelin), layer 1 NEURON's default outer layer (`LAYER1_XG_S_CM2` etc.). Build it with
+    the myelin), layer 1 NEURON's default outer layer (``LAYER1_*`` constants). Build it with
     `from_fibre`.
 
     Attributes

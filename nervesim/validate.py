@@ -19,16 +19,25 @@ from .simulation import DEFAULT_DT_MS, IntracellularPulse, Stimulation
 from .threshold import search_threshold
 from .waveform import Waveform
 
+#: Fibre diameters (µm) of the full grid, per model.
 DIAMETERS_UM = {"mrg-interp": (2.0, 5.7, 10.0, 16.0), "mrg-discrete": (2.0, 5.7, 10.0, 16.0),
                 "mrg-small": (1.5, 3.0)}
+#: Pulses of the full grid (names as `pulse` reads them).
 PULSES = ("mono 0.1 ms", "mono 0.5 ms", "biphasic 0.1 ms")
+#: Electrode-fibre distances (µm) of the full grid.
 DISTANCES_UM = (500.0, 1000.0, 2000.0)
+#: The quick grid: (model, diameter_um, pulse, distance_um) cases ...
 QUICK_CASES = (("mrg-interp", 10.0, "mono 0.1 ms", 1000.0), ("mrg-discrete", 5.7, "biphasic 0.1 ms", 500.0),
                ("mrg-small", 3.0, "mono 0.5 ms", 2000.0))
+#: ... and (model, diameter_um) conduction-velocity cases.
 QUICK_CV = (("mrg-interp", 10.0), ("mrg-small", 1.5))
+#: Conductivity (S/m) of the isotropic medium.
 SIGMA_S_M = 0.2
+#: Nodes of every fibre.
 N_NODES = 51
+#: Length (ms) of the compared Vm traces and of the CV runs.
 TRACE_MS = 5.0
+#: Relative tolerance of both engines' threshold searches.
 SEARCH_TOLERANCE = 1e-4
 #: Pass criteria of `summary`: largest Vm difference (mV), relative threshold and CV differences.
 TARGETS = {"max_dvm_mV": 0.01, "threshold_rel": 5e-4, "cv_rel": 5e-3}

@@ -2,6 +2,8 @@
 
 - ``.. nervesim-cli::`` renders ``nervesim --help`` and every subcommand's ``--help`` from
   `nervesim.cli.build_parser`, so the CLI page cannot drift from the parser.
+- Re-exported and imported names resolve: `nervesim.Stimulation` (or `ParameterError` in a module
+  that imports it) links to the object's own page, `nervesim.simulation.Stimulation`.
 - Docstring checks: every public function, class, method and property of the modules in the
   ``nervesim_modules`` setting is validated with numpydoc's validator (codes in ``nervesim_checks``),
   undocumented objects included, and each problem is a Sphinx warning located at the object's
@@ -19,6 +21,7 @@ from pathlib import Path
 
 from docutils import nodes
 from docutils.statemachine import StringList
+from numpydoc.docscrape import Parameter
 from numpydoc.docscrape_sphinx import get_doc_object
 from numpydoc.validate import validate
 from sphinx.ext.autodoc.mock import mock
@@ -119,9 +122,16 @@ def docstring_problems(name: str, obj, checks: set[str]) -> list[str]:
             return {n.strip() for n in entry.name.split(",")}
 
         documented = set().union(*(names(p) for p in doc["Parameters"]))
+        # This copy of the docstring is only validated, never rendered: private fields (``_cache``)
+        # need no documentation.
         doc["Parameters"] = doc["Parameters"] + [a for a in doc["Attributes"]
-                                                 if names(a) <= params and not names(a) & documented]
-    return [f"{code}: {message}" for code, message in validate(doc)["errors"] if code in checks]
+                                                 if names(a) <= params and not names(a) & documented] + [
+            Parameter(p, "", ["private"]) for p in params if p.startswith("_") and p not in documented]
+    try:
+        errors = validate(doc)["errors"]
+    except Exception as exc:  # e.g. a source file being edited while the docs build
+        return [f"not validated: {exc}"]
+    return [f"{code}: {message}" for code, message in errors if code in checks]
 
 
 def check_docstrings(app) -> None:
@@ -134,9 +144,45 @@ def check_docstrings(app) -> None:
                 logger.warning(f"{name}: {problem}", location=_location(obj), type="nervesim", subtype="docstring")
 
 
+def _lookup(dotted: str):
+    """The object named by a dotted path, importing the longest module prefix; None if none."""
+    parts = dotted.split(".")
+    for i in range(len(parts), 0, -1):
+        try:
+            obj = importlib.import_module(".".join(parts[:i]))
+        except ImportError:
+            continue
+        try:
+            for attr in parts[i:]:
+                obj = getattr(obj, attr)
+        except AttributeError:
+            return None
+        return obj
+    return None
+
+
+def resolve_reexport(app, env, node, contnode):
+    """Resolve a Python reference that failed through the object's defining module."""
+    if node.get("refdomain") != "py":
+        return None
+    target = node["reftarget"]
+    context = [node.get("py:module"), ".".join(filter(None, (node.get("py:module"), node.get("py:class"))))]
+    for dotted in [target] + [f"{c}.{target}" for c in context if c]:
+        if not dotted.startswith("nervesim"):
+            continue
+        obj = _lookup(dotted)
+        module, qualname = getattr(obj, "__module__", None), getattr(obj, "__qualname__", None)
+        if not (module and qualname) or f"{module}.{qualname}" == dotted:
+            continue
+        return env.get_domain("py").resolve_xref(env, node["refdoc"], app.builder, node["reftype"],
+                                                 f"{module}.{qualname}", node, contnode)
+    return None
+
+
 def setup(app):
     app.add_config_value("nervesim_modules", [], "env")
     app.add_config_value("nervesim_checks", [], "env")
     app.add_directive("nervesim-cli", CliDirective)
     app.connect("builder-inited", check_docstrings)
+    app.connect("missing-reference", resolve_reexport)
     return {"version": "1", "parallel_read_safe": True, "parallel_write_safe": True}
