@@ -32,7 +32,8 @@ def require(module: str) -> types.ModuleType:
     try:
         return importlib.import_module(module)
     except ImportError as exc:
-        missing(f"cannot import {module} ({exc})", "pip install -e '.[test]'")
+        cause = f": {exc.__cause__}" if exc.__cause__ else ""  # e.g. why nervesim.neuron could not import neuron
+        missing(f"cannot import {module} ({exc}{cause})", "pip install -e '.[test]'")
 
 
 def require_pyfibers() -> None:
