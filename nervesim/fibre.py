@@ -16,20 +16,46 @@ from .model import FibreModel, load_model
 
 SECTION_KINDS = ("node", "mysa", "flut", "stin")
 NO_MYELIN_XG_S_CM2 = 1e10  # NEURON idiom for "layer 0 shorted to layer 1" at a node
+#: Largest fibre `build_fibre` makes. Building takes ~106 bytes per section at its peak (tracemalloc:
+#: 117 MB for 100 001 nodes = 1.1 M sections, 0.6 s), so this caps it near 0.6 GB; one run of such a
+#: fibre at the default dt would take minutes, which `Stimulation` refuses anyway unless asked.
+MAX_NODES = 500_001
 
 
-@dataclass(frozen=True, eq=False)
+@dataclass(frozen=True, eq=False, repr=False)
 class Fibre:
-    """A myelinated fibre along z, one compartment per section.
+    """A myelinated fibre along z, one compartment per section (build it with `build_fibre`).
 
-    Attributes (arrays have one entry per section, in order from the first node)
+    Attributes
     ----------
-    kind : int array, index into `SECTION_KINDS`
-    diam_um, length_um, z_um : NEURON diameter, length and centre coordinate (0 = start of node 0)
-    ra_ohm_cm, cm_uF_cm2, g_pas_S_cm2, e_pas_mV : axial resistivity, capacitance, passive leak
-    xraxial_MOhm_cm, xg_S_cm2, xc_uF_cm2 : extracellular layer 0 (periaxonal space, myelin)
-    active : bool array, True where the nodal channel mechanism is inserted
-    node_sections : section index of each node
+    model : FibreModel
+        The model definition it was built from.
+    diameter_um : float
+        Fibre (outer myelin) diameter (µm).
+    n_nodes : int
+        Nodes of Ranvier (odd).
+    temperature_c : float
+        Temperature of the channel kinetics (°C).
+    passive_end_nodes : int
+        Passive nodes at each end (PyFibers style: no channels, intracellularly disconnected).
+    geometry : dict
+        Evaluated model geometry (µm; ``lamellae`` unitless).
+    mechanism, mechanism_params : str, dict
+        Nodal channel mechanism and its parameters.
+    v_rest_mV : float
+        Resting (initial) membrane potential (mV).
+    kind : ndarray of int
+        Per section (in order from the first node): index into `SECTION_KINDS`.
+    diam_um, length_um, z_um : ndarray
+        NEURON diameter, length and centre coordinate (µm; z = 0 at the start of node 0).
+    ra_ohm_cm, cm_uF_cm2, g_pas_S_cm2, e_pas_mV : ndarray
+        Axial resistivity (Ω·cm), capacitance (µF/cm²), passive leak (S/cm², mV).
+    xraxial_MOhm_cm, xg_S_cm2, xc_uF_cm2 : ndarray
+        Extracellular layer 0 (periaxonal space, myelin): MΩ/cm, S/cm², µF/cm².
+    active : ndarray of bool
+        True where the nodal channel mechanism is inserted.
+    node_sections : ndarray of int
+        Section index of each node.
     """
 
     model: FibreModel
@@ -57,14 +83,17 @@ class Fibre:
 
     @property
     def n_sections(self) -> int:
+        """Number of sections (compartments): 11·(N−1) + 1 for MRG."""
         return len(self.kind)
 
     @property
     def node_z_um(self) -> np.ndarray:
+        """Centre coordinate of each node (µm)."""
         return self.z_um[self.node_sections]
 
     @property
     def length_total_um(self) -> float:
+        """Sum of section lengths (µm), PyFibers' fibre length."""
         return float(self.length_um.sum())
 
     @property
@@ -74,12 +103,18 @@ class Fibre:
 
     @property
     def centre_node(self) -> int:
+        """Middle node, (N−1)/2."""
         return (self.n_nodes - 1) // 2
 
     def is_end_node(self, node: int, margin: int = 1) -> bool:
-        """True for a passive end node or one of its ``margin`` active neighbours."""
+        """True for a passive end node or one of its ``margin`` active neighbours (node index from 0)."""
         k = self.passive_end_nodes + margin
         return node < k or node >= self.n_nodes - k
+
+    def __repr__(self) -> str:
+        return (f"Fibre(model={self.model.name!r}, diameter_um={self.diameter_um:g}, n_nodes={self.n_nodes}, "
+                f"n_sections={self.n_sections}, length_um={self.length_total_um:.6g}, "
+                f"temperature_c={self.temperature_c:g}, passive_end_nodes={self.passive_end_nodes})")
 
 
 def build_fibre(model: str | FibreModel, diameter_um: float, n_nodes: int = 51, *,
@@ -88,17 +123,33 @@ def build_fibre(model: str | FibreModel, diameter_um: float, n_nodes: int = 51, 
 
     Parameters
     ----------
-    model : model name (``mrg-interp``, ``mrg-discrete``, ``mrg-small``) or a loaded model
-    diameter_um : fibre (outer myelin) diameter; must lie in the model's range
-    n_nodes : number of nodes of Ranvier
-    temperature_c : sets the channel Q10 factors; default the model's (37 °C)
-    passive_end_nodes : passive nodes at each end; default the model's (PyFibers: 1)
+    model : str or FibreModel
+        Model name (``mrg-interp``, ``mrg-discrete``, ``mrg-small``) or a loaded model.
+    diameter_um : float
+        Fibre (outer myelin) diameter (µm); must lie in the model's range.
+    n_nodes : int
+        Nodes of Ranvier, odd, 3 to `MAX_NODES`. Too few for the electrode distance shifts the
+        threshold; the search then flags ``short_fibre``.
+    temperature_c : float, optional
+        Sets the channel Q10 factors (°C, −10 to 50); default the model's (37 °C).
+    passive_end_nodes : int, optional
+        Passive nodes at each end; default the model's (PyFibers: 1).
+
+    Returns
+    -------
+    Fibre
+
+    Raises
+    ------
+    ParameterError
+        For a bad argument (``ModelRangeError`` for a diameter outside the model).
     """
     if isinstance(model, str):
         model = load_model(model)
     d = model.definition
-    if not isinstance(n_nodes, (int, np.integer)) or n_nodes < 3 or n_nodes % 2 == 0:
-        raise ParameterError("n_nodes", f"n_nodes={n_nodes}: must be an odd integer >= 3 (so a centre node exists)")
+    if not isinstance(n_nodes, (int, np.integer)) or not 3 <= n_nodes <= MAX_NODES or n_nodes % 2 == 0:
+        raise ParameterError("n_nodes", f"n_nodes={n_nodes}: must be an odd integer from 3 to {MAX_NODES} "
+                             "(odd so a centre node exists)")
     geo = model.geometry(float(diameter_um))
     elec = d["electrical"]
     temperature_c = float(elec["temperature_c"] if temperature_c is None else temperature_c)

@@ -19,7 +19,13 @@ GEOMETRY_KEYS = ("axon_diameter_um", "node_diameter_um", "flut_length_um", "delt
 
 
 class ModelRangeError(ParameterError):
-    """A fibre diameter outside the range a model is defined for (parameter ``diameter_um``)."""
+    """A fibre diameter outside the range a model is defined for (a `ParameterError` for ``diameter_um``).
+
+    Parameters
+    ----------
+    message : str
+        One sentence naming the diameter and the allowed range or rows.
+    """
 
     def __init__(self, message: str) -> None:
         super().__init__("diameter_um", message)
@@ -27,7 +33,19 @@ class ModelRangeError(ParameterError):
 
 @dataclass(frozen=True)
 class FibreModel:
-    """A fibre model definition as read from its TOML file."""
+    """A fibre model definition as read from its TOML file (get one with `load_model`).
+
+    Attributes
+    ----------
+    name : str
+        Model name, e.g. ``mrg-interp``.
+    description : str
+        One line from the file.
+    definition : dict
+        The merged TOML content (includes resolved); treat as read-only.
+    source_text : str
+        The text of the file and its includes, for hashing and provenance.
+    """
 
     name: str
     description: str
@@ -36,14 +54,24 @@ class FibreModel:
 
     @property
     def min_um(self) -> float:
+        """Smallest fibre diameter of the model (µm)."""
         return float(self.definition["diameter"]["min_um"])
 
     @property
     def max_um(self) -> float:
+        """Largest fibre diameter of the model (µm)."""
         return float(self.definition["diameter"]["max_um"])
 
     def check_diameter(self, diameter_um: float) -> None:
-        """Raise `ModelRangeError` unless the diameter is inside the model's range."""
+        """Check a fibre diameter (µm) against the model's range (and table rows, for tabulated models).
+
+        Warns (UserWarning) above the model's recommended range (e.g. mrg-small above 5.7 µm).
+
+        Raises
+        ------
+        ModelRangeError
+            Outside the range, or not a row of a tabulated model.
+        """
         if not math.isfinite(diameter_um) or not self.min_um <= diameter_um <= self.max_um:
             raise ModelRangeError(
                 f"diameter {diameter_um} um is outside model {self.name!r}: "
@@ -65,9 +93,18 @@ class FibreModel:
             )
 
     def geometry(self, diameter_um: float) -> dict[str, float]:
-        """Evaluate the model's geometry fits or table at fibre diameter ``diameter_um``.
+        """Evaluate the model's geometry fits or table at fibre diameter ``diameter_um`` (µm).
 
-        Returns the keys of ``GEOMETRY_KEYS`` plus ``fiber_diameter_um``.
+        Returns
+        -------
+        dict
+            The keys of ``GEOMETRY_KEYS`` (diameters and lengths in µm, ``lamellae`` a count) plus
+            ``fiber_diameter_um``.
+
+        Raises
+        ------
+        ModelRangeError
+            For a diameter the model does not take.
         """
         self.check_diameter(diameter_um)
         geo = self.definition["geometry"]
@@ -141,7 +178,7 @@ def _read(filename: str) -> tuple[dict[str, Any], str]:
 
 
 def available_models() -> dict[str, str]:
-    """Map each model name to its TOML file name."""
+    """Map each model name to its TOML file name (in ``nervesim/models``), sorted by name."""
     names = {}
     for entry in resources.files("nervesim.models").iterdir():
         if entry.name.endswith(".toml"):
@@ -153,7 +190,22 @@ def available_models() -> dict[str, str]:
 
 @functools.lru_cache(maxsize=None)
 def load_model(name: str) -> FibreModel:
-    """Load a fibre model by name (see `available_models`); cached, so treat it as read-only."""
+    """Load a fibre model by name; cached, so treat the result as read-only.
+
+    Parameters
+    ----------
+    name : str
+        One of `available_models`.
+
+    Returns
+    -------
+    FibreModel
+
+    Raises
+    ------
+    ParameterError
+        For an unknown name (parameter ``model``), listing the known ones.
+    """
     files = available_models()
     if name not in files:
         raise ParameterError("model", f"unknown model {name!r}: choose one of {', '.join(files)}")

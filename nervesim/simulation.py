@@ -6,7 +6,7 @@ waveform's).
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Sequence
 
 import numpy as np
@@ -28,10 +28,35 @@ QUIET_MV = 5.0
 #: ... and changing slower than this (mV/ms).
 QUIET_MV_MS = 2.0
 
+#: Wall time of one compartment for one time step in the kernel (s). Measured on the 2-core development
+#: machine: `Stimulation.run` (one thread, no AP, early exit off) of mrg-interp 10 um fibres of 11, 51 and
+#: 201 nodes (111-2201 sections, 4000-20000 steps of 0.005 ms), best of 3: 23.8-24.5 ns.
+SECTION_STEP_S = 25e-9
+#: Per-run limits a `Stimulation` refuses to exceed without ``allow_large``. 60 s is ~1000x the README
+#: quick-start run (0.07 s) and makes a threshold search (~20 runs) take 20 min; 1 GB is a small share of
+#: a laptop's memory, and an ordinary run needs well under 1 MB.
+MAX_RUN_S = 60.0
+MAX_RUN_BYTES = 1e9
+#: Bytes per section: ~12 float64 arrays of circuit and potentials, plus ~23 of solver workspace for each
+#: of two concurrent runs (a threshold search runs two amplitudes at once).
+SECTION_BYTES = 8 * (12 + 2 * 23)
+#: What counts as an ordinary problem, to name the parameter that makes a run too large.
+ORDINARY = {"n_nodes": 101, "dt_ms": DEFAULT_DT_MS, "duration_ms": 50.0}
+
 
 @dataclass(frozen=True)
 class IntracellularPulse:
-    """Current pulse injected into one node (nA), on for ``delay_ms ≤ t < delay_ms + duration_ms``."""
+    """Current pulse injected into one node, on while ``delay_ms ≤ t < delay_ms + duration_ms``.
+
+    Attributes
+    ----------
+    node : int
+        Node index (0 = first node).
+    amplitude_nA : float
+        Injected current (nA, positive depolarises).
+    delay_ms, duration_ms : float
+        Onset and length of the pulse (ms).
+    """
 
     node: int
     amplitude_nA: float
@@ -39,17 +64,30 @@ class IntracellularPulse:
     duration_ms: float
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, repr=False)
 class SimulationResult:
     """What one run produced.
 
-    ap_times_ms : first −30 mV upward crossing at each node (step time, as APCount; NaN if none)
-    ap_counts : APCount count at each node
-    fired : an AP was counted at the detection node
-    initiation_node : node whose crossing came first (interpolated in time), None without AP
-    latency_ms : interpolated crossing time at the initiation node
-    end_excitation : the AP started at a passive end node or its neighbour
-    t_ms, vm_mV : recorded time grid and membrane potential (rows = `recorded_nodes`)
+    Attributes
+    ----------
+    fibre : Fibre
+    amplitude_mA : float
+        Stimulus magnitude (mA); the waveform carries the polarity.
+    dt_ms, tstop_ms : float
+        Time step and requested run length (ms).
+    steps_run : int
+        Steps actually run (fewer than tstop/dt after an early exit).
+    ap_times_ms : ndarray
+        First −30 mV upward crossing at each node, at the end of the step it happened in (as APCount);
+        NaN if none.
+    ap_counts : ndarray of int
+        APCount count at each node.
+    crossing_ms : ndarray
+        The same crossings interpolated linearly within their step (ms; NaN if none).
+    recorded_nodes : tuple of int
+        Nodes whose membrane potential is in ``vm_mV``.
+    vm_mV : ndarray or None
+        Membrane potential (mV), one row per recorded node, one column per time in ``t_ms``.
     """
 
     fibre: Fibre
@@ -59,71 +97,134 @@ class SimulationResult:
     steps_run: int
     ap_times_ms: np.ndarray
     ap_counts: np.ndarray
-    crossing_ms: np.ndarray = field(repr=False)
+    crossing_ms: np.ndarray
     recorded_nodes: tuple[int, ...] = ()
-    vm_mV: np.ndarray | None = field(default=None, repr=False)
+    vm_mV: np.ndarray | None = None
 
     @property
     def detection_node(self) -> int:
+        """Node whose APCount decides `fired` (int(0.9·(N−1)), as ASCENT/PyFibers)."""
         return self.fibre.detection_node
 
     @property
     def fired(self) -> bool:
+        """An AP was counted at the detection node."""
         return bool(self.ap_counts[self.detection_node] > 0)
 
     @property
     def initiation_node(self) -> int | None:
+        """Node whose interpolated crossing came first; None without any crossing."""
         if np.all(np.isnan(self.crossing_ms)):
             return None
         return int(np.nanargmin(self.crossing_ms))
 
     @property
     def latency_ms(self) -> float:
+        """Interpolated crossing time at the initiation node (ms; NaN without any crossing)."""
         node = self.initiation_node
         return math.nan if node is None else float(self.crossing_ms[node])
 
     @property
-    def end_excitation(self) -> bool:
+    def first_step_nodes(self) -> tuple[int, ...]:
+        """Nodes that crossed −30 mV in the same time step as the initiation node (it included)."""
         node = self.initiation_node
-        return node is not None and self.fibre.is_end_node(node)
+        if node is None:
+            return ()
+        first = self.ap_times_ms[node]
+        return tuple(int(n) for n in np.flatnonzero(np.abs(self.ap_times_ms - first) < 0.5 * self.dt_ms))
+
+    @property
+    def end_excitation(self) -> bool:
+        """A passive end node or its neighbour crossed −30 mV in the same time step as the initiation node.
+
+        Interpolated crossing times within one step cannot tell which of those nodes started the AP
+        (PyFibers takes the step times and reports the end), so such a threshold may be the fibre's
+        cut end's rather than the electrode's.
+        """
+        return any(self.fibre.is_end_node(n) for n in self.first_step_nodes)
 
     @property
     def t_ms(self) -> np.ndarray:
+        """Times of the columns of ``vm_mV`` (ms; empty without recording)."""
         return np.arange(self.vm_mV.shape[1]) * self.dt_ms if self.vm_mV is not None else np.empty(0)
+
+    def __repr__(self) -> str:
+        vm = "None" if self.vm_mV is None else f"{self.vm_mV.shape[0]}x{self.vm_mV.shape[1]} array"
+        return (f"SimulationResult(amplitude_mA={self.amplitude_mA:.6g}, fired={self.fired}, "
+                f"initiation_node={self.initiation_node}, latency_ms={self.latency_ms:.4g}, "
+                f"nodes={self.fibre.n_nodes}, steps_run={self.steps_run} of {int(round(self.tstop_ms / self.dt_ms))}, "
+                f"dt_ms={self.dt_ms:g}, recorded_nodes={len(self.recorded_nodes)}, vm_mV={vm})")
 
 
 class Stimulation:
     """A fibre, its unit-current potentials and a waveform on a fixed time grid, ready to run.
 
     Potentials, circuit arrays and waveform samples are computed once and reused for every
-    amplitude (as a threshold search needs). ``parallel`` lets `run_many` spread amplitudes over
-    the CPU cores; with False they run one after another (for callers that parallelise over
-    fibres in threads themselves).
+    amplitude (as a threshold search needs).
+
+    Parameters
+    ----------
+    fibre : Fibre
+        From `nervesim.build_fibre`.
+    electrode : Electrode, FilePotentials, ndarray or None
+        The source; an array gives the potential per section for a 1 mA source (mV); None: no
+        extracellular stimulus.
+    waveform : Waveform or None
+        Unit waveform, sampled at t_n = n·dt. Its sign is the polarity: −1 = cathodic (negative source
+        current). Amplitudes passed to `run` are magnitudes.
+    dt_ms : float
+        Time step, in (0, 0.1] ms (default 0.001 ms as ASCENT/PyFibers).
+    tstop_ms : float, optional
+        Run length (ms); default the end of the waveform or intracellular pulse + 5 ms.
+    intracellular : IntracellularPulse, optional
+        A current pulse into one node (for `run`; `run_many` refuses it in parallel mode).
+    parallel : bool
+        `run_many` spreads amplitudes over the CPU cores; with False they run one after another
+        (for callers that parallelise over fibres in threads themselves).
+    allow_large : bool
+        Accept a problem whose estimated run exceeds `MAX_RUN_S` or `MAX_RUN_BYTES`.
+
+    Raises
+    ------
+    ParameterError
+        For bad input, and, before anything is allocated, when one run would exceed the limits
+        (naming ``n_nodes``, ``dt_ms``, ``tstop_ms`` or ``waveform``, whichever is furthest beyond an
+        ordinary problem, with the estimate), unless ``allow_large``.
     """
 
     def __init__(self, fibre: Fibre, electrode: Electrode | FilePotentials | np.ndarray | None,
                  waveform: Waveform | None,
                  *, dt_ms: float = DEFAULT_DT_MS, tstop_ms: float | None = None,
-                 intracellular: IntracellularPulse | None = None, parallel: bool = True) -> None:
+                 intracellular: IntracellularPulse | None = None, parallel: bool = True,
+                 allow_large: bool = False) -> None:
         dt_ms = float(dt_ms)
         if not math.isfinite(dt_ms) or not 0 < dt_ms <= 0.1:
             raise ParameterError("dt_ms", f"dt_ms={dt_ms}: must be in (0, 0.1] ms")
-        if tstop_ms is None:
-            end = waveform.end_ms if waveform is not None else 0.0
-            if intracellular is not None:
-                end = max(end, intracellular.delay_ms + intracellular.duration_ms)
-            tstop_ms = default_tstop_ms(end)
-        tstop_ms = float(tstop_ms)
+        stimulus_end = waveform.end_ms if waveform is not None else 0.0
+        if intracellular is not None:
+            stimulus_end = max(stimulus_end, intracellular.delay_ms + intracellular.duration_ms)
+        explicit_tstop = tstop_ms is not None
+        tstop_ms = float(tstop_ms) if explicit_tstop else default_tstop_ms(stimulus_end)
         if not math.isfinite(tstop_ms) or tstop_ms <= 0:
             raise ParameterError("tstop_ms", f"tstop_ms={tstop_ms}: must be a finite positive time")
         if waveform is not None and waveform.end_ms > tstop_ms + 1e-9:
             raise ParameterError("tstop_ms",
                                  f"tstop_ms={tstop_ms:g} ends before the waveform ({waveform.end_ms:g} ms): "
-                             "increase tstop_ms")
+                                 "increase tstop_ms")
+        self.n_steps = int(round(tstop_ms / dt_ms))
+        if not allow_large:
+            # Name what made the run long: an explicit tstop beyond what the stimulus needs, else the stimulus.
+            if (explicit_tstop and tstop_ms > default_tstop_ms(stimulus_end) + 1e-9) or stimulus_end == 0:
+                duration = "tstop_ms"
+            elif waveform is not None and waveform.end_ms >= stimulus_end:
+                duration = "waveform"
+            else:
+                duration = "intracellular"
+            check_run_size(fibre.n_nodes, fibre.n_sections, dt_ms, self.n_steps, duration)
+        self.allow_large = allow_large
         self.fibre = fibre
         self.dt_ms = dt_ms
         self.tstop_ms = tstop_ms
-        self.n_steps = int(round(tstop_ms / dt_ms))
         if electrode is None:
             ve = np.zeros(fibre.n_sections)
         elif hasattr(electrode, "potentials"):
@@ -159,11 +260,30 @@ class Stimulation:
 
     def run(self, amplitude_mA: float, *, record_nodes: Sequence[int] = (), early_exit: bool = False,
             ap_threshold_mV: float = AP_THRESHOLD_MV) -> SimulationResult:
-        """Simulate at ``amplitude_mA`` (≥ 0) from rest; record Vm at ``record_nodes``.
+        """Simulate at ``amplitude_mA`` from rest (after the steady-state pre-run).
 
-        With ``early_exit`` the run ends as soon as its outcome is decided: when the detection node
-        fires, or, once the stimulus is over, when every node is back within `QUIET_MV` of its
-        starting potential and changing slower than `QUIET_MV_MS`.
+        Parameters
+        ----------
+        amplitude_mA : float
+            Stimulus magnitude (mA, ≥ 0); the source current is ``amplitude_mA × waveform``.
+        record_nodes : sequence of int
+            Nodes whose membrane potential is kept in the result's ``vm_mV``.
+        early_exit : bool
+            End the run as soon as its outcome is decided: when the detection node fires, or, once the
+            stimulus is over, when every node is back within `QUIET_MV` of its starting potential and
+            changing slower than `QUIET_MV_MS`.
+        ap_threshold_mV : float
+            APCount threshold (mV).
+
+        Returns
+        -------
+        SimulationResult
+
+        Raises
+        ------
+        ParameterError
+            For a negative or non-finite amplitude, a node out of range, or a recording larger than
+            `MAX_RUN_BYTES` (unless ``allow_large``).
         """
         return self._run(self.ve_mV, _check_amplitude(amplitude_mA), record_nodes, early_exit, ap_threshold_mV)
 
@@ -175,6 +295,11 @@ class Stimulation:
             if not 0 <= n < fib.n_nodes:
                 raise ParameterError("record_nodes", f"record node {n}: must be in 0..{fib.n_nodes - 1}")
         rec_idx = fib.node_sections[list(nodes)].astype(np.int64) if nodes else np.empty(0, np.int64)
+        rec_bytes = 8.0 * len(nodes) * (self.n_steps + 1)
+        if rec_bytes > MAX_RUN_BYTES and not self.allow_large:
+            raise ParameterError("record_nodes", f"record_nodes: {len(nodes)} nodes x {self.n_steps + 1} steps would "
+                                 f"take {rec_bytes / 1e9:.3g} GB (limit {MAX_RUN_BYTES / 1e9:g} GB): record fewer "
+                                 "nodes, or pass allow_large=True")
         rec = np.empty((len(nodes), self.n_steps + 1))
         ic = self.intracellular
         if ic is None:
@@ -197,8 +322,20 @@ class Stimulation:
                  potentials_mV: np.ndarray | None = None) -> list[SimulationResult]:
         """Run several amplitudes, in parallel over the CPU cores if ``parallel`` (no traces recorded).
 
-        ``potentials_mV`` (one row of per-section potentials for 1 mA per amplitude) runs the same
-        fibre geometry under a different electrode per member, e.g. many electrode positions.
+        Parameters
+        ----------
+        amplitudes_mA : sequence of float
+            Stimulus magnitudes (mA, ≥ 0).
+        early_exit, ap_threshold_mV
+            As `run` (early exit is on by default here).
+        potentials_mV : ndarray, optional
+            One row of per-section potentials for 1 mA (mV) per amplitude: the same fibre geometry under
+            a different electrode per member, e.g. many electrode positions.
+
+        Returns
+        -------
+        list of SimulationResult
+            In the order of ``amplitudes_mA``.
         """
         amps = np.array([_check_amplitude(a) for a in amplitudes_mA])
         fib, m = self.fibre, len(amps)
@@ -229,16 +366,69 @@ def _check_amplitude(amplitude_mA: float) -> float:
 
 
 def default_tstop_ms(stimulus_end_ms: float) -> float:
-    """Default run length: the stimulus plus 5 ms for the AP to reach the detection node."""
+    """Default run length (ms): the stimulus end (ms) plus 5 ms for the AP to reach the detection node."""
     return stimulus_end_ms + 5.0
+
+
+def check_run_size(n_nodes: int, n_sections: int, dt_ms: float, n_steps: int, duration_parameter: str) -> None:
+    """Refuse a run whose estimated time or memory exceeds `MAX_RUN_S` or `MAX_RUN_BYTES`.
+
+    Time = sections × steps × `SECTION_STEP_S`; memory = 8 bytes per waveform sample plus
+    `SECTION_BYTES` per section. The error names whichever of ``n_nodes``, ``dt_ms`` and the run's
+    duration (``duration_parameter``: ``tstop_ms``, ``waveform`` or ``intracellular``) is furthest beyond
+    `ORDINARY`, and states the estimate.
+
+    Raises
+    ------
+    ParameterError
+        When a limit is exceeded.
+    """
+    seconds = float(n_sections) * n_steps * SECTION_STEP_S
+    gigabytes = (8.0 * n_steps + SECTION_BYTES * float(n_sections)) / 1e9
+    if seconds <= MAX_RUN_S and gigabytes <= MAX_RUN_BYTES / 1e9:
+        return
+    excess = {"n_nodes": n_nodes / ORDINARY["n_nodes"], "dt_ms": ORDINARY["dt_ms"] / dt_ms,
+              duration_parameter: n_steps * dt_ms / ORDINARY["duration_ms"]}
+    name = max(excess, key=excess.get)
+    fix = {"n_nodes": "use fewer nodes", "dt_ms": f"use a larger dt_ms (default {DEFAULT_DT_MS:g} ms)",
+           "tstop_ms": "shorten tstop_ms", "waveform": "shorten the waveform",
+           "intracellular": "shorten the intracellular pulse"}[name]
+    raise ParameterError(name, f"{name}: one run would take about {seconds:.3g} s and {gigabytes:.3g} GB "
+                               f"({n_steps:.3g} steps of {dt_ms:g} ms x {n_sections} sections; limits "
+                               f"{MAX_RUN_S:g} s, {MAX_RUN_BYTES / 1e9:g} GB): {fix}, or pass allow_large=True")
 
 
 def simulate(fibre: Fibre, electrode: Electrode | FilePotentials | np.ndarray | None, waveform: Waveform | None,
              amplitude_mA: float, *, dt_ms: float = DEFAULT_DT_MS, tstop_ms: float | None = None,
-             record_nodes: Sequence[int] = (), intracellular: IntracellularPulse | None = None) -> SimulationResult:
-    """Simulate ``fibre`` under ``electrode`` driven by ``amplitude_mA`` × ``waveform``.
+             record_nodes: Sequence[int] = (), intracellular: IntracellularPulse | None = None,
+             allow_large: bool = False) -> SimulationResult:
+    """Simulate ``fibre`` under ``electrode`` driven by ``amplitude_mA`` × ``waveform`` (full length).
 
-    ``electrode`` may also be an array of potentials (mV per mA, one per section).
+    Parameters
+    ----------
+    fibre : Fibre
+    electrode : Electrode, FilePotentials, ndarray or None
+        The source, or potentials per section for 1 mA (mV).
+    waveform : Waveform or None
+        Unit waveform; its sign is the polarity (cathodic = negative source current).
+    amplitude_mA : float
+        Stimulus magnitude (mA, ≥ 0).
+    dt_ms, tstop_ms, intracellular, allow_large
+        As `Stimulation`.
+    record_nodes : sequence of int
+        Nodes whose membrane potential (mV) is recorded.
+
+    Returns
+    -------
+    SimulationResult
+        ``fired``, ``initiation_node``, ``latency_ms``, ``end_excitation`` and, for ``record_nodes``,
+        ``vm_mV`` against ``t_ms``.
+
+    Raises
+    ------
+    ParameterError
+        For bad input or a run beyond the size limits (see `Stimulation`).
     """
-    stim = Stimulation(fibre, electrode, waveform, dt_ms=dt_ms, tstop_ms=tstop_ms, intracellular=intracellular)
+    stim = Stimulation(fibre, electrode, waveform, dt_ms=dt_ms, tstop_ms=tstop_ms, intracellular=intracellular,
+                       allow_large=allow_large)
     return stim.run(amplitude_mA, record_nodes=record_nodes)

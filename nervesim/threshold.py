@@ -1,13 +1,18 @@
-"""Activation-threshold search: bracket, then bisect to a relative tolerance.
+"""Activation-threshold search: bracket, then subdivide to a relative tolerance; activation windows.
 
-Amplitudes are positive magnitudes in mA; the waveform carries the polarity. The reported
-threshold is the supra-threshold bound of the final bracket (as PyFibers reports it).
+Amplitudes are positive magnitudes in mA; the waveform carries the polarity (cathodic = negative
+source current). The reported threshold is the supra-threshold bound of the final bracket (as
+PyFibers reports it).
+
+Each run has one of three outcomes: ``fired`` (an AP was counted at the detection node),
+``excited`` (some node crossed −30 mV but no AP reached the detection node: block under a virtual
+anode, or an AP that did not conduct) or ``silent`` (no node crossed −30 mV).
 """
 from __future__ import annotations
 
 import math
 from dataclasses import dataclass
-from typing import Protocol, Sequence
+from typing import Callable, Protocol, Sequence
 
 import numpy as np
 
@@ -17,13 +22,55 @@ from .fibre import Fibre
 from .simulation import DEFAULT_DT_MS, SimulationResult, Stimulation
 from .waveform import Waveform
 
+FIRED, EXCITED, SILENT = "fired", "excited", "silent"
+#: How each outcome is marked in the lists of amplitudes tried.
+MARKERS = {FIRED: "+", EXCITED: "~", SILENT: "-"}
+
+#: Amplitudes tried per round; fixed (not the core count) so results do not depend on the machine.
+PROBES_PER_ROUND = 2
+#: Smallest relative tolerance. Float64 amplitudes are exact to 1e-16, but below about 1e-12 the outcome of
+#: a run is decided by rounding in the solver (its membrane potentials agree with NEURON's to ~1e-9 relative),
+#: not by the physics; 1e-9 keeps every subdivided amplitude distinct and well above that level.
+MIN_TOLERANCE = 1e-9
+
+# Short-fibre criterion. The threshold of a fibre whose ends still see a sizeable share of the stimulus
+# depends on where the fibre was cut. Measured (mrg-interp 2, 5.7, 10, 16 um; point source over the centre
+# node at 0.25-4 mm, sigma 0.2 S/m, 0.1 ms cathodic, dt 0.005 ms; thresholds to 1e-4 at 5-101 nodes against
+# 151 nodes): the error grows with the potential at the end node relative to the peak, r = |Ve_end|/max|Ve|,
+# and falls by a factor ~2.6 per node added at each end. score = r * exp(-0.3 * h), h = nodes from the peak
+# node to that end, separates them: every case off by more than 1 % scores above exp(-4.2) (lowest: 16 um,
+# 1 mm, 13 nodes, 1.09 %), no case scoring below is off by more than 0.65 %, and the README default case
+# (10 um, 51 nodes, 1 mm: r = 0.036, h = 25) scores exp(-10.8).
+SHORT_FIBRE_DECAY_PER_NODE = 0.3
+SHORT_FIBRE_SCORE = math.exp(-4.2)
+
 
 class ThresholdSearchError(RuntimeError):
-    """The search could not bracket a threshold; nothing is reported."""
+    """The search could not bracket a threshold (or a window limit); nothing is reported.
+
+    Attributes
+    ----------
+    runs : tuple of (float, str)
+        Every (amplitude in mA, outcome) tried, in the order run; outcome is ``fired``, ``excited``
+        or ``silent`` (see the module docstring).
+    """
+
+    def __init__(self, message: str, runs: Sequence[tuple[float, str]] = ()) -> None:
+        super().__init__(message)
+        self.runs = tuple(runs)
 
 
 class Runner(Protocol):
-    """An engine the search can drive: `nervesim.Stimulation` or `nervesim.neuron.NeuronStimulation`."""
+    """An engine the search can drive: `nervesim.Stimulation` or `nervesim.neuron.NeuronStimulation`.
+
+    Attributes
+    ----------
+    fibre : Fibre
+    ve_mV : ndarray
+        Extracellular potential per section for a 1 mA source (mV).
+    wave : ndarray
+        Unit waveform, one sample per time step (signed; −1 = cathodic).
+    """
 
     fibre: Fibre
     ve_mV: np.ndarray
@@ -36,14 +83,36 @@ class Runner(Protocol):
 class ThresholdResult:
     """Outcome of a threshold search.
 
-    threshold_mA : supra-threshold bound of the final bracket
-    bracket_mA : (highest sub-threshold, lowest supra-threshold) amplitude of the final bracket
-    n_runs : simulations run
-    initiation_node, latency_ms : where and when (interpolated −30 mV crossing) the AP started
-        in the run at ``threshold_mA``
-    detection_time_ms : APCount time at the detection node in that run
-    flags : warnings, each a sentence naming what was seen and what to do (empty when clean)
-    runs : every (amplitude_mA, fired) pair in the order run
+    Attributes
+    ----------
+    threshold_mA : float
+        Supra-threshold bound of the final bracket (mA, a magnitude).
+    bracket_mA : (float, float)
+        (highest sub-threshold, lowest supra-threshold) amplitude of the final bracket (mA).
+    n_runs : int
+        Simulations run.
+    initiation_node : int
+        Node whose −30 mV crossing (interpolated in time) came first in the run at ``threshold_mA``.
+    latency_ms : float
+        That crossing time (ms from the stimulus start at t = 0).
+    detection_time_ms : float
+        APCount time at the detection node in that run (ms).
+    flags : tuple of str
+        Warnings, each a sentence starting with its name and saying what to do (empty when clean):
+
+        - ``end_excitation``: a passive end node or its neighbour crossed −30 mV in the same time step
+          as the initiation node; the threshold is that of the fibre's cut end, not of the electrode.
+        - ``non_monotonic``: a lower amplitude fired while a higher one did not (e.g. block under a
+          virtual anode); the threshold is the lowest bracketed one.
+        - ``ap_not_detected``: some run excited a node but no AP reached the detection node.
+        - ``short_fibre``: the end nodes see a share of the stimulus that measurably changes the
+          threshold (see `short_fibre_score`); add nodes.
+    tolerance : float
+        Relative bracket width asked for.
+    runs : tuple of (float, str)
+        Every (amplitude in mA, outcome) in the order run; outcome ``fired``, ``excited`` or ``silent``.
+    n_rounds : int
+        Rounds of ``probes`` parallel runs the search took.
     """
 
     threshold_mA: float
@@ -54,121 +123,259 @@ class ThresholdResult:
     detection_time_ms: float
     flags: tuple[str, ...]
     tolerance: float
-    runs: tuple[tuple[float, bool], ...]
+    runs: tuple[tuple[float, str], ...]
+    n_rounds: int
+
+    def __repr__(self) -> str:
+        names = ", ".join(f.split(":")[0] for f in self.flags) or "none"
+        return (f"ThresholdResult(threshold_mA={self.threshold_mA:.6g}, bracket_mA=({self.bracket_mA[0]:.6g}, "
+                f"{self.bracket_mA[1]:.6g}), initiation_node={self.initiation_node}, "
+                f"latency_ms={self.latency_ms:.4g}, n_runs={self.n_runs}, flags: {names})")
 
 
-#: Amplitudes tried per round; fixed (not the core count) so results do not depend on the machine.
-PROBES_PER_ROUND = 2
+def outcome(result: SimulationResult) -> str:
+    """``fired``, ``excited`` (a node crossed −30 mV, no AP at the detection node) or ``silent``."""
+    if result.fired:
+        return FIRED
+    return EXCITED if bool(np.any(result.ap_counts > 0)) else SILENT
+
+
+def describe_runs(runs: Sequence[tuple[float, str]]) -> str:
+    """Amplitudes tried in increasing order, each marked + fired, ~ excited but not detected, - silent."""
+    return ", ".join(f"{a:.4g}{MARKERS[o]}" for a, o in sorted(runs))
+
+
+def round_limit(min_mA: float, max_mA: float, tolerance: float, expand: float = 2.0,
+                probes: int = PROBES_PER_ROUND) -> int:
+    """Most rounds `search_threshold` can take for these settings.
+
+    The ladder climbs from the start amplitude toward ``max_mA`` and descends toward ``min_mA`` at most
+    once each, ``expand**probes`` per round: ⌈log(max/min) / (probes·log expand)⌉ + 2 rounds. Each of at
+    most two subdivision phases (looking for a firing amplitude below an excited-but-undetected one, then
+    the final bracket) shrinks one interval of width ≤ max − min by ``probes + 1`` per round until it is
+    below ``tolerance·min_mA``: ⌈log((max − min)/(tolerance·min)) / log(probes + 1)⌉ rounds each. Plus the
+    first round.
+    """
+    ladder = math.ceil(math.log(max_mA / min_mA) / (probes * math.log(expand))) + 2
+    split = math.ceil(math.log((max_mA - min_mA) / (tolerance * min_mA)) / math.log(probes + 1))
+    return 1 + ladder + 2 * split
+
+
+def _check_search_args(tolerance: float, min_mA: float, max_mA: float, probes: int) -> None:
+    for name, value in (("min_mA", min_mA), ("max_mA", max_mA)):
+        if not math.isfinite(value) or value <= 0:
+            raise ParameterError(name, f"{name}={value}: must be a finite positive amplitude in mA")
+    if not (math.isfinite(tolerance) and MIN_TOLERANCE <= tolerance < 1):
+        raise ParameterError("tolerance", f"tolerance={tolerance:g}: must be a relative bracket width from "
+                             f"{MIN_TOLERANCE:g} (float64 bisection limit) to below 1, e.g. 0.001")
+    if not min_mA < max_mA:
+        raise ParameterError("max_mA", f"max_mA={max_mA:g}: must exceed min_mA={min_mA:g}")
+    if not isinstance(probes, int) or not 1 <= probes <= 64:
+        raise ParameterError("probes", f"probes={probes}: must be an integer from 1 to 64")
+
+
+def _check_ratio(name: str, value: float) -> None:
+    # Below 1.01 the ladder would need hundreds of rounds to cross the range; above 100 it skips most of it.
+    if not math.isfinite(value) or not 1.01 <= value <= 100:
+        raise ParameterError(name, f"{name}={value:g}: the ladder ratio must be between 1.01 and 100 (e.g. 2)")
+
+
+class _Probe:
+    """Runs amplitudes never tried before, keeps every outcome and counts rounds up to a limit."""
+
+    def __init__(self, runner: Runner, limit: int | None, known: Sequence[tuple[float, str]] = ()) -> None:
+        self.runner, self.limit = runner, limit
+        self.outcomes: dict[float, str] = dict(known)
+        self.order: list[tuple[float, str]] = []
+        self.results: dict[float, SimulationResult] = {}
+        self.rounds = 0
+
+    def __call__(self, amplitudes: Sequence[float]) -> None:
+        new = sorted({float(a) for a in amplitudes} - set(self.outcomes))
+        if not new:
+            raise AssertionError("no new amplitude to probe")  # each caller proves there is one
+        if self.limit is not None and self.rounds >= self.limit:
+            raise ThresholdSearchError(
+                f"no bracket after {self.rounds} rounds (the limit; tried mA, + fired / ~ excited but not "
+                f"detected / - silent: {describe_runs(self.order)}); raise max_rounds or the tolerance",
+                self.order)
+        self.rounds += 1
+        for a, r in zip(new, self.runner.run_many(new, early_exit=True)):
+            self.outcomes[a] = outcome(r)
+            self.order.append((a, self.outcomes[a]))
+            self.results[a] = r
+
+
+def _ladder_up(top: float, ratio: float, probes: int, max_mA: float) -> list[float]:
+    return sorted({min(top * ratio ** (i + 1), max_mA) for i in range(probes)})
+
+
+def _split(lo: float, hi: float, probes: int) -> list[float]:
+    step = (hi - lo) / (probes + 1)
+    return [a for a in (lo + step * (i + 1) for i in range(probes)) if lo < a < hi]
 
 
 def search_threshold(runner: Runner, *, tolerance: float = 1e-3, start_mA: float | None = None,
                      min_mA: float = 1e-6, max_mA: float = 1e3, expand: float = 2.0,
-                     probes: int = PROBES_PER_ROUND) -> ThresholdResult:
+                     probes: int = PROBES_PER_ROUND, max_rounds: int | None = None) -> ThresholdResult:
     """Find the activation threshold with any engine that has a ``run_many(amplitudes)`` method.
 
-    Each round runs ``probes`` amplitudes at once (in parallel where the engine can). Bracketing:
-    a geometric ladder (ratio ``expand``) from ``start_mA`` moves up while nothing fires and down
-    while something fires (or a node is excited but the AP does not reach the detection node,
-    i.e. above a block threshold), within [min_mA, max_mA]. Then the bracket is split into
-    ``probes + 1`` equal parts per round until (supra − sub)/supra ≤ ``tolerance``.
+    Each round runs ``probes`` new amplitudes at once (in parallel where the engine can); no amplitude
+    is run twice. A geometric ladder (ratio ``expand``) from ``start_mA`` climbs while every run is
+    silent and descends while nothing silent lies below the lowest excited amplitude. The interval
+    between the highest silent amplitude and the lowest excited one is then split into ``probes + 1``
+    equal parts per round until its relative width is at most ``tolerance``. If its top only excited
+    the fibre without an AP at the detection node (block above a lower activation window), the
+    interval still contains any such window wider than the tolerance, so a window is found; if none
+    is, excited-but-undetected amplitudes count as not firing and the search continues upward for the
+    lowest firing amplitude.
 
-    Raises ThresholdSearchError when no bracket exists inside [min_mA, max_mA].
+    Parameters
+    ----------
+    runner : Runner
+        `nervesim.Stimulation`, `nervesim.neuron.NeuronStimulation` or anything with their interface.
+    tolerance : float
+        Relative width (supra − sub)/supra of the final bracket, from `MIN_TOLERANCE` to below 1.
+    start_mA : float, optional
+        First amplitude (mA); default `activating_function_guess_mA`.
+    min_mA, max_mA : float
+        Range searched (mA, magnitudes).
+    expand : float
+        Ladder ratio (1.01 to 100).
+    probes : int
+        Amplitudes per round (1 to 64).
+    max_rounds : int, optional
+        Stop after this many rounds; default `round_limit` for these settings, which the search never
+        exceeds.
+
+    Returns
+    -------
+    ThresholdResult
+
+    Raises
+    ------
+    ParameterError
+        For a bad argument (its ``parameter`` names it).
+    ThresholdSearchError
+        When no bracket exists inside [min_mA, max_mA] (the fibre fires at ``min_mA``, is excited but
+        not detected at every amplitude down to ``min_mA``, or stays silent or undetected up to
+        ``max_mA``) or after ``max_rounds`` rounds; the message and ``runs`` list what was tried.
     """
-    for name, value in (("tolerance", tolerance), ("min_mA", min_mA), ("max_mA", max_mA), ("expand", expand)):
-        if not math.isfinite(value) or value <= 0:
-            raise ParameterError(name, f"{name}={value}: must be a finite positive number")
-    if not tolerance < 1:
-        raise ParameterError("tolerance", f"tolerance={tolerance}: must be a relative tolerance below 1 (e.g. 0.001)")
-    if not min_mA < max_mA or expand <= 1:
-        raise ParameterError("max_mA", f"need min_mA < max_mA and expand > 1 (got {min_mA}, {max_mA}, {expand})")
-    if not isinstance(probes, int) or probes < 1:
-        raise ParameterError("probes", f"probes={probes}: must be a positive integer")
+    _check_search_args(tolerance, min_mA, max_mA, probes)
+    _check_ratio("expand", expand)
+    limit = round_limit(min_mA, max_mA, tolerance, expand, probes) if max_rounds is None else max_rounds
+    if not isinstance(limit, int) or limit < 1:
+        raise ParameterError("max_rounds", f"max_rounds={max_rounds}: must be a positive integer")
     start = activating_function_guess_mA(runner) if start_mA is None else float(start_mA)
     if not math.isfinite(start) or start <= 0:
         raise ParameterError("start_mA", f"start_mA={start_mA}: must be a finite positive amplitude")
     start = min(max(start, min_mA), max_mA)
 
-    runs: list[tuple[float, SimulationResult]] = []
-
-    def probe(amps: list[float]) -> None:
-        runs.extend(zip(amps, runner.run_many(amps, early_exit=True)))
-
-    def excited(r: SimulationResult) -> bool:
-        return r.fired or bool(np.any(r.ap_counts > 0))
-
-    def ladder(lo: float) -> list[float]:
-        return sorted({min(max(lo * expand ** i, min_mA), max_mA) for i in range(probes)})
-
-    probe(ladder(start))
-    sub = supra = None
+    probe = _Probe(runner, limit)
+    probe([min(start * expand ** i, max_mA) for i in range(probes)])
+    floor: float | None = None  # set once no activation window lies below an excited-but-undetected amplitude
     while True:
-        fired = [a for a, r in runs if r.fired]
-        if fired:
-            supra = min(fired)
-            below = [a for a, r in runs if a < supra and not excited(r)]
-            if below:
-                sub = max(below)
-                break
-            if min(a for a, _ in runs) <= min_mA:
-                break
-            probe(ladder(supra / expand ** probes))
-        elif any(excited(r) for _, r in runs):
-            low = min(a for a, r in runs if excited(r))
-            if low <= min_mA:
-                break
-            probe(ladder(low / expand ** probes))
+        seen = probe.outcomes
+        amps = sorted(seen)
+        hi = next((a for a in amps if seen[a] == FIRED or (floor is None and seen[a] == EXCITED)), None)
+        if hi is None:  # nothing fired (or, before the floor, nothing was excited) yet: climb
+            if amps[-1] >= max_mA:
+                raise _no_bracket(probe.order, min_mA, max_mA, at_top=True)
+            probe(_ladder_up(amps[-1], expand, probes, max_mA))
+            continue
+        below = [a for a in amps if a < hi]
+        if not below:  # the lowest amplitude tried already responds: descend
+            if hi <= min_mA:
+                raise _no_bracket(probe.order, min_mA, max_mA, at_top=False)
+            probe([max(hi / expand ** (i + 1), min_mA) for i in range(probes)])
+            continue
+        lo = below[-1]
+        if (hi - lo) / hi > tolerance:
+            probe(_split(lo, hi, probes))
+        elif seen[hi] == FIRED:
+            return _result(probe, lo, hi, tolerance)
         else:
-            high = max(a for a, _ in runs)
-            if high >= max_mA:
-                break
-            probe(ladder(high * expand))
-    if sub is None or supra is None:
-        tried = ", ".join(f"{a:.4g}{'+' if r.fired else '-'}" for a, r in sorted(runs, key=lambda x: x[0]))
-        where = ("does not fire even at max_mA" if not any(excited(r) for _, r in runs)
-                 else "fires (or is blocked) even at min_mA")
-        raise ThresholdSearchError(
-            f"no threshold bracket in [{min_mA:g}, {max_mA:g}] mA: the fibre {where} "
-            f"(tried mA, + fired / - not: {tried}); widen the range (min_mA/max_mA) or move the electrode")
-    while (supra - sub) / supra > tolerance:
-        step = (supra - sub) / (probes + 1)
-        amps = [sub + step * (i + 1) for i in range(probes)]
-        probe(amps)
-        results = runs[-probes:]
-        fired_now = [a for a, r in results if r.fired]
-        if fired_now:
-            supra = min(fired_now)
-        below = [a for a, r in results if a < supra and not r.fired]
-        if below:
-            sub = max(below)
+            floor = hi
 
-    final = next(r for a, r in runs if a == supra)
+
+def _no_bracket(runs: list[tuple[float, str]], min_mA: float, max_mA: float, at_top: bool) -> ThresholdSearchError:
+    """Why the search stopped: it reached max_mA without a firing amplitude, or min_mA still responding."""
+    if at_top:
+        where = ("stays silent (no node reaches -30 mV) up to max_mA" if all(o == SILENT for _, o in runs) else
+                 "does not fire up to max_mA: where a node is excited (~) the AP is blocked or not conducted "
+                 "to the detection node")
+    elif min(runs)[1] == FIRED:
+        where = "fires even at min_mA"
+    else:
+        where = "is excited but the AP is not detected (blocked or not conducted) even at min_mA"
+    return ThresholdSearchError(
+        f"no threshold bracket in [{min_mA:g}, {max_mA:g}] mA: the fibre {where} (tried mA, + fired / "
+        f"~ excited but not detected / - silent: {describe_runs(runs)}); widen the range (min_mA/max_mA) "
+        "or move the electrode", runs)
+
+
+def _result(probe: _Probe, sub: float, supra: float, tolerance: float) -> ThresholdResult:
+    runs = probe.order
+    final = probe.results[supra]
+    fibre = probe.runner.fibre
     flags = []
     if final.end_excitation:
-        flags.append(f"end_excitation: the AP started at node {final.initiation_node}, a passive end node or "
-                     "its neighbour; lengthen the fibre (more nodes) or move the electrode toward the centre")
-    fired = [a for a, r in runs if r.fired]
-    silent = [a for a, r in runs if not r.fired]
-    if silent and fired and max(silent) > min(fired):
-        flags.append(f"non_monotonic: {min(fired):.6g} mA fired but {max(silent):.6g} mA did not "
+        ends = [n for n in final.first_step_nodes if fibre.is_end_node(n)]
+        flags.append(f"end_excitation: node(s) {', '.join(map(str, ends))} (a passive end node or its neighbour) "
+                     f"crossed -30 mV in the same time step as the initiation node {final.initiation_node}; "
+                     "lengthen the fibre (more nodes) or move the electrode toward the centre")
+    fired = [a for a, o in runs if o == FIRED]
+    not_fired = [a for a, o in runs if o != FIRED]
+    if not_fired and max(not_fired) > min(fired):
+        flags.append(f"non_monotonic: {min(fired):.6g} mA fired but {max(not_fired):.6g} mA did not "
                      "(e.g. block under a virtual anode); the threshold is the lowest bracketed one")
-    for a, r in runs:
-        if not r.fired and np.any(r.ap_counts > 0):
+    for a, o in runs:
+        if o == EXCITED:
+            r = probe.results[a]
             nodes = np.flatnonzero(r.ap_counts > 0)
             flags.append(f"ap_not_detected: at {a:.6g} mA nodes {nodes.min()}-{nodes.max()} crossed -30 mV but "
                          f"the detection node {r.detection_node} did not by tstop; check tstop or conduction block")
             break
+    score = short_fibre_score(fibre, probe.runner.ve_mV)
+    if score > SHORT_FIBRE_SCORE:
+        flags.append(f"short_fibre: the end nodes of this {fibre.n_nodes}-node fibre see enough of the stimulus "
+                     f"(score {score:.3g} > {SHORT_FIBRE_SCORE:.3g}) to shift the threshold by about 1 % or more; "
+                     "add nodes until the flag goes")
     return ThresholdResult(
         threshold_mA=supra, bracket_mA=(sub, supra), n_runs=len(runs),
         initiation_node=int(final.initiation_node), latency_ms=final.latency_ms,
         detection_time_ms=float(final.ap_times_ms[final.detection_node]), flags=tuple(flags),
-        tolerance=tolerance, runs=tuple((a, r.fired) for a, r in runs))
+        tolerance=tolerance, runs=tuple(runs), n_rounds=probe.rounds)
+
+
+def short_fibre_score(fibre: Fibre, ve_mV: np.ndarray) -> float:
+    """How much of the stimulus reaches the fibre's ends, as the ``short_fibre`` flag measures it.
+
+    For each end: |Ve| at the end node over the peak |Ve| of all nodes, times exp(−0.3·h) with h the
+    number of nodes from the peak node to that end; the larger of the two. Above `SHORT_FIBRE_SCORE`
+    the threshold differs from a long fibre's by about 1 % or more (see the measurement above).
+
+    Parameters
+    ----------
+    fibre : Fibre
+    ve_mV : ndarray
+        Extracellular potential per section (any amplitude; only ratios matter).
+    """
+    ve = np.abs(np.asarray(ve_mV, dtype=float)[fibre.node_sections])
+    peak = float(ve.max())
+    if peak == 0:
+        return 0.0
+    k = int(np.argmax(ve))
+    return float(max(ve[0] * math.exp(-SHORT_FIBRE_DECAY_PER_NODE * k),
+                     ve[-1] * math.exp(-SHORT_FIBRE_DECAY_PER_NODE * (len(ve) - 1 - k))) / peak)
 
 
 def activating_function_guess_mA(runner: Runner) -> float:
-    """A deliberately low first amplitude: 10 mV / peak nodal activating function at 1 mA.
+    """A deliberately low first amplitude (mA): 10 mV / peak nodal activating function at 1 mA.
 
     Over mrg-interp 2–16 µm, 0.5–2 mm and 0.1 ms pulses the true threshold lies 0.3–12× above
     it, so the search mostly climbs from below and avoids starting inside a block regime.
+    Returns 1 mA when the waveform is zero or nothing is depolarised.
     """
     ve = runner.ve_mV[runner.fibre.node_sections]
     wave = runner.wave[np.flatnonzero(runner.wave)]
@@ -181,8 +388,155 @@ def activating_function_guess_mA(runner: Runner) -> float:
 
 def find_threshold(fibre: Fibre, electrode: Electrode | np.ndarray, waveform: Waveform, *, dt_ms: float = DEFAULT_DT_MS,
                    tstop_ms: float | None = None, tolerance: float = 1e-3, start_mA: float | None = None,
-                   min_mA: float = 1e-6, max_mA: float = 1e3, probes: int = PROBES_PER_ROUND) -> ThresholdResult:
-    """Activation threshold (mA) of ``fibre`` for ``electrode`` and ``waveform`` with the Numba engine."""
-    stim = Stimulation(fibre, electrode, waveform, dt_ms=dt_ms, tstop_ms=tstop_ms)
+                   min_mA: float = 1e-6, max_mA: float = 1e3, probes: int = PROBES_PER_ROUND,
+                   allow_large: bool = False) -> ThresholdResult:
+    """Activation threshold (mA) of ``fibre`` for ``electrode`` and ``waveform`` with the Numba engine.
+
+    Parameters
+    ----------
+    fibre : Fibre
+        From `nervesim.build_fibre`.
+    electrode : Electrode, FilePotentials or ndarray
+        The source, or potentials per section for 1 mA (mV).
+    waveform : Waveform
+        Unit waveform; its sign is the polarity (cathodic = negative source current). Amplitudes are
+        magnitudes.
+    dt_ms : float
+        Time step (ms, default 0.001 as ASCENT/PyFibers).
+    tstop_ms : float, optional
+        Run length (ms); default the waveform's end + 5 ms.
+    tolerance, start_mA, min_mA, max_mA, probes
+        As `search_threshold`.
+    allow_large : bool
+        Run even when one run would exceed the size limits of `nervesim.Stimulation`.
+
+    Returns
+    -------
+    ThresholdResult
+        Threshold, bracket, initiation node and flags (``end_excitation``, ``non_monotonic``,
+        ``ap_not_detected``, ``short_fibre``).
+
+    Raises
+    ------
+    ParameterError
+        For bad input, before any run.
+    ThresholdSearchError
+        When no threshold lies in [min_mA, max_mA].
+    """
+    stim = Stimulation(fibre, electrode, waveform, dt_ms=dt_ms, tstop_ms=tstop_ms, allow_large=allow_large)
     return search_threshold(stim, tolerance=tolerance, start_mA=start_mA, min_mA=min_mA, max_mA=max_mA,
                             probes=probes)
+
+
+# --- activation window -----------------------------------------------------------------------------
+
+@dataclass(frozen=True)
+class ActivationWindow:
+    """Threshold and, above it, the block window of one fibre (all amplitudes in mA, magnitudes).
+
+    Attributes
+    ----------
+    threshold : ThresholdResult
+        The activation threshold search.
+    block_onset_mA : float or None
+        Lowest amplitude found above threshold at which no AP reaches the detection node (usually the
+        fibre is excited but the AP is blocked under a virtual anode; its outcome is in ``runs``).
+        The upper end of ``block_bracket_mA``. None when every amplitude up to ``scanned_to_mA`` fired.
+    block_bracket_mA : (float, float) or None
+        (highest firing, lowest not firing) amplitude, relative width ≤ ``tolerance``.
+    reexcitation_mA : float or None
+        Lowest amplitude above the block onset that fires again (upper end of ``reexcitation_bracket_mA``).
+        None when no amplitude up to ``scanned_to_mA`` fired again (or there is no block).
+    reexcitation_bracket_mA : (float, float) or None
+        (highest not firing, lowest firing) amplitude above the onset, relative width ≤ ``tolerance``.
+    scanned_to_mA : float
+        Highest amplitude reached by the scan (``max_mA`` unless the window closed below it).
+    runs : tuple of (float, str)
+        (amplitude, outcome) of the window search after the threshold search, in the order run.
+    tolerance : float
+        Relative bracket width asked for.
+    """
+
+    threshold: ThresholdResult
+    block_onset_mA: float | None
+    block_bracket_mA: tuple[float, float] | None
+    reexcitation_mA: float | None
+    reexcitation_bracket_mA: tuple[float, float] | None
+    scanned_to_mA: float
+    runs: tuple[tuple[float, str], ...]
+    tolerance: float
+
+    @property
+    def threshold_mA(self) -> float:
+        return self.threshold.threshold_mA
+
+
+def activation_window(runner: Runner, *, tolerance: float = 1e-3, max_mA: float = 10.0, ratio: float = 1.2,
+                      start_mA: float | None = None, min_mA: float = 1e-6,
+                      probes: int = PROBES_PER_ROUND) -> ActivationWindow:
+    """Threshold, block onset and re-excitation amplitude of one fibre, each bracketed to ``tolerance``.
+
+    First `search_threshold`. Then a geometric ladder (ratio ``ratio``) climbs from the threshold until
+    an amplitude does not fire; the interval between it and the highest firing amplitude below is split
+    to ``tolerance`` (the block onset). From the onset the ladder climbs again until an amplitude fires,
+    and that interval is split likewise (re-excitation). A block window narrower than one ladder step
+    (``ratio``) can be stepped over; every reported value is the end of a bracket whose two runs were
+    made, never an unbracketed guess.
+
+    Parameters
+    ----------
+    runner : Runner
+        `nervesim.Stimulation`, `nervesim.neuron.NeuronStimulation` or anything with their interface.
+    tolerance : float
+        Relative width of each bracket (`MIN_TOLERANCE` to below 1).
+    max_mA : float
+        Highest amplitude of the threshold search and of the window scan (mA).
+    ratio : float
+        Ladder ratio of the scan above threshold (1.01 to 100); smaller finds narrower windows.
+    start_mA, min_mA, probes
+        As `search_threshold`.
+
+    Returns
+    -------
+    ActivationWindow
+        ``block_onset_mA``/``reexcitation_mA`` are None when not reached up to ``max_mA``.
+
+    Raises
+    ------
+    ParameterError
+        For a bad argument.
+    ThresholdSearchError
+        When the threshold search finds no bracket.
+    """
+    _check_search_args(tolerance, min_mA, max_mA, probes)
+    _check_ratio("ratio", ratio)
+    thr = search_threshold(runner, tolerance=tolerance, start_mA=start_mA, min_mA=min_mA, max_mA=max_mA,
+                           probes=probes)
+    probe = _Probe(runner, None, known=thr.runs)
+    onset = _lowest_above(probe, thr.threshold_mA, lambda o: o != FIRED, max_mA, ratio, tolerance, probes)
+    reexc = None
+    if onset is not None:
+        reexc = _lowest_above(probe, onset[1], lambda o: o == FIRED, max_mA, ratio, tolerance, probes)
+    return ActivationWindow(
+        threshold=thr, block_onset_mA=onset[1] if onset else None, block_bracket_mA=onset,
+        reexcitation_mA=reexc[1] if reexc else None, reexcitation_bracket_mA=reexc,
+        scanned_to_mA=max(probe.outcomes), runs=tuple(probe.order), tolerance=tolerance)
+
+
+def _lowest_above(probe: _Probe, start: float, wanted: Callable[[str], bool], max_mA: float, ratio: float,
+                  tolerance: float, probes: int) -> tuple[float, float] | None:
+    """Bracket (highest amplitude ≥ ``start`` below it, it) of the lowest amplitude above ``start`` whose
+    outcome is ``wanted``, to ``tolerance``; None if none up to ``max_mA``. ``start`` was run."""
+    while True:
+        above = sorted(a for a in probe.outcomes if a > start)
+        hi = next((a for a in above if wanted(probe.outcomes[a])), None)
+        if hi is None:
+            top = above[-1] if above else start
+            if top >= max_mA:
+                return None
+            probe(_ladder_up(top, ratio, probes, max_mA))
+            continue
+        lo = max([start] + [a for a in above if a < hi])
+        if (hi - lo) / hi <= tolerance:
+            return lo, hi
+        probe(_split(lo, hi, probes))

@@ -2,10 +2,12 @@
 import dataclasses
 
 import numpy as np
+import pytest
+from conftest import point_at_centre
 
 import nervesim
+from nervesim.errors import ParameterError
 from nervesim.solver import Circuit
-from conftest import point_at_centre
 
 
 def passive_fibre(D=10.0, n_nodes=11):
@@ -98,3 +100,63 @@ def test_batch_of_electrode_positions_equals_single_runs(fibre10):
         assert np.array_equal(single.ap_counts, b.ap_counts)
         assert np.array_equal(single.crossing_ms, b.crossing_ms, equal_nan=True)
     assert [b.fired for b in batch] == [False, True, True]
+
+
+@pytest.mark.parametrize("change, parameter", [
+    ({"waveform": nervesim.Waveform.monophasic(1e6)}, "waveform"),  # 1e9 steps: 8 GB of waveform samples
+    ({"dt_ms": 1e-7}, "dt_ms"),
+    ({"tstop_ms": 1e5}, "tstop_ms"),
+    ({"n_nodes": 100001}, "n_nodes"),
+])
+def test_oversized_runs_are_refused_before_allocating(change, parameter):
+    import time
+
+    f = nervesim.build_fibre("mrg-interp", 10.0, change.get("n_nodes", 51))
+    kw = {"dt_ms": change.get("dt_ms", 0.001)}
+    if "tstop_ms" in change:
+        kw["tstop_ms"] = change["tstop_ms"]
+    start = time.perf_counter()
+    with pytest.raises(ParameterError, match=rf"^{parameter}: one run would take about .* s and .* GB") as info:
+        nervesim.Stimulation(f, point_at_centre(f, 1000.0), change.get("waveform", nervesim.Waveform.monophasic(0.1)),
+                             **kw)
+    assert info.value.parameter == parameter
+    assert time.perf_counter() - start < 0.5  # nothing was sampled or solved
+
+
+def test_size_estimate_matches_a_timed_run_and_allow_large_overrides():
+    import time
+
+    from nervesim.simulation import SECTION_STEP_S
+
+    f = nervesim.build_fibre("mrg-interp", 10.0, 5)
+    stim = nervesim.Stimulation(f, point_at_centre(f, 1000.0), nervesim.Waveform.monophasic(0.1), dt_ms=0.005,
+                                tstop_ms=100.0, parallel=False)
+    stim.run(0.0)
+    start = time.perf_counter()
+    stim.run(0.0)
+    per_section_step = (time.perf_counter() - start) / (stim.n_steps * f.n_sections)
+    assert 0.3 * SECTION_STEP_S < per_section_step < 5 * SECTION_STEP_S  # the constant is this machine's order
+    # 51 nodes for 5 s at 1 us: ~69 s per run, over the limit; allowed when asked (not run here).
+    f51 = nervesim.build_fibre("mrg-interp", 10.0, 51)
+    el, w = point_at_centre(f51, 1000.0), nervesim.Waveform.monophasic(0.1)
+    with pytest.raises(ParameterError, match="tstop_ms"):
+        nervesim.Stimulation(f51, el, w, tstop_ms=5000.0)
+    with pytest.raises(ParameterError, match="waveform"):
+        nervesim.find_threshold(f51, el, nervesim.Waveform.monophasic(5000.0))
+    assert nervesim.Stimulation(f51, el, w, tstop_ms=5000.0, allow_large=True).n_steps == 5_000_000
+
+
+def test_recording_beyond_the_memory_limit_is_refused():
+    f = nervesim.build_fibre("mrg-interp", 10.0, 21)
+    stim = nervesim.Stimulation(f, None, None, dt_ms=0.001, tstop_ms=8000.0)  # 8e6 steps: ~44 s, allowed
+    with pytest.raises(ParameterError, match=r"record_nodes: 21 nodes x 8000001 steps would take 1.34 GB"):
+        stim.run(0.0, record_nodes=range(21))
+
+
+def test_result_and_fibre_print_as_one_short_line(fibre10):
+    run = nervesim.simulate(fibre10, point_at_centre(fibre10, 1000.0), nervesim.Waveform.monophasic(0.1), 0.2,
+                            dt_ms=0.005, record_nodes=range(51))
+    for text in (repr(run), str(run), repr(fibre10)):
+        assert "\n" not in text and len(text) < 300
+    assert "fired=True" in str(run) and f"initiation_node={fibre10.centre_node}" in str(run)
+    assert "vm_mV=51x1021 array" in str(run) and "n_nodes=51" in repr(fibre10)

@@ -1,9 +1,9 @@
 """Threshold search: bracketing, tolerance, flags and errors."""
 import pytest
+from conftest import point_at_centre
 
 import nervesim
 from nervesim.threshold import ThresholdSearchError, find_threshold, search_threshold
-from conftest import point_at_centre
 
 
 def test_threshold_is_bracketed_to_tolerance(fibre10):
@@ -27,7 +27,7 @@ def test_tighter_tolerance_narrows_bracket(fibre10):
 
 
 def test_no_bracket_raises_with_what_was_tried(fibre10):
-    with pytest.raises(ThresholdSearchError, match=r"does not fire even at max_mA.*tried"):
+    with pytest.raises(ThresholdSearchError, match=r"stays silent .* up to max_mA .*tried.*0.05-"):
         find_threshold(fibre10, point_at_centre(fibre10, 1000.0), nervesim.Waveform.monophasic(0.1), max_mA=0.05)
 
 
@@ -105,3 +105,49 @@ def test_probes_per_round_agree_within_tolerance(fibre10):
     assert lows < highs  # all brackets overlap: each contains the true threshold
     for r in results:
         assert (r.bracket_mA[1] - r.bracket_mA[0]) / r.bracket_mA[1] <= 1e-3
+
+
+def test_end_node_crossing_in_the_initiation_step_is_flagged():
+    # Over node 1 of a 21-node 10 um fibre at 1.2 mm, node 2's interpolated crossing is 0.14 us earlier
+    # than node 1's, but both cross in the same 5 us step: which one started the AP is not resolved.
+    f = nervesim.build_fibre("mrg-interp", 10.0, 21)
+    el, w = nervesim.Electrode.point(1200.0, 0.0, f.node_z_um[1], 0.2), nervesim.Waveform.monophasic(0.1)
+    res = find_threshold(f, el, w, dt_ms=0.005)
+    run = nervesim.Stimulation(f, el, w, dt_ms=0.005).run(res.threshold_mA)
+    assert res.initiation_node == run.initiation_node == 2
+    assert run.ap_times_ms[1] == run.ap_times_ms[2] and run.crossing_ms[2] < run.crossing_ms[1]
+    assert 1 in run.first_step_nodes and run.end_excitation
+    assert any(flag.startswith("end_excitation: node(s) 1 ") for flag in res.flags)
+    centre = find_threshold(f, point_at_centre(f, 1200.0), w, dt_ms=0.005)
+    assert centre.initiation_node == f.centre_node and centre.flags == ()
+
+
+@pytest.mark.parametrize("D, distance_um, n_nodes, short", [(10.0, 2000.0, 13, True), (16.0, 1000.0, 13, True),
+                                                            (10.0, 1000.0, 51, False)])
+def test_short_fibre_flag_marks_thresholds_shifted_by_the_cut(D, distance_um, n_nodes, short):
+    w = nervesim.Waveform.monophasic(0.1)
+    thresholds = {}
+    for n in (n_nodes, 151):
+        f = nervesim.build_fibre("mrg-interp", D, n)
+        thresholds[n] = find_threshold(f, point_at_centre(f, distance_um), w, dt_ms=0.005, tolerance=1e-4)
+    shift = abs(thresholds[n_nodes].threshold_mA / thresholds[151].threshold_mA - 1)
+    flagged = any(flag.startswith("short_fibre") for flag in thresholds[n_nodes].flags)
+    assert flagged is short
+    assert shift > 0.01 if short else shift < 1e-3  # the long fibre is the reference
+    assert not any(flag.startswith("short_fibre") for flag in thresholds[151].flags)
+
+
+def test_huge_potentials_say_excited_not_detected_not_fires():
+    # sigma 1e-12 S/m: even min_mA drives every node far past -30 mV, but no AP reaches the detection node.
+    f = nervesim.build_fibre("mrg-interp", 10.0, 21)
+    el = nervesim.Electrode.point(1000.0, 0.0, f.node_z_um[f.centre_node], 1e-12)
+    with pytest.raises(ThresholdSearchError, match=r"excited but the AP is not detected .*even at min_mA") as info:
+        find_threshold(f, el, nervesim.Waveform.monophasic(0.1), dt_ms=0.005)
+    assert "fires" not in str(info.value) and "1e-06~" in str(info.value)
+    assert {o for _, o in info.value.runs} == {"excited"}
+
+
+def test_result_reprs_are_one_short_line(fibre10):
+    res = find_threshold(fibre10, point_at_centre(fibre10, 1000.0), nervesim.Waveform.monophasic(0.1), dt_ms=0.005)
+    text = repr(res)
+    assert "\n" not in text and len(text) < 250 and f"{res.threshold_mA:.6g}" in text and "flags: none" in text
