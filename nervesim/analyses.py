@@ -1,15 +1,17 @@
 """Standard stimulation analyses: strength–duration, threshold curves, recruitment, kHz block.
 
-Units: µm, ms, mA, S/m. Each analysis returns a small dataclass and has a ``plot_*`` function
-(matplotlib, Agg) writing a figure file. Thresholds of independent cases run in parallel
-threads (`nervesim.population`); unit-current potentials are computed once per
-fibre–electrode pair and reused across waveforms.
+Units: µm, ms, mA, S/m; amplitudes are positive magnitudes (the waveform carries the polarity:
+cathodic = negative source current). Each analysis returns a small dataclass and has a ``plot_*``
+function (matplotlib, Agg) writing a figure file. Every input is checked (`ParameterError`
+naming the parameter) before any threshold is computed; thresholds of independent cases then
+run in parallel threads (`nervesim.population`).
 """
 from __future__ import annotations
 
 import math
+import textwrap
 from dataclasses import dataclass, field
-from typing import Sequence
+from typing import Callable, Sequence
 
 import numpy as np
 
@@ -26,12 +28,33 @@ def _thresholds(outcomes: list[JobOutcome]) -> np.ndarray:
     return np.array([o.result.threshold_mA if o.result is not None else np.nan for o in outcomes])
 
 
+def _values(name: str, values: Sequence[float], unit: str) -> np.ndarray:
+    """``values`` as a non-empty 1-D array of finite numbers (ParameterError ``name`` otherwise)."""
+    v = np.asarray(values, dtype=float)
+    if v.ndim != 1 or v.size == 0:
+        raise ParameterError(name, f"{name}: give one or more values in {unit}")
+    if not np.all(np.isfinite(v)):
+        raise ParameterError(name, f"{name}: {v[~np.isfinite(v)][0]} is not a finite number of {unit}")
+    return v
+
+
 # --- strength-duration -------------------------------------------------------------------------
 
 @dataclass(frozen=True)
 class SDFit:
-    """A strength–duration fit: I(w) = rheobase·(1 + chronaxie/w) (Weiss) or
-    rheobase / (1 − exp(−w·ln2/chronaxie)) (Lapicque); rms_rel_error is its rms relative residual."""
+    """A strength–duration law fitted to thresholds.
+
+    Attributes
+    ----------
+    form : str
+        ``weiss``: I(w) = rheobase·(1 + chronaxie/w); ``lapicque``: I(w) = rheobase / (1 − 2^(−w/chronaxie)).
+    rheobase_mA : float
+        Threshold of an infinitely long pulse (mA).
+    chronaxie_ms : float
+        Width at which the threshold is twice the rheobase (ms).
+    rms_rel_error : float
+        Root-mean-square relative residual of the fit.
+    """
 
     form: str
     rheobase_mA: float
@@ -39,6 +62,7 @@ class SDFit:
     rms_rel_error: float
 
     def predict(self, width_ms: np.ndarray) -> np.ndarray:
+        """The fitted threshold (mA) at pulse widths ``width_ms`` (ms)."""
         w = np.asarray(width_ms, float)
         if self.form == "weiss":
             return self.rheobase_mA * (1 + self.chronaxie_ms / w)
@@ -47,6 +71,18 @@ class SDFit:
 
 @dataclass(frozen=True)
 class SDCurve:
+    """Thresholds over pulse widths and both fits (`strength_duration`).
+
+    Attributes
+    ----------
+    widths_ms, thresholds_mA : array
+        Pulse widths (ms, increasing) and thresholds (mA; NaN where the search failed).
+    weiss, lapicque : SDFit
+        The two fits, over the widths with a threshold.
+    errors : tuple of str
+        Why a search failed, one entry per failed width.
+    """
+
     widths_ms: np.ndarray
     thresholds_mA: np.ndarray
     weiss: SDFit
@@ -55,16 +91,56 @@ class SDCurve:
 
     @property
     def rheobase_mA(self) -> float:
-        """Reported rheobase and chronaxie are the better-fitting form's."""
+        """Rheobase (mA) of the better-fitting form."""
         return self.best.rheobase_mA
 
     @property
     def chronaxie_ms(self) -> float:
+        """Chronaxie (ms) of the better-fitting form."""
         return self.best.chronaxie_ms
 
     @property
     def best(self) -> SDFit:
+        """The fit with the smaller rms relative error."""
         return min((self.weiss, self.lapicque), key=lambda f: f.rms_rel_error)
+
+
+#: A chronaxie is taken as determined by the data only within this factor beyond the widths tried.
+CHRONAXIE_RANGE_FACTOR = 1e3
+
+
+def _sd_data(widths_ms, thresholds_mA) -> tuple[np.ndarray, np.ndarray]:
+    """Checked (widths, thresholds): positive finite, same length, at least three distinct widths."""
+    w, i = np.asarray(widths_ms, float), np.asarray(thresholds_mA, float)
+    if w.ndim != 1 or w.shape != i.shape:
+        raise ParameterError("thresholds_mA", f"thresholds_mA: need one threshold per width (got {i.shape} "
+                             f"thresholds for {w.shape} widths)")
+    if not np.all(np.isfinite(w) & (w > 0)):
+        raise ParameterError("widths_ms", f"widths_ms: {w[~(np.isfinite(w) & (w > 0))][0]} is not a positive "
+                             "pulse width in ms")
+    if len(np.unique(w)) < 3:
+        raise ParameterError("widths_ms", f"widths_ms: give at least three distinct pulse widths to fit rheobase "
+                             f"and chronaxie (got {', '.join(f'{x:g}' for x in w)} ms)")
+    if not np.all(np.isfinite(i) & (i > 0)):
+        raise ParameterError("thresholds_mA", "thresholds_mA: every threshold must be a positive finite current")
+    return w, i
+
+
+def _identified(fit: SDFit, w: np.ndarray, i: np.ndarray) -> SDFit:
+    """``fit``, unless the data do not determine it (thresholds that do not fall with width).
+
+    Determined: a positive rheobase, a chronaxie inside the searched range, and a fitted curve that
+    falls across the widths by more than its own rms residual (and than rounding).
+    """
+    lo, hi = w.min() / CHRONAXIE_RANGE_FACTOR, w.max() * CHRONAXIE_RANGE_FACTOR
+    in_range = fit.rheobase_mA > 0 and lo * (1 + 1e-6) < fit.chronaxie_ms < hi * (1 - 1e-6)
+    fall = fit.predict(w.min()) / fit.predict(w.max()) - 1 if in_range else 0.0
+    if fall > max(fit.rms_rel_error, 1e-9):
+        return fit
+    pairs = ", ".join(f"{x:g} ms: {y:.4g} mA" for x, y in zip(w, i))
+    raise ParameterError("thresholds_mA", f"thresholds ({pairs}) do not fall with pulse width as a strength-duration "
+                         f"curve does, so the {fit.form} fit determines no chronaxie between {lo:g} and {hi:g} ms: "
+                         "include widths near and below the chronaxie (for myelinated fibres 0.01-0.5 ms)")
 
 
 def _rel_weighted_scale(basis: np.ndarray, target: np.ndarray) -> float:
@@ -73,18 +149,36 @@ def _rel_weighted_scale(basis: np.ndarray, target: np.ndarray) -> float:
     return float(np.sum(b) / np.sum(b * b))
 
 
-def fit_weiss(widths_ms: np.ndarray, thresholds_mA: np.ndarray) -> SDFit:
-    """Weiss's linear charge law, fitted by relative least squares (I = a + b/w)."""
-    w, i = np.asarray(widths_ms, float), np.asarray(thresholds_mA, float)
+def fit_weiss(widths_ms: Sequence[float], thresholds_mA: Sequence[float]) -> SDFit:
+    """Weiss's linear charge law I = a + b/w, fitted by relative least squares.
+
+    Parameters
+    ----------
+    widths_ms : sequence of float
+        Pulse widths (ms), at least three distinct.
+    thresholds_mA : sequence of float
+        Threshold (mA) at each width.
+
+    Raises
+    ------
+    ParameterError
+        (``widths_ms``, ``thresholds_mA``) for bad data, or thresholds that do not fall with
+        width (no chronaxie within `CHRONAXIE_RANGE_FACTOR` of the widths).
+    """
+    w, i = _sd_data(widths_ms, thresholds_mA)
     A = np.column_stack([1 / i, 1 / (w * i)])
     a, b = np.linalg.lstsq(A, np.ones_like(i), rcond=None)[0]
     fit = SDFit("weiss", a, b / a, 0.0)
-    return SDFit("weiss", a, b / a, float(np.sqrt(np.mean((fit.predict(w) / i - 1) ** 2))))
+    return _identified(SDFit("weiss", a, b / a, float(np.sqrt(np.mean((fit.predict(w) / i - 1) ** 2)))), w, i)
 
 
-def fit_lapicque(widths_ms: np.ndarray, thresholds_mA: np.ndarray) -> SDFit:
-    """Lapicque's exponential law: golden-section search on log chronaxie, rheobase in closed form."""
-    w, i = np.asarray(widths_ms, float), np.asarray(thresholds_mA, float)
+def fit_lapicque(widths_ms: Sequence[float], thresholds_mA: Sequence[float]) -> SDFit:
+    """Lapicque's exponential law: golden-section search on log chronaxie, rheobase in closed form.
+
+    Parameters and errors as `fit_weiss`; the chronaxie is searched within
+    `CHRONAXIE_RANGE_FACTOR` of the widths, and an optimum on that bound is refused.
+    """
+    w, i = _sd_data(widths_ms, thresholds_mA)
 
     def fit_for(log_c: float) -> SDFit:
         c = math.exp(log_c)
@@ -92,7 +186,7 @@ def fit_lapicque(widths_ms: np.ndarray, thresholds_mA: np.ndarray) -> SDFit:
         rh = _rel_weighted_scale(basis, i)
         return SDFit("lapicque", rh, c, float(np.sqrt(np.mean((rh * basis / i - 1) ** 2))))
 
-    lo, hi = math.log(1e-4), math.log(1e3)
+    lo, hi = math.log(w.min() / CHRONAXIE_RANGE_FACTOR), math.log(w.max() * CHRONAXIE_RANGE_FACTOR)
     g = (math.sqrt(5) - 1) / 2
     a, b = hi - g * (hi - lo), lo + g * (hi - lo)
     for _ in range(100):
@@ -102,20 +196,47 @@ def fit_lapicque(widths_ms: np.ndarray, thresholds_mA: np.ndarray) -> SDFit:
         else:
             lo, a = a, b
             b = lo + g * (hi - lo)
-    return fit_for(0.5 * (lo + hi))
+    return _identified(fit_for(0.5 * (lo + hi)), w, i)
 
 
 def strength_duration(model: str, diameter_um: float, electrode: Electrode | FilePotentials,
                       widths_ms: Sequence[float], *, pulse: str = "mono", polarity: str = "cathodic",
                       gap_ms: float = 0.0, n_nodes: int = 51, dt_ms: float = DEFAULT_DT_MS,
                       tolerance: float = 1e-3, threads: int | None = None) -> SDCurve:
-    """Thresholds over pulse widths, with Weiss and Lapicque fits (rheobase, chronaxie)."""
-    widths = np.array(sorted(float(w) for w in widths_ms))
-    if len(widths) < 3:
-        raise ParameterError("widths_ms", "widths_ms: give at least three pulse widths to fit rheobase and chronaxie")
-    fibre = build_fibre(model, diameter_um, n_nodes)
-    ve = electrode.potentials(fibre)
-    jobs = [ThresholdJob(model, diameter_um, ve, Waveform.pulse(pulse, w, polarity, gap_ms), n_nodes, dt_ms,
+    """Thresholds over pulse widths, with Weiss and Lapicque fits (rheobase, chronaxie).
+
+    Parameters
+    ----------
+    model : str
+        Fibre model.
+    diameter_um : float
+        Fibre diameter (µm).
+    electrode : Electrode or FilePotentials
+        The stimulating electrode (potentials in mV per mA).
+    widths_ms : sequence of float
+        Pulse widths (ms, per phase if biphasic): at least three, all distinct, on the dt grid.
+    pulse, polarity, gap_ms
+        As `Waveform.pulse` (``polarity`` of the first phase; cathodic = negative source current).
+    n_nodes, dt_ms, tolerance, threads
+        Nodes, time step (ms), relative bracket width, worker threads.
+
+    Raises
+    ------
+    ParameterError
+        For bad input, before any threshold is computed; (``widths_ms``) also when the thresholds
+        do not fall with width by more than 10 search tolerances (the widths lie far above the
+        chronaxie, so no chronaxie can be fitted).
+    ThresholdSearchError
+        When fewer than three widths gave a threshold.
+    """
+    widths = _values("widths_ms", widths_ms, "ms")
+    repeated = widths[np.flatnonzero(np.diff(np.sort(widths)) == 0)]
+    if repeated.size:
+        raise ParameterError("widths_ms", f"widths_ms: {repeated[0]:g} ms is given more than once; give at least "
+                             "three distinct pulse widths")
+    widths = np.sort(widths)
+    _sd_data(widths, np.ones_like(widths))  # positive, at least three
+    jobs = [ThresholdJob(model, diameter_um, electrode, Waveform.pulse(pulse, w, polarity, gap_ms), n_nodes, dt_ms,
                          tolerance=tolerance) for w in widths]
     outcomes = find_thresholds(jobs, threads)
     thr = _thresholds(outcomes)
@@ -123,19 +244,31 @@ def strength_duration(model: str, diameter_um: float, electrode: Electrode | Fil
     if ok.sum() < 3:
         raise ThresholdSearchError("strength-duration: fewer than three widths gave a threshold: "
                                    + "; ".join(o.error for o in outcomes if o.error))
-    return SDCurve(widths, thr, fit_weiss(widths[ok], thr[ok]), fit_lapicque(widths[ok], thr[ok]),
-                   tuple(o.error for o in outcomes if o.error))
+    spread = thr[ok].max() / thr[ok].min() - 1
+    if spread < 10 * tolerance:
+        # Differences within a few search tolerances are bracket noise: any chronaxie fitted to them is arbitrary.
+        raise ParameterError("widths_ms", f"widths_ms: thresholds vary by only {100 * spread:.2g} % over "
+                             f"{widths[ok].min():g}-{widths[ok].max():g} ms, less than 10x the search tolerance "
+                             f"{tolerance:g}, so they do not determine a chronaxie: include widths near and below "
+                             "the chronaxie (0.01-0.5 ms for myelinated fibres) or lower the tolerance")
+    try:
+        fits = fit_weiss(widths[ok], thr[ok]), fit_lapicque(widths[ok], thr[ok])
+    except ParameterError as exc:
+        raise ParameterError("widths_ms", str(exc)) from None
+    return SDCurve(widths, thr, *fits, tuple(o.error for o in outcomes if o.error))
 
 
 def plot_sd_curve(sd: SDCurve, filename: str, title: str = "") -> None:
+    """Thresholds and both fits against pulse width (log-log) to ``filename`` (png, pdf or svg)."""
     plt = _pyplot()
-    fig, ax = plt.subplots(figsize=(5.5, 4))
+    fig, ax = plt.subplots(figsize=(6, 4.5))
     w = np.geomspace(sd.widths_ms.min(), sd.widths_ms.max(), 200)
     ax.loglog(sd.widths_ms, sd.thresholds_mA, "ko", label="threshold")
     for fit, style in ((sd.weiss, "C0-"), (sd.lapicque, "C1--")):
         ax.loglog(w, fit.predict(w), style, label=f"{fit.form}: rheobase {fit.rheobase_mA:.4g} mA, "
                                                   f"chronaxie {fit.chronaxie_ms:.3g} ms")
-    ax.set(xlabel="pulse width (ms)", ylabel="threshold (mA)", title=title or "strength-duration")
+    ax.set(xlabel="pulse width (ms)", ylabel="threshold (mA)")
+    _title(ax, title or "strength-duration")
     ax.legend(fontsize=8)
     _save(fig, filename)
 
@@ -144,6 +277,20 @@ def plot_sd_curve(sd: SDCurve, filename: str, title: str = "") -> None:
 
 @dataclass(frozen=True)
 class ThresholdCurve:
+    """Thresholds against one parameter.
+
+    Attributes
+    ----------
+    parameter : str
+        ``distance_um`` or ``diameter_um``.
+    values : array
+        The parameter's values (µm).
+    thresholds_mA : array
+        Threshold at each value (mA; NaN where the search failed).
+    errors : tuple of str
+        Why a search failed, one entry per failed value.
+    """
+
     parameter: str
     values: np.ndarray
     thresholds_mA: np.ndarray
@@ -154,36 +301,58 @@ def threshold_vs_distance(model: str, diameter_um: float, distances_um: Sequence
                           sigma_S_m: float | Sequence[float] | str = 0.2, *, n_nodes: int = 51,
                           dt_ms: float = DEFAULT_DT_MS, tolerance: float = 1e-3,
                           threads: int | None = None) -> ThresholdCurve:
-    """Point-source thresholds at transverse distances over the centre node."""
+    """Thresholds of a point source at transverse distances ``distances_um`` (µm, along x) over the
+    centre node of one fibre of ``diameter_um`` (µm).
+
+    ``sigma_S_m``: one conductivity (S/m), (σx, σy, σz) or a medium name. Other parameters as
+    `strength_duration`. Raises `ParameterError` (``distances_um`` for a source inside the fibre)
+    before any threshold is computed.
+    """
+    distances = _values("distances_um", distances_um, "um")
     fibre = build_fibre(model, diameter_um, n_nodes)
+    if np.any(np.abs(distances) <= diameter_um / 2):
+        raise ParameterError("distances_um", f"distances_um: {distances[np.abs(distances) <= diameter_um / 2][0]:g} "
+                             f"um puts the source inside the {diameter_um:g} um fibre: give distances beyond "
+                             f"{diameter_um / 2:g} um")
     z = fibre.node_z_um[fibre.centre_node]
     jobs = [ThresholdJob(model, diameter_um, Electrode.point(r, 0.0, z, sigma_S_m), waveform, n_nodes, dt_ms,
-                         tolerance=tolerance) for r in distances_um]
+                         tolerance=tolerance) for r in distances]
     out = find_thresholds(jobs, threads)
-    return ThresholdCurve("distance_um", np.array(distances_um, float), _thresholds(out),
-                          tuple(o.error for o in out if o.error))
+    return ThresholdCurve("distance_um", distances, _thresholds(out), tuple(o.error for o in out if o.error))
 
 
 def threshold_vs_diameter(model: str, diameters_um: Sequence[float], distance_um: float, waveform: Waveform,
                           sigma_S_m: float | Sequence[float] | str = 0.2, *, n_nodes: int = 51,
                           dt_ms: float = DEFAULT_DT_MS, tolerance: float = 1e-3,
                           threads: int | None = None) -> ThresholdCurve:
-    """Point-source thresholds of fibres of several diameters, electrode over each centre node."""
+    """Thresholds of fibres of ``diameters_um`` (µm) for a point source ``distance_um`` (µm) from the
+    axis over each fibre's centre node.
+
+    Other parameters as `threshold_vs_distance`. Raises `ParameterError` (``diameters_um`` for a
+    diameter the model does not take) before any threshold is computed.
+    """
+    diameters = _values("diameters_um", diameters_um, "um")
     jobs = []
-    for d in diameters_um:
-        f = build_fibre(model, d, n_nodes)
+    for d in diameters:
+        try:
+            f = build_fibre(model, d, n_nodes)
+        except ParameterError as exc:
+            raise ParameterError("diameters_um" if exc.parameter == "diameter_um" else exc.parameter,
+                                 str(exc)) from None
         jobs.append(ThresholdJob(model, d, Electrode.point(distance_um, 0.0, f.node_z_um[f.centre_node], sigma_S_m),
                                  waveform, n_nodes, dt_ms, tolerance=tolerance))
     out = find_thresholds(jobs, threads)
-    return ThresholdCurve("diameter_um", np.array(diameters_um, float), _thresholds(out),
-                          tuple(o.error for o in out if o.error))
+    return ThresholdCurve("diameter_um", diameters, _thresholds(out), tuple(o.error for o in out if o.error))
 
 
 def plot_threshold_curve(curve: ThresholdCurve, filename: str, title: str = "") -> None:
+    """Threshold (log) against the curve's parameter to ``filename``; ``title`` should name what was
+    held fixed (diameter or distance) and the medium."""
     plt = _pyplot()
-    fig, ax = plt.subplots(figsize=(5.5, 4))
+    fig, ax = plt.subplots(figsize=(6, 4.5))
     ax.semilogy(curve.values, curve.thresholds_mA, "o-")
-    ax.set(xlabel=curve.parameter.replace("_um", " (um)"), ylabel="threshold (mA)", title=title)
+    ax.set(xlabel=curve.parameter.replace("_um", " (um)"), ylabel="threshold (mA)")
+    _title(ax, title)
     _save(fig, filename)
 
 
@@ -191,69 +360,188 @@ def plot_threshold_curve(curve: ThresholdCurve, filename: str, title: str = "") 
 
 @dataclass(frozen=True)
 class FibrePopulation:
-    """Fibres of a nerve: axis positions (µm, in the electrode's frame), diameters (µm) and each
-    fibre's node phase: the z of its first node relative to the electrode frame's origin."""
+    """Fibres of a nerve.
+
+    Attributes
+    ----------
+    x_um, y_um : array
+        Fibre axis positions (µm) in the electrode's frame (for a cuff: relative to the nerve axis).
+    diameter_um : array
+        Fibre diameters (µm).
+    z_offset_um : array or None
+        Each fibre's node phase in internodes (0-1): its centre node sits at the electrode frame's
+        z = 0 shifted by −phase × internode; None for all 0.
+    """
 
     x_um: np.ndarray
     y_um: np.ndarray
     diameter_um: np.ndarray
     z_offset_um: np.ndarray = field(default=None)  # type: ignore[assignment]
 
+    def __post_init__(self) -> None:
+        arrays = {name: np.asarray(getattr(self, name), float) for name in ("x_um", "y_um", "diameter_um")}
+        if self.z_offset_um is not None:
+            arrays["z_offset_um"] = np.asarray(self.z_offset_um, float)
+        n = len(arrays["x_um"])
+        for name, a in arrays.items():
+            if a.shape != (n,) or n == 0:
+                raise ParameterError(name, f"{name}: need one value per fibre (got {a.shape} for {n} fibres)")
+            if not np.all(np.isfinite(a)):
+                raise ParameterError(name, f"{name}: contains a non-finite value")
+            object.__setattr__(self, name, a)
+        if np.any(arrays["diameter_um"] <= 0):
+            raise ParameterError("diameter_um", "diameter_um: every fibre diameter must be positive")
+
     @classmethod
     def uniform(cls, n: int, nerve_diameter_um: float, diameters_um: tuple[float, float], seed: int = 0,
-                margin_um: float = 20.0) -> FibrePopulation:
-        """``n`` fibres uniformly in a disc (nerve minus ``margin_um``), diameters uniform in a range,
-        node phases uniform over one internode (set when the fibres are built)."""
+                margin_um: float | None = None) -> FibrePopulation:
+        """``n`` fibres uniformly in a round nerve, diameters uniform in a range, node phases uniform.
+
+        Parameters
+        ----------
+        n : int
+            Number of fibres, >= 1.
+        nerve_diameter_um : float
+            Nerve diameter (µm).
+        diameters_um : (float, float)
+            Fibre diameter range LO, HI (µm), 0 < LO <= HI.
+        seed : int
+            Random seed.
+        margin_um : float or None
+            Distance (µm) kept between every fibre axis and the nerve boundary; default 20 µm, or the
+            largest fibre radius if larger, so that every fibre lies wholly inside the nerve.
+        """
+        if not isinstance(n, (int, np.integer)) or n < 1:
+            raise ParameterError("n", f"n={n}: the number of fibres must be a positive integer")
+        lo, hi = (float(d) for d in diameters_um)
+        if not (math.isfinite(lo) and math.isfinite(hi) and 0 < lo <= hi):
+            raise ParameterError("diameters_um", f"diameters_um=({lo:g}, {hi:g}): give LO, HI with 0 < LO <= HI um")
+        margin = max(20.0, hi / 2) if margin_um is None else float(margin_um)
+        if not math.isfinite(margin) or margin < hi / 2:
+            raise ParameterError("margin_um", f"margin_um={margin:g}: fibres up to {hi:g} um would cross the nerve "
+                                 f"boundary; use margin_um >= {hi / 2:g}")
+        if not (math.isfinite(nerve_diameter_um) and nerve_diameter_um / 2 > margin):
+            raise ParameterError("nerve_diameter_um", f"nerve_diameter_um={nerve_diameter_um:g}: must exceed twice "
+                                 f"the {margin:g} um margin kept inside its boundary")
         rng = np.random.default_rng(seed)
-        r = (nerve_diameter_um / 2 - margin_um) * np.sqrt(rng.uniform(0, 1, n))
+        r = (nerve_diameter_um / 2 - margin) * np.sqrt(rng.uniform(0, 1, n))
         phi = rng.uniform(0, 2 * np.pi, n)
-        d = rng.uniform(diameters_um[0], diameters_um[1], n)
+        d = rng.uniform(lo, hi, n)
         return cls(r * np.cos(phi), r * np.sin(phi), d, rng.uniform(0, 1, n))
 
 
 @dataclass(frozen=True)
 class Recruitment:
+    """A population's thresholds and the fraction activated at given currents.
+
+    Attributes
+    ----------
+    currents_mA : array
+        Current magnitudes (mA).
+    fraction : array
+        Fraction of fibres activated at each current (threshold <= current).
+    thresholds_mA : array
+        Per fibre (mA); NaN when the search failed (counted as not activated).
+    population : FibrePopulation
+    errors : tuple of str
+        Why a search failed, one entry per failed fibre.
+    """
+
     currents_mA: np.ndarray
-    fraction: np.ndarray  # activated fraction at each current
-    thresholds_mA: np.ndarray  # per fibre; NaN when the search failed (counted as not activated)
+    fraction: np.ndarray
+    thresholds_mA: np.ndarray
     population: FibrePopulation
     errors: tuple[str, ...] = ()
 
+    def fraction_at(self, currents_mA: Sequence[float]) -> np.ndarray:
+        """Fraction of fibres activated at each of ``currents_mA`` (mA), exact from the thresholds."""
+        return activated_fraction(self.thresholds_mA, currents_mA)
+
+
+def activated_fraction(thresholds_mA: np.ndarray, currents_mA: Sequence[float]) -> np.ndarray:
+    """Fraction of fibres whose threshold (mA; NaN = none found) is at most each current (mA)."""
+    thr = np.sort(np.nan_to_num(np.asarray(thresholds_mA, float), nan=np.inf))
+    return np.searchsorted(thr, np.asarray(currents_mA, float), side="right") / len(thr)
+
+
+def default_currents(thresholds_mA: np.ndarray, n: int = 40) -> np.ndarray:
+    """``n`` log-spaced currents (mA) from 0.8 × the lowest to 1.25 × the highest finite threshold,
+    so the curve shows both the onset (0 %) and saturation."""
+    thr = np.asarray(thresholds_mA, float)
+    thr = thr[np.isfinite(thr)]
+    if thr.size == 0:
+        return np.array([], float)
+    return np.geomspace(0.8 * thr.min(), 1.25 * thr.max(), n)
+
 
 def recruitment(model: str, population: FibrePopulation, electrode: Electrode, waveform: Waveform,
-                currents_mA: Sequence[float], *, n_nodes: int = 51, dt_ms: float = DEFAULT_DT_MS,
+                currents_mA: Sequence[float] | None = None, *, n_nodes: int = 51, dt_ms: float = DEFAULT_DT_MS,
                 tolerance: float = 1e-3, max_mA: float = 50.0, threads: int | None = None,
-                progress=None) -> Recruitment:
+                progress: Callable[[int, int], None] | None = None) -> Recruitment:
     """Fraction of the population activated at each current (magnitude, mA).
 
     Each fibre runs along z through (x, y); its centre node sits at the electrode frame's z = 0
     shifted by its node phase (``z_offset_um`` × one internode).
+
+    Parameters
+    ----------
+    model : str
+        Fibre model.
+    population : FibrePopulation
+        Fibre positions (µm), diameters (µm) and node phases.
+    electrode : Electrode
+        In the population's frame; a cuff (`Electrode.cuff`) refuses fibres outside its nerve.
+    waveform : Waveform
+        Unit-amplitude waveform (cathodic = negative source current).
+    currents_mA : sequence of float or None
+        Currents (mA) at which to report the fraction; None: `default_currents` of the thresholds.
+    n_nodes, dt_ms, tolerance, max_mA, threads
+        Nodes, time step (ms), relative bracket width, largest amplitude tried (mA), threads.
+    progress : callable or None
+        ``progress(done, total)`` after each fibre.
+
+    Raises
+    ------
+    ParameterError
+        For bad input (including a fibre outside a cuff's nerve, named by its index), before any
+        threshold is computed.
     """
+    currents = None if currents_mA is None else _values("currents_mA", currents_mA, "mA")
     jobs = []
     for i, d in enumerate(population.diameter_um):
         f = build_fibre(model, float(d), n_nodes)
         phase = 0.0 if population.z_offset_um is None else float(population.z_offset_um[i])
-        deltax = f.geometry["deltax_um"]
-        z0 = f.node_z_um[f.centre_node] - phase * deltax
+        z0 = f.node_z_um[f.centre_node] - phase * f.geometry["deltax_um"]
         el = electrode.relative_to(float(population.x_um[i]), float(population.y_um[i]), -z0)
-        jobs.append(ThresholdJob(model, float(d), el, waveform, n_nodes, dt_ms, tolerance=tolerance,
-                                 max_mA=max_mA))  # potentials are computed in the worker threads
+        try:
+            el.check_fibre(float(d))
+        except ParameterError as exc:
+            raise ParameterError(exc.parameter, f"fibre {i}: {exc}") from None
+        jobs.append(ThresholdJob(model, float(d), el, waveform, n_nodes, dt_ms, tolerance=tolerance, max_mA=max_mA))
     out = find_thresholds(jobs, threads, progress)
     thr = _thresholds(out)
-    cur = np.array(currents_mA, float)
-    frac = np.array([np.mean(np.nan_to_num(thr, nan=np.inf) <= c) for c in cur])
-    return Recruitment(cur, frac, thr, population, tuple(o.error for o in out if o.error))
+    cur = default_currents(thr) if currents is None else currents
+    return Recruitment(cur, activated_fraction(thr, cur), thr, population, tuple(o.error for o in out if o.error))
 
 
 def plot_recruitment(rec: Recruitment, filename: str, title: str = "") -> None:
+    """Recruitment curve (exact from the thresholds, log current axis, the reported currents marked)
+    and a map of the thresholds over the fibre positions, to ``filename``."""
     plt = _pyplot()
-    fig, ax = plt.subplots(1, 2, figsize=(10, 4))
-    ax[0].plot(rec.currents_mA, 100 * rec.fraction, "o-")
-    ax[0].set(xlabel="current (mA)", ylabel="fibres activated (%)", ylim=(-2, 102), title=title or "recruitment")
+    fig, ax = plt.subplots(1, 2, figsize=(11, 4.5))
     ok = np.isfinite(rec.thresholds_mA)
+    edges = np.concatenate([rec.currents_mA, rec.thresholds_mA[ok]])
+    grid = np.geomspace(edges.min(), edges.max(), 2000) if edges.size else edges
+    ax[0].plot(grid, 100 * rec.fraction_at(grid), "C0-", lw=1.2, label="from the fibre thresholds")
+    ax[0].plot(rec.currents_mA, 100 * rec.fraction, "C0o", ms=3, label="reported currents")
+    ax[0].set(xscale="log", xlabel="current (mA)", ylabel="fibres activated (%)", ylim=(-2, 102))
+    ax[0].legend(fontsize=8, loc="upper left")
+    _title(ax[0], title or "recruitment")
     sc = ax[1].scatter(rec.population.x_um[ok], rec.population.y_um[ok], c=np.log10(rec.thresholds_mA[ok]),
                        s=8 + 4 * rec.population.diameter_um[ok], cmap="viridis")
-    ax[1].plot(rec.population.x_um[~ok], rec.population.y_um[~ok], "rx", label="no threshold")
+    if not ok.all():
+        ax[1].plot(rec.population.x_um[~ok], rec.population.y_um[~ok], "rx", label="no threshold")
+        ax[1].legend(fontsize=8)
     ax[1].set(xlabel="x (um)", ylabel="y (um)", aspect="equal", title="thresholds (size = diameter)")
     fig.colorbar(sc, ax=ax[1], label="log10 threshold (mA)")
     _save(fig, filename)
@@ -265,9 +553,24 @@ def plot_recruitment(rec: Recruitment, filename: str, title: str = "") -> None:
 class BlockResult:
     """Block threshold: the smallest kHz amplitude (mA) at which the test AP does not get through.
 
-    onset_firing : at the block threshold, whether the kHz stimulus itself made the fibre fire
-        (APs at the detection node before the test AP); block is only declared when the test AP
-        was launched and did not arrive, so onset or repetitive firing is never taken for block
+    Attributes
+    ----------
+    block_threshold_mA : float
+        Upper end of the final bracket (mA).
+    bracket_mA : (float, float)
+        (highest amplitude that did not block, lowest that blocked), mA.
+    frequency_khz : float
+        Train frequency (kHz).
+    test_ap_node : int
+        The node into which the test AP's current is injected.
+    onset_firing : bool
+        At the block threshold, whether the kHz stimulus itself made the fibre fire (APs at the
+        detection node before the test AP); block is only declared when the test AP was launched
+        and did not arrive, so onset or repetitive firing is never taken for block.
+    n_runs : int
+        Simulations run.
+    test_delay_ms, tstop_ms, dt_ms : float
+        Test-AP time, run length and time step (ms).
     """
 
     block_threshold_mA: float
@@ -293,17 +596,78 @@ def _block_outcome(stim: Stimulation, amp: float, test_ms: float, launch: int, d
     return not bool(np.any(times[1] >= test_ms)), bool(np.any(times[1] < test_ms))
 
 
+def block_frequency_range_khz(dt_ms: float, test_delay_ms: float = 15.0) -> tuple[float, float]:
+    """The lowest and highest train frequency (kHz) `block_threshold` takes at ``dt_ms`` (ms).
+
+    Highest: each phase (0.5/f ms) one time step. Lowest: one whole period before the test AP at
+    ``test_delay_ms``. In between, only frequencies whose phase is a whole number of steps,
+    f = 0.5 / (k · dt_ms) kHz for whole k.
+    """
+    return 1.0 / test_delay_ms, 0.5 / dt_ms
+
+
+def _check_block_frequency(f: float, dt_ms: float, test_delay_ms: float) -> float:
+    """``f`` (kHz) if its train fits the time grid and the test-AP time, else ParameterError naming the fix."""
+    if not (math.isfinite(f) and f > 0):
+        raise ParameterError("frequency_khz", f"frequency_khz={f}: must be a positive frequency in kHz")
+    lo, hi = block_frequency_range_khz(dt_ms, test_delay_ms)
+    if not lo <= f <= hi * (1 + 1e-9):
+        raise ParameterError("frequency_khz", f"frequency_khz={f:g}: must lie in {lo:.4g}-{hi:.4g} kHz at "
+                             f"dt_ms={dt_ms:g} (each phase at least one step, a whole period before the test AP at "
+                             f"{test_delay_ms:g} ms)")
+    k = 0.5 / (f * dt_ms)  # steps per phase
+    if abs(k - round(k)) > 1e-6 * k:
+        near = sorted({0.5 / (j * dt_ms) for j in (math.floor(k), math.ceil(k)) if lo <= 0.5 / (j * dt_ms) <= hi})
+        raise ParameterError("frequency_khz", f"frequency_khz={f:g}: each phase lasts 0.5/f = {0.5 / f:.4g} ms, not a "
+                             f"whole number of dt_ms={dt_ms:g} ms steps; use {' or '.join(f'{x:.4g}' for x in near)} "
+                             "kHz, or a dt that divides the phase")
+    return f
+
+
 def block_threshold(fibre: Fibre, electrode: Electrode, frequency_khz: float = 10.0, *,
                     test_delay_ms: float = 15.0, tstop_ms: float = 25.0, dt_ms: float = 0.005,
                     max_mA: float = 50.0, start_mA: float = 0.5, tolerance: float = 1e-2) -> BlockResult:
     """Smallest amplitude of a charge-balanced kHz biphasic train that blocks a test AP.
 
-    The train runs from t = 0 to ``tstop_ms``; a test AP is launched by a 2 nA, 0.1 ms pulse into
-    the first active node at ``test_delay_ms`` (after the onset response); block means no AP at
-    the detection node (past the electrode) after the test AP was launched. An amplitude at which
-    the fibre keeps firing (repetitive firing, not block) counts as not blocked.
+    The train (cathodic first, each phase half a period) runs from t = 0 to ``tstop_ms``; a test
+    AP is launched by a 2 nA, 0.1 ms pulse into the first active node at ``test_delay_ms`` (after
+    the onset response); block means no AP at the detection node (past the electrode) after the
+    test AP was launched. An amplitude at which the fibre keeps firing (repetitive firing, not
+    block) counts as not blocked.
+
+    Parameters
+    ----------
+    fibre : Fibre
+    electrode : Electrode
+        Potentials in mV per mA.
+    frequency_khz : float
+        Train frequency (kHz); see `block_frequency_range_khz` for what the time grid allows.
+    test_delay_ms, tstop_ms, dt_ms : float
+        Test-AP time, run length, time step (ms).
+    max_mA, start_mA : float
+        Largest and first amplitude tried (mA).
+    tolerance : float
+        Relative width of the final bracket, in (0, 1).
+
+    Raises
+    ------
+    ParameterError
+        For bad input (``frequency_khz`` off the time grid or out of range, ...), before any run.
+    ThresholdSearchError
+        No block up to ``max_mA``, or the test AP was not launched.
     """
-    f = float(frequency_khz)
+    for name, value in (("test_delay_ms", test_delay_ms), ("tstop_ms", tstop_ms), ("dt_ms", dt_ms),
+                        ("max_mA", max_mA), ("start_mA", start_mA)):
+        if not (math.isfinite(value) and value > 0):
+            raise ParameterError(name, f"{name}={value}: must be a finite positive number")
+    if not (math.isfinite(tolerance) and 0 < tolerance < 1):
+        raise ParameterError("tolerance", f"tolerance={tolerance}: must be a relative tolerance in (0, 1)")
+    if not test_delay_ms + 0.1 < tstop_ms:
+        raise ParameterError("tstop_ms", f"tstop_ms={tstop_ms:g}: must end after the test AP's pulse "
+                             f"({test_delay_ms:g} + 0.1 ms) and leave it time to reach the detection node")
+    if start_mA > max_mA:
+        raise ParameterError("start_mA", f"start_mA={start_mA:g}: must not exceed max_mA={max_mA:g}")
+    f = _check_block_frequency(float(frequency_khz), dt_ms, test_delay_ms)
     stim = _block_stimulation(fibre, electrode, f, test_delay_ms, tstop_ms, dt_ms)
     first, det = fibre.passive_end_nodes, fibre.detection_node
     runs = 0
@@ -339,29 +703,32 @@ def block_threshold(fibre: Fibre, electrode: Electrode, frequency_khz: float = 1
 
 def _block_stimulation(fibre: Fibre, electrode: Electrode, frequency_khz: float, test_delay_ms: float,
                        tstop_ms: float, dt_ms: float) -> Stimulation:
-    """A 50 % duty charge-balanced biphasic train at ``frequency_khz`` plus the test-AP pulse."""
+    """The biphasic train at ``frequency_khz`` (phases of half a period each) plus the test-AP pulse."""
     f = frequency_khz
-    if not math.isfinite(f) or f <= 0:
-        raise ParameterError("frequency_khz", f"frequency_khz={f}: must be positive")
     wave = Waveform.biphasic(0.5 / f, "cathodic").train(f * 1000.0, n_pulses=math.floor(tstop_ms * f + 1e-9))
     test = IntracellularPulse(fibre.passive_end_nodes, 2.0, test_delay_ms, 0.1)
     return Stimulation(fibre, electrode, wave, dt_ms=dt_ms, tstop_ms=tstop_ms, intracellular=test)
 
 
-def plot_block(fibre: Fibre, electrode: Electrode, res: BlockResult, filename: str) -> None:
-    """Vm near the test-AP source, under the electrode and past it, just below and at the block threshold."""
+def plot_block(fibre: Fibre, electrode: Electrode, res: BlockResult, filename: str, title: str = "") -> None:
+    """Vm near the test-AP source, under the electrode and past it, just below and at the block
+    threshold, to ``filename``; ``title`` defaults to the fibre and the electrode with its medium."""
     plt = _pyplot()
     stim = _block_stimulation(fibre, electrode, res.frequency_khz, res.test_delay_ms, res.tstop_ms, res.dt_ms)
     nodes = [res.test_ap_node + 1, fibre.centre_node, fibre.detection_node]
-    fig, ax = plt.subplots(2, 1, figsize=(8, 5.5), sharex=True)
+    fig, ax = plt.subplots(2, 1, figsize=(8, 6), sharex=True)
     for a, amp, what in ((ax[0], res.bracket_mA[0], "not blocked"), (ax[1], res.bracket_mA[1], "blocked")):
         run = stim.run(amp, record_nodes=nodes)
         for row, n in zip(run.vm_mV, nodes):
             a.plot(run.t_ms, row, lw=0.8, label=f"node {n}")
         a.axvline(res.test_delay_ms, color="k", ls=":", lw=0.8)
-        a.set(ylabel="Vm (mV)", title=f"{amp:.4g} mA at {res.frequency_khz:g} kHz: {what}")
+        a.set(ylabel="Vm (mV)")
+        a.set_title(f"{amp:.4g} mA at {res.frequency_khz:g} kHz: {what}", fontsize=9)
     ax[0].legend(fontsize=7, loc="upper right")
     ax[1].set(xlabel="t (ms); dotted: test AP launched")
+    where = getattr(electrode, "description", getattr(electrode, "source", ""))
+    fig.suptitle(textwrap.fill(title or f"kHz block: {fibre.model.name} {fibre.diameter_um:g} um, {where}", 90),
+                 fontsize=9)
     _save(fig, filename)
 
 
@@ -372,6 +739,11 @@ def _pyplot():
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
     return plt
+
+
+def _title(ax, title: str) -> None:
+    """A title wrapped to the axes' width, so long descriptions are not cut off."""
+    ax.set_title(textwrap.fill(title, 60), fontsize=9)
 
 
 def _save(fig, filename: str) -> None:

@@ -2,14 +2,16 @@
 potentials imported from a field solver.
 
 Coordinates in µm (fibre along z, at x = y = 0; z = 0 at the start of the first node),
-conductivity in S/m, source current in mA, potentials in mV (per mA of stimulus amplitude).
+conductivity in S/m, source current in mA, potentials in mV per mA of stimulus amplitude.
+Sign convention: a contact of weight +1 carries the stimulus current as a source; the waveform's
+sign carries the polarity, so a cathodic pulse is a negative source current at that contact.
 """
 from __future__ import annotations
 
 import dataclasses
 import math
 import tomllib
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from importlib import resources
 from pathlib import Path
 from typing import Sequence
@@ -29,11 +31,20 @@ def _check_finite_positive(name: str, value: float) -> float:
 
 @dataclass(frozen=True)
 class Medium:
-    """Homogeneous medium; isotropic when the three principal conductivities (S/m) are equal."""
+    """Homogeneous medium with principal conductivities along x, y (transverse) and z (the fibre).
+
+    Parameters
+    ----------
+    sigma_x, sigma_y, sigma_z : float
+        Conductivities (S/m), finite and positive; equal for an isotropic medium.
+    name : str
+        The preset it came from (``endoneurium``, ...), empty otherwise; not part of equality.
+    """
 
     sigma_x: float
     sigma_y: float
     sigma_z: float
+    name: str = field(default="", compare=False)
 
     def __post_init__(self) -> None:
         for name in ("sigma_x", "sigma_y", "sigma_z"):
@@ -41,28 +52,54 @@ class Medium:
 
     @classmethod
     def isotropic(cls, sigma_S_m: float) -> Medium:
+        """An isotropic medium of conductivity ``sigma_S_m`` (S/m)."""
         return cls(sigma_S_m, sigma_S_m, sigma_S_m)
 
     @classmethod
     def preset(cls, name: str) -> Medium:
-        """A named medium from ``models/media.toml`` (e.g. ``endoneurium``); see `media_presets`."""
+        """A named medium from ``models/media.toml`` (e.g. ``endoneurium``); see `media_presets`.
+
+        Raises
+        ------
+        ParameterError
+            (``medium``) for an unknown name.
+        """
         presets = _read_presets("media.toml")
         if name not in presets:
             raise ParameterError("medium", f"medium {name!r}: choose one of {', '.join(presets)}")
-        return cls(*presets[name]["sigma_xyz"])
+        return cls(*presets[name]["sigma_xyz"], name=name)
+
+    @property
+    def sigma_xyz_S_m(self) -> tuple[float, float, float]:
+        """(σx, σy, σz) in S/m."""
+        return (self.sigma_x, self.sigma_y, self.sigma_z)
+
+    @property
+    def description(self) -> str:
+        """One phrase for reports, e.g. ``sigma 0.2 S/m`` or ``endoneurium (sigma_xyz 0.1667, 0.1667, 0.5714 S/m)``."""
+        if self.sigma_x == self.sigma_y == self.sigma_z:
+            values = f"sigma {self.sigma_x:.4g} S/m"
+        else:
+            values = "sigma_xyz " + ", ".join(f"{s:.4g}" for s in self.sigma_xyz_S_m) + " S/m"
+        return f"{self.name} ({values})" if self.name else values
 
 
 def media_presets() -> dict[str, str]:
-    """Named media and the source of their conductivities."""
+    """Named media (keys of ``models/media.toml``) and the source of their conductivities."""
     return {name: p["source"] for name, p in _read_presets("media.toml").items()}
 
 
 @dataclass(frozen=True)
 class PointSource:
-    """A point current source at (x_um, y_um, z_um) carrying ``weight`` × the stimulus current.
+    """A point current source carrying ``weight`` × the stimulus current.
 
-    A weight of +1 injects the stimulus current; a bipolar pair is two sources with weights
-    −1 and +1.
+    Parameters
+    ----------
+    x_um, y_um, z_um : float
+        Position (µm) in the fibre's frame (fibre along z at x = y = 0).
+    weight : float
+        Share of the stimulus current: +1 carries it with the waveform's sign (a cathodic pulse
+        makes it a negative source current); a bipolar pair is two sources of weights −1 and +1.
     """
 
     x_um: float
@@ -78,11 +115,27 @@ class PointSource:
 
 @dataclass(frozen=True)
 class RingContact:
-    """A band contact on a cylinder around the z axis, discretised into point sources.
+    """A band contact on a cylinder parallel to the z axis, discretised into point sources.
 
-    Full ring (``extent_deg`` = 360), partial ring/arc, or helix (``pitch_um`` > 0: z advances by
-    ``pitch_um`` per turn, centred on ``z_um``). ``width_um`` is the band's extent along z.
-    The contact carries ``weight`` × the stimulus current, spread evenly over its surface.
+    Full ring (``extent_deg`` = 360), partial ring/arc, or helix (``pitch_um`` > 0). The contact
+    carries ``weight`` × the stimulus current (sign as for `PointSource`), spread evenly over it.
+
+    Parameters
+    ----------
+    radius_um : float
+        Radius of the cylinder (µm), > 0.
+    z_um : float
+        Centre of the contact along z (µm).
+    weight : float
+        Share of the stimulus current.
+    extent_deg, start_deg : float
+        Angular extent (0 < extent ≤ 360°) and start angle (degrees from +x).
+    pitch_um : float
+        Advance along z per turn (µm) of a helix, centred on ``z_um``; 0 for a ring.
+    width_um : float
+        Extent of the band along z (µm), ≥ 0.
+    x_um, y_um : float
+        Position of the cylinder's axis (µm).
     """
 
     radius_um: float
@@ -104,7 +157,8 @@ class RingContact:
                              f"(got {self.radius_um}, {self.extent_deg}, {self.width_um})")
 
     def points(self, spacing_um: float) -> tuple[np.ndarray, np.ndarray]:
-        """Source positions (n, 3) in µm and weights (n,) with at most ``spacing_um`` between points."""
+        """Source positions (n, 3) in µm and weights (n,), summing to ``weight``, with at most
+        ``spacing_um`` (µm) between neighbouring points."""
         arc = math.radians(self.extent_deg) * self.radius_um
         n_arc = max(8, math.ceil(arc / spacing_um))
         n_w = max(1, math.ceil(self.width_um / spacing_um)) if self.width_um > 0 else 1
@@ -119,6 +173,7 @@ class RingContact:
         return xyz, np.full(len(xyz), self.weight / len(xyz))
 
     def translated(self, dx_um: float, dy_um: float, dz_um: float) -> RingContact:
+        """The same contact moved by (``dx_um``, ``dy_um``, ``dz_um``) µm."""
         return dataclasses.replace(self, x_um=self.x_um + dx_um, y_um=self.y_um + dy_um, z_um=self.z_um + dz_um)
 
     def distance_to_axis_um(self) -> float:
@@ -137,17 +192,36 @@ Contact = PointSource | RingContact
 class Electrode:
     """Weighted contacts (point sources, rings, arcs, helices) in a homogeneous medium.
 
-    ``points_per_distance`` sets the discretisation of extended contacts: source spacing is the
-    contact's distance to the fibre divided by this number (default 8; see tests for convergence).
+    Parameters
+    ----------
+    sources : tuple of PointSource or RingContact
+        The contacts, in the fibre's frame (µm).
+    medium : Medium
+        The homogeneous medium.
+    points_per_distance : float
+        Discretisation of extended contacts: source spacing is the contact's distance to the
+        fibre divided by this number (default 8; see tests for convergence).
+    label : str
+        What the electrode is, for reports (``livanova2000 cuff``); empty for hand-built ones.
+    nerve_radius_um : float or None
+        Radius (µm) of the nerve the electrode sits on (set by `cuff`); a fibre must lie inside it.
+    nerve_axis_um : (float, float)
+        Position (µm) of the nerve's axis in this frame (moves with `relative_to`).
     """
 
     sources: tuple[Contact, ...]
     medium: Medium
     points_per_distance: float = 8.0
+    label: str = ""
+    nerve_radius_um: float | None = None
+    nerve_axis_um: tuple[float, float] = (0.0, 0.0)
 
     @classmethod
-    def point(cls, x_um: float, y_um: float, z_um: float, sigma_S_m: float | Sequence[float]) -> Electrode:
-        """A monopolar point source; ``sigma_S_m`` is one value or (σx, σy, σz)."""
+    def point(cls, x_um: float, y_um: float, z_um: float, sigma_S_m: float | Sequence[float] | str) -> Electrode:
+        """A monopolar point source at (``x_um``, ``y_um``, ``z_um``) µm.
+
+        ``sigma_S_m`` is one conductivity (S/m), three (σx, σy, σz) or a preset name (see `medium_from`).
+        """
         return cls((PointSource(x_um, y_um, z_um),), medium_from(sigma_S_m))
 
     @classmethod
@@ -155,9 +229,26 @@ class Electrode:
              x_um: float = 0.0, y_um: float = 0.0) -> Electrode:
         """A named cuff preset from ``models/cuffs.toml`` (e.g. ``livanova2000``) around a nerve.
 
-        The nerve axis is at (``x_um``, ``y_um``); the cuff is centred at ``z_um``. If the nerve
-        plus the saline gap does not fit the resting inner radius, the cuff opens and its contacts'
-        angular extent shrinks so their arc length is conserved (as ASCENT does).
+        If the nerve plus the saline gap does not fit the resting inner radius, the cuff opens and
+        its contacts' angular extent shrinks so their arc length is conserved (as ASCENT does).
+
+        Parameters
+        ----------
+        name : str
+            The preset.
+        nerve_diameter_um : float
+            Nerve diameter (µm); fibres placed outside it are refused (see `check_fibre`).
+        z_um : float
+            Centre of the cuff along z (µm).
+        medium : Medium or str
+            The medium or a preset name (default ``endoneurium``).
+        x_um, y_um : float
+            Position of the nerve axis (µm), i.e. minus the fibre's position in the nerve.
+
+        Raises
+        ------
+        ParameterError
+            (``cuff``, ``nerve_diameter_um``, ``medium``) for an unknown preset or a bad value.
         """
         presets = _read_presets("cuffs.toml")
         if name not in presets:
@@ -171,18 +262,59 @@ class Electrode:
             RingContact(radius, z_um + dz, w, extent_deg=extent, pitch_um=c["pitch_um"],
                         width_um=c["contact_width_um"], x_um=x_um, y_um=y_um)
             for dz, w in zip((-half, half), c["weights"]))
-        return cls(contacts, medium if isinstance(medium, Medium) else Medium.preset(medium))
+        return cls(contacts, medium if isinstance(medium, Medium) else Medium.preset(medium), label=f"{name} cuff",
+                   nerve_radius_um=d / 2, nerve_axis_um=(float(x_um), float(y_um)))
 
     def relative_to(self, x_um: float, y_um: float, z_um: float = 0.0) -> Electrode:
-        """The same electrode seen from a fibre whose axis passes through (x_um, y_um) and whose
-        z origin is at ``z_um``: every contact moves by (−x, −y, −z)."""
+        """The same electrode seen from a fibre whose axis passes through (``x_um``, ``y_um``) µm and
+        whose z origin is at ``z_um``: every contact (and the nerve axis) moves by (−x, −y, −z)."""
         moved = tuple(
             PointSource(c.x_um - x_um, c.y_um - y_um, c.z_um - z_um, c.weight) if isinstance(c, PointSource)
             else c.translated(-x_um, -y_um, -z_um) for c in self.sources)
-        return dataclasses.replace(self, sources=moved)
+        axis = (self.nerve_axis_um[0] - x_um, self.nerve_axis_um[1] - y_um)
+        return dataclasses.replace(self, sources=moved, nerve_axis_um=axis)
+
+    def check_fibre(self, diameter_um: float) -> None:
+        """Refuse a fibre of ``diameter_um`` (µm) on the z axis that is not wholly inside the nerve.
+
+        Only electrodes that know their nerve (`cuff`) check; the fibre's axis plus its radius
+        must lie within the nerve radius.
+
+        Raises
+        ------
+        ParameterError
+            (``x_um`` or ``y_um``, whichever offset is larger) naming the nerve radius.
+        """
+        if self.nerve_radius_um is None:
+            return
+        x, y = -self.nerve_axis_um[0], -self.nerve_axis_um[1]  # the fibre, seen from the nerve axis
+        r, radius = math.hypot(x, y), self.nerve_radius_um
+        if r + diameter_um / 2 > radius:
+            raise ParameterError(
+                "x_um" if abs(x) >= abs(y) else "y_um",
+                f"the fibre at ({x:g}, {y:g}) um from the nerve axis with radius {diameter_um / 2:g} um does not fit "
+                f"inside the {2 * radius:g} um nerve (radius {radius:g} um): place its axis within "
+                f"{max(radius - diameter_um / 2, 0):g} um of the nerve axis")
+
+    @property
+    def description(self) -> str:
+        """One phrase for reports: what the electrode is, where, and the medium."""
+        if self.label:
+            what = self.label
+            if self.nerve_radius_um is not None:
+                what += f" on a {2 * self.nerve_radius_um:g} um nerve"
+                if self.nerve_axis_um != (0.0, 0.0):
+                    what += f", fibre at ({-self.nerve_axis_um[0]:g}, {-self.nerve_axis_um[1]:g}) um from its axis"
+        elif len(self.sources) == 1 and isinstance(self.sources[0], PointSource):
+            p = self.sources[0]
+            what = f"point source at ({p.x_um:g}, {p.y_um:g}, {p.z_um:.1f}) um"
+        else:
+            what = f"{len(self.sources)} contacts"
+        return f"{what} in {self.medium.description}"
 
     def source_points(self, fibre_radius_um: float) -> tuple[np.ndarray, np.ndarray]:
-        """All point sources (n, 3) in µm and their weights, discretised for a fibre on the z axis."""
+        """All point sources (n, 3) in µm and their weights, discretised for a fibre on the z axis
+        of radius ``fibre_radius_um`` (µm)."""
         xyz, w = [], []
         for c in self.sources:
             if isinstance(c, PointSource):
@@ -195,10 +327,15 @@ class Electrode:
         return np.concatenate(xyz), np.concatenate(w)
 
     def potentials(self, fibre: Fibre) -> np.ndarray:
-        """Potential (mV) at each section centre for a stimulus of 1 mA.
+        """Potential (mV per mA of source current) at each section centre of ``fibre`` (on the z axis).
 
-        Raises ValueError if any source lies inside or on the fibre (within its outer radius).
+        Raises
+        ------
+        ParameterError
+            (``electrode``) if a source lies inside or on the fibre (within its outer radius);
+            (``x_um``/``y_um``) if the fibre is not inside the electrode's nerve (`check_fibre`).
         """
+        self.check_fibre(fibre.diameter_um)
         m = self.medium
         radius = fibre.diameter_um / 2
         xyz, weights = self.source_points(radius)
@@ -219,8 +356,16 @@ class Electrode:
         return ve
 
 
-def medium_from(sigma_S_m: float | Sequence[float] | str) -> Medium:
-    """A medium from one conductivity, three (σx, σy, σz), or a preset name."""
+def medium_from(sigma_S_m: float | Sequence[float] | str | Medium) -> Medium:
+    """A medium from one conductivity (S/m), three (σx, σy, σz), a preset name or a `Medium`.
+
+    Raises
+    ------
+    ParameterError
+        (``sigma_S_m``, ``sigma_x``/``sigma_y``/``sigma_z``, ``medium``) for a bad value or name.
+    """
+    if isinstance(sigma_S_m, Medium):
+        return sigma_S_m
     if isinstance(sigma_S_m, str):
         return Medium.preset(sigma_S_m)
     if np.ndim(sigma_S_m) == 0:
@@ -238,8 +383,21 @@ def _read_presets(filename: str) -> dict:
 class FilePotentials:
     """Unit-current potentials along the fibre from a field solver (FEM: COMSOL, ASCENT, ...).
 
-    ``z_um`` in the fibre's own coordinate (0 at the start of the first node), strictly increasing;
-    ``ve_mV`` the potential for 1 mA. Interpolated linearly onto section centres.
+    Parameters
+    ----------
+    z_um : array
+        Positions (µm) in the fibre's own coordinate (0 at the start of the first node), strictly
+        increasing, covering every section centre; at least two.
+    ve_mV : array
+        Potential (mV) at each position for a source current of +1 mA (the waveform's sign then
+        gives the polarity). Interpolated linearly onto the section centres.
+    source : str
+        Where they came from (a file name), for messages.
+
+    Raises
+    ------
+    ParameterError
+        (``potentials``) for mismatched, too short, non-finite or non-increasing columns.
     """
 
     z_um: np.ndarray
@@ -264,7 +422,13 @@ class FilePotentials:
 
     @classmethod
     def from_file(cls, path: str | Path) -> FilePotentials:
-        """Read a CSV with header ``z_um,ve_mV`` or an NPY array of shape (n, 2)."""
+        """Read a CSV with header ``z_um,ve_mV`` or an NPY array of shape (n, 2) (µm, mV per mA).
+
+        Raises
+        ------
+        ParameterError
+            (``potentials``) for a missing file, a directory, a bad header or too few rows.
+        """
         path = Path(path)
         if not path.is_file():
             raise ParameterError("potentials", f"potentials file {path}: "
@@ -292,11 +456,18 @@ class FilePotentials:
         return cls(data[:, 0], data[:, 1], str(path))
 
     def to_csv(self, path: str | Path) -> None:
+        """Write a CSV that `from_file` reads back exactly (header ``z_um,ve_mV``, 17 digits)."""
         np.savetxt(path, np.column_stack([self.z_um, self.ve_mV]), delimiter=",", header="z_um,ve_mV",
                    comments="", fmt="%.17g")
 
     def potentials(self, fibre: Fibre) -> np.ndarray:
-        """Potential (mV per mA) at each section centre, interpolated linearly in z."""
+        """Potential (mV per mA) at each section centre of ``fibre``, interpolated linearly in z.
+
+        Raises
+        ------
+        ParameterError
+            (``potentials``) if the samples do not cover every section centre.
+        """
         lo, hi = fibre.z_um[0], fibre.z_um[-1]
         # A file sampled at the section centres may differ from them by rounding (1e-9 relative).
         slack = 1e-9 * max(abs(lo), abs(hi), 1.0)

@@ -7,6 +7,7 @@ search runs its probes one after another (``parallel=False``), which gives exact
 """
 from __future__ import annotations
 
+import math
 import os
 from concurrent.futures import ThreadPoolExecutor, as_completed
 from dataclasses import dataclass
@@ -14,6 +15,7 @@ from typing import Callable, Iterable, Iterator
 
 import numpy as np
 
+from .errors import ParameterError
 from .extracellular import Electrode, FilePotentials
 from .fibre import build_fibre
 from .simulation import DEFAULT_DT_MS, Stimulation
@@ -23,11 +25,39 @@ from .waveform import Waveform
 
 @dataclass(frozen=True, eq=False)
 class ThresholdJob:
-    """Everything one threshold needs (units as in `find_threshold`)."""
+    """Everything one threshold search needs (as `nervesim.find_threshold` takes it).
+
+    Parameters
+    ----------
+    model : str
+        Fibre model name (`nervesim.available_models`).
+    diameter_um : float
+        Fibre diameter (µm).
+    electrode : Electrode, FilePotentials or array
+        The stimulating electrode, or the potentials (mV per mA) at each section centre.
+    waveform : Waveform
+        Unit-amplitude waveform; its sign is the polarity (cathodic = negative source current).
+    n_nodes : int
+        Nodes of Ranvier.
+    dt_ms, tstop_ms : float
+        Time step and run length (ms; None: end of the waveform + 5 ms).
+    tolerance : float
+        Relative width of the final bracket, in (0, 1).
+    temperature_c : float or None
+        Temperature (°C; None: the model's).
+    max_mA : float
+        Largest amplitude tried (mA).
+
+    Raises
+    ------
+    ParameterError
+        (``tolerance``, ``max_mA``) when the search settings cannot work; everything else is
+        checked by `prepare`.
+    """
 
     model: str
     diameter_um: float
-    electrode: Electrode | FilePotentials | np.ndarray  # an array: potentials per section for 1 mA
+    electrode: Electrode | FilePotentials | np.ndarray
     waveform: Waveform
     n_nodes: int = 51
     dt_ms: float = DEFAULT_DT_MS
@@ -36,44 +66,104 @@ class ThresholdJob:
     temperature_c: float | None = None
     max_mA: float = 1e3
 
+    def __post_init__(self) -> None:
+        # The same limits as `search_threshold`, checked when the job is made rather than when it runs.
+        if not (math.isfinite(self.tolerance) and 0 < self.tolerance < 1):
+            raise ParameterError("tolerance", f"tolerance={self.tolerance}: must be a relative tolerance in (0, 1), "
+                                 "e.g. 0.001")
+        if not (math.isfinite(self.max_mA) and self.max_mA > 0):
+            raise ParameterError("max_mA", f"max_mA={self.max_mA}: must be a finite positive amplitude in mA")
+
 
 @dataclass(frozen=True)
 class JobOutcome:
-    """A job's result, or the error that stopped it (``result`` is then None)."""
+    """A job's result, or the error that stopped it.
+
+    Attributes
+    ----------
+    job : ThresholdJob
+    result : ThresholdResult or None
+        None when the search failed.
+    error : str or None
+        ``"ExceptionName: message"`` when the search failed.
+    """
 
     job: ThresholdJob
     result: ThresholdResult | None
     error: str | None = None
 
 
-def run_job(job: ThresholdJob) -> JobOutcome:
-    """Run one job; bad input or an unbracketed search becomes an error outcome, not an exception."""
+def prepare(job: ThresholdJob) -> Stimulation:
+    """The job's fibre, potentials and waveform on its time grid, ready to search (no simulation yet).
+
+    Raises
+    ------
+    ParameterError
+        For any bad input of the job (model, diameter, nodes, dt, waveform off the time grid,
+        electrode inside the fibre, fibre outside a cuff's nerve, ...).
+    """
+    fibre = build_fibre(job.model, job.diameter_um, job.n_nodes, temperature_c=job.temperature_c)
+    return Stimulation(fibre, job.electrode, job.waveform, dt_ms=job.dt_ms, tstop_ms=job.tstop_ms, parallel=False)
+
+
+def _search(job: ThresholdJob, stim: Stimulation) -> JobOutcome:
     try:
-        fibre = build_fibre(job.model, job.diameter_um, job.n_nodes, temperature_c=job.temperature_c)
-        stim = Stimulation(fibre, job.electrode, job.waveform, dt_ms=job.dt_ms, tstop_ms=job.tstop_ms,
-                           parallel=False)
         return JobOutcome(job, search_threshold(stim, tolerance=job.tolerance, max_mA=job.max_mA))
-    except (ValueError, ThresholdSearchError) as exc:
+    except ThresholdSearchError as exc:
         return JobOutcome(job, None, f"{type(exc).__name__}: {exc}")
 
 
+def run_job(job: ThresholdJob) -> JobOutcome:
+    """Run one job; bad input or an unbracketed search becomes an error outcome, not an exception
+    (for sweeps, which store every point's outcome)."""
+    try:
+        stim = prepare(job)
+    except ValueError as exc:
+        return JobOutcome(job, None, f"{type(exc).__name__}: {exc}")
+    return _search(job, stim)
+
+
 def iter_thresholds(jobs: Iterable[ThresholdJob], threads: int | None = None) -> Iterator[tuple[int, JobOutcome]]:
-    """Yield (index, outcome) for each job as soon as it is done (completion order)."""
-    items = list(enumerate(jobs))
+    """Yield (index, outcome) for each job as soon as it is done (completion order).
+
+    Every job is prepared (`prepare`) before any search starts, so bad input raises
+    `ParameterError` at once instead of surfacing as failed outcomes after a long run; a search
+    that cannot bracket a threshold is an outcome with ``error`` set. ``threads`` defaults to
+    every core.
+    """
+    items = [(i, job, prepare(job)) for i, job in enumerate(jobs)]
     n = min(threads or os.cpu_count() or 1, max(len(items), 1))
     if n == 1:
-        for i, job in items:
-            yield i, run_job(job)
+        for i, job, stim in items:
+            yield i, _search(job, stim)
         return
-    with ThreadPoolExecutor(n) as pool:
-        futures = {pool.submit(run_job, job): i for i, job in items}
+    pool = ThreadPoolExecutor(n)
+    try:
+        futures = {pool.submit(_search, job, stim): i for i, job, stim in items}
         for fut in as_completed(futures):
             yield futures[fut], fut.result()
+    finally:
+        # On an interrupt (or a caller that stops early) do not start the searches still queued.
+        pool.shutdown(wait=True, cancel_futures=True)
 
 
 def find_thresholds(jobs: Iterable[ThresholdJob], threads: int | None = None,
                     progress: Callable[[int, int], None] | None = None) -> list[JobOutcome]:
-    """Outcomes of all ``jobs`` in their order, computed on ``threads`` threads (default: every core)."""
+    """Outcomes of all ``jobs`` in their order, computed on ``threads`` threads (default: every core).
+
+    Parameters
+    ----------
+    jobs : iterable of ThresholdJob
+    threads : int or None
+        Worker threads (None: every core).
+    progress : callable or None
+        Called as ``progress(done, total)`` after each job.
+
+    Raises
+    ------
+    ParameterError
+        For bad input in any job, before any search runs (see `iter_thresholds`).
+    """
     jobs = list(jobs)
     out: list[JobOutcome | None] = [None] * len(jobs)
     for done, (i, outcome) in enumerate(iter_thresholds(jobs, threads), 1):

@@ -1,10 +1,12 @@
 """Multi-contact and extended electrodes, media presets, potentials from files (closed forms)."""
 import math
+import warnings
 
 import numpy as np
 import pytest
 
 import nervesim
+from nervesim.errors import ParameterError
 from nervesim.extracellular import Electrode, FilePotentials, Medium, PointSource, RingContact, media_presets
 
 
@@ -85,7 +87,6 @@ def test_ring_through_the_fibre_is_an_error(fibre):
 
 
 def test_file_potentials_round_trip(fibre, tmp_path):
-    el = Electrode.point(700.0, 0.0, fibre.node_z_um[5], 0.2)
     z = np.linspace(-1000.0, fibre.z_um[-1] + 1000.0, 4001)
     exact = Electrode.point(700.0, 0.0, fibre.node_z_um[5], 0.2)
     dense = 1 / (4 * math.pi * 0.2 * np.hypot(700.0, z - fibre.node_z_um[5]) * 1e-6)
@@ -93,11 +94,65 @@ def test_file_potentials_round_trip(fibre, tmp_path):
     np.save(tmp_path / "ve.npy", np.column_stack([z, dense]))
     for name in ("ve.csv", "ve.npy"):
         ve = FilePotentials.from_file(tmp_path / name).potentials(fibre)
-        assert ve == pytest.approx(exact.potentials(fibre), rel=2e-4)  # linear interpolation error only
-    res_file = nervesim.simulate(fibre, FilePotentials.from_file(tmp_path / "ve.csv"),
-                                 nervesim.Waveform.monophasic(0.1), 0.2, dt_ms=0.005)
-    res_point = nervesim.simulate(fibre, el, nervesim.Waveform.monophasic(0.1), 0.2, dt_ms=0.005)
-    assert res_file.fired == res_point.fired
+        # Linear interpolation of 1/r between samples h apart: error <= h²/8·max|V''| (2e-4 here).
+        assert ve == pytest.approx(exact.potentials(fibre), rel=2e-4)
+
+
+def test_file_sampled_at_the_section_centres_is_the_point_electrode(fibre, tmp_path):
+    """A field exported at the section centres (10 significant digits) is accepted and gives the
+    potentials, hence the run, of the electrode it came from (before: refused over a 5e-11 um rounding)."""
+    el = Electrode.point(700.0, 0.0, fibre.node_z_um[5], 0.2)
+    path = tmp_path / "centres.csv"
+    np.savetxt(path, np.column_stack([fibre.z_um, el.potentials(fibre)]), delimiter=",", header="z_um,ve_mV",
+               comments="", fmt="%.10g")
+    from_file = FilePotentials.from_file(path)
+    assert from_file.potentials(fibre) == pytest.approx(el.potentials(fibre), rel=1e-9)
+    wave = nervesim.Waveform.monophasic(0.1)
+    a = nervesim.simulate(fibre, from_file, wave, 0.3, dt_ms=0.005, record_nodes=range(fibre.n_nodes))
+    b = nervesim.simulate(fibre, el, wave, 0.3, dt_ms=0.005, record_nodes=range(fibre.n_nodes))
+    assert a.fired and np.abs(a.vm_mV - b.vm_mV).max() < 1e-6
+
+
+@pytest.mark.parametrize("make", ["missing", "directory", "header only", "header and one row"])
+def test_unreadable_potentials_file_is_one_parameter_error(tmp_path, make):
+    path = {"missing": tmp_path / "missing.csv", "directory": tmp_path}.get(make, tmp_path / "ve.csv")
+    if make == "header only":
+        path.write_text("z_um,ve_mV\n")
+    elif make == "header and one row":
+        path.write_text("z_um,ve_mV\n0,1\n")
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # before: numpy warned about an empty file ahead of the error
+        with pytest.raises(ParameterError) as exc:
+            FilePotentials.from_file(path)
+    assert exc.value.parameter == "potentials"
+    assert {"missing": "does not exist", "directory": "is a directory"}.get(make, "at least two rows") in str(exc.value)
+
+
+def test_fibre_outside_the_cuffed_nerve_is_refused(fibre):
+    # before: a fibre at x = 5 mm in a 2 mm nerve got a threshold (14.49 mA) and no warning
+    cuff = Electrode.cuff("livanova2000", 2000.0, z_um=fibre.node_z_um[5])
+    for x, y, parameter in ((5000.0, 0.0, "x_um"), (0.0, -996.0, "y_um"), (800.0, 600.0, "x_um")):
+        with pytest.raises(ParameterError, match=r"2000 um nerve \(radius 1000 um\).* within 995 um") as exc:
+            cuff.relative_to(x, y).potentials(fibre)  # the 10 um fibre reaches 1001 um from the nerve axis
+        assert exc.value.parameter == parameter
+    # The nerve axis given to the cuff is the same geometry seen from the other side.
+    with pytest.raises(ParameterError, match="does not fit"):
+        Electrode.cuff("livanova2000", 2000.0, z_um=0.0, x_um=-5000.0).check_fibre(10.0)
+    inside = cuff.relative_to(0.0, 994.0)  # wholly inside: 994 + 5 < 1000
+    inside.check_fibre(10.0)
+    assert np.all(np.isfinite(inside.potentials(fibre)))
+    Electrode.point(5000.0, 0.0, 0.0, 0.2).check_fibre(10.0)  # a point source knows no nerve
+
+
+def test_descriptions_name_the_medium():
+    assert Medium.isotropic(0.2).description == "sigma 0.2 S/m"
+    assert Medium(0.1, 0.1, 0.5).description == "sigma_xyz 0.1, 0.1, 0.5 S/m"
+    assert Medium.preset("endoneurium").description == "endoneurium (sigma_xyz 0.1667, 0.1667, 0.5714 S/m)"
+    assert Electrode.point(1000.0, 0.0, 50.0, 0.2).description == "point source at (1000, 0, 50.0) um in sigma 0.2 S/m"
+    cuff = Electrode.cuff("livanova2000", 2000.0, z_um=0.0, medium="saline")
+    assert cuff.description == "livanova2000 cuff on a 2000 um nerve in saline (sigma 1.76 S/m)"
+    assert cuff.relative_to(300.0, -200.0).description.startswith(
+        "livanova2000 cuff on a 2000 um nerve, fibre at (300, -200) um from its axis in saline")
 
 
 @pytest.mark.parametrize("content, match", [

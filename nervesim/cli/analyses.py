@@ -1,4 +1,9 @@
-"""Analysis subcommands: ``sd-curve``, ``recruitment``, ``threshold-curve``, ``block``."""
+"""Analysis subcommands: ``sd-curve``, ``recruitment``, ``threshold-curve``, ``block``.
+
+Each checks its inputs and output paths before computing, prints one header line saying what was
+computed (or, with ``--json``, records every input in the JSON object) and exits 0, 2 (bad input,
+one line naming the flag) or 1 (no answer: no threshold or no block).
+"""
 from __future__ import annotations
 
 import argparse
@@ -7,6 +12,7 @@ import sys
 
 import numpy as np
 
+from .. import __version__
 from ..threshold import ThresholdSearchError
 from . import common
 
@@ -18,7 +24,8 @@ def add_parsers(sub) -> None:
     common.electrode_args(sd)
     common.pulse_args(sd, width=False)
     common.run_args(sd)
-    sd.add_argument("--widths-ms", required=True, type=common.floats, help="pulse widths W1,W2,... (ms, at least 3)")
+    sd.add_argument("--widths-ms", required=True, type=common.floats,
+                    help="pulse widths W1,W2,... (ms; at least 3 distinct)")
     common.output_args(sd, "write the curve and its fits")
     sd.set_defaults(run=_sd_curve, subparser=sd)
 
@@ -32,8 +39,11 @@ def add_parsers(sub) -> None:
     rc.add_argument("--fibres", type=int, default=200, help="number of fibres (default 200)")
     rc.add_argument("--diameters-um", type=common.floats, default=[2.0, 10.0], help="fibre diameter range LO,HI (um)")
     rc.add_argument("--currents-ma", type=common.floats,
-                    help="currents I1,I2,... (mA; default 0.25 to 3.5 in 0.25 steps)")
+                    help="currents I1,I2,... (mA; default 40 log-spaced from below the lowest to above the highest "
+                         "fibre threshold)")
     rc.add_argument("--seed", type=int, default=0, help="random seed of the population (default 0)")
+    rc.add_argument("--quiet", action="store_true", help="no progress bar (it is also off when stderr is not a "
+                                                         "terminal, and with --json)")
     common.output_args(rc, "write the recruitment curve and threshold map")
     rc.set_defaults(run=_recruitment, subparser=rc)
 
@@ -42,7 +52,9 @@ def add_parsers(sub) -> None:
                                     "launched at the first active node (onset firing is not taken for block).")
     common.fibre_args(bl)
     common.electrode_args(bl)
-    bl.add_argument("--frequency-khz", type=common.finite, default=10.0, help="train frequency (default 10 kHz)")
+    bl.add_argument("--frequency-khz", type=common.finite, default=10.0,
+                    help="train frequency (default 10 kHz); each phase, 0.5/f ms, must be a whole number of time "
+                         "steps (at 0.005 ms: 100/k kHz)")
     bl.add_argument("--dt-ms", type=common.finite, default=0.005, help="time step (default 0.005 ms)")
     common.output_args(bl, "write Vm traces just below and at the block threshold")
     bl.set_defaults(run=_block, subparser=bl)
@@ -62,32 +74,64 @@ def add_parsers(sub) -> None:
     tc.set_defaults(run=_threshold_curve, subparser=tc)
 
 
+def _check_plot(args: argparse.Namespace, parser: argparse.ArgumentParser) -> None:
+    common.check_output(parser, "--plot", args.plot, "figure", inputs=(getattr(args, "electrode_file", None),))
+
+
+def _population_electrode(args: argparse.Namespace) -> tuple[str, dict]:
+    """The electrode of a recruitment run (no single fibre to place): a phrase and a JSON object."""
+    z = args.z_um or 0.0
+    text, medium = common.describe_medium(args)
+    if args.cuff:
+        return (f"{args.cuff} cuff at z {z:g} um on a {args.nerve_diameter_um:g} um nerve, {text}",
+                {"kind": "cuff", "cuff": args.cuff, "nerve_diameter_um": args.nerve_diameter_um, "z_um": z, **medium})
+    return (f"electrode at ({args.x_um:g}, {args.y_um:g}, {z:g}) um in {text}",
+            {"kind": "point", "x_um": args.x_um, "y_um": args.y_um, "z_um": z, **medium})
+
+
+def _run_record(args: argparse.Namespace, **extra) -> dict:
+    """Inputs shared by the analyses, for the JSON output."""
+    run = {"model": args.model, "nodes": args.nodes, "temperature_c": args.temperature_c, "dt_ms": args.dt_ms}
+    for name, key in (("tolerance", "tolerance"), ("max_ma", "max_mA")):
+        if hasattr(args, name):
+            run[key] = getattr(args, name)
+    return {**run, **extra, "nervesim_version": __version__}
+
+
 def _sd_curve(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
     from ..analyses import plot_sd_curve, strength_duration
 
+    _check_plot(args, parser)
+    flags = {"width_ms": "--widths-ms", "time_grid": "--widths-ms/--gap-ms/--dt-ms"}
     try:
         fibre, notes = common.build_fibre(args)
         electrode = common.build_electrode(args, parser, fibre)
-        for w in args.widths_ms:
-            common.build_waveform(args, parser, w).sample(args.dt_ms, 1)
         sd = strength_duration(args.model, args.diameter_um, electrode, args.widths_ms, pulse=args.pulse,
                                polarity=args.polarity, gap_ms=args.gap_ms or 0.0, n_nodes=args.nodes,
                                dt_ms=args.dt_ms, tolerance=args.tolerance)
     except ValueError as exc:
-        common.fail(parser, exc, args)
+        common.fail(parser, exc, args, flags)
     except ThresholdSearchError as exc:
         print(f"nervesim: no strength-duration curve: {exc}", file=sys.stderr)
         return 1
+    where, electrode_json = common.describe_electrode(args, fibre)
+    what = (f"strength-duration of {args.model} {args.diameter_um:g} um ({args.nodes} nodes), {args.pulse} "
+            f"{args.polarity} pulses; {where}")
     if args.plot:
-        plot_sd_curve(sd, args.plot, f"{args.model} {args.diameter_um:g} um, {args.pulse} {args.polarity}")
+        plot_sd_curve(sd, args.plot, what)
     fits = {f.form: {"rheobase_mA": f.rheobase_mA, "chronaxie_ms": f.chronaxie_ms, "rms_rel_error": f.rms_rel_error}
             for f in (sd.weiss, sd.lapicque)}
     out = {"rheobase_mA": sd.rheobase_mA, "chronaxie_ms": sd.chronaxie_ms, "best_fit": sd.best.form,
-           "thresholds": [[float(w), float(t)] for w, t in zip(sd.widths_ms, sd.thresholds_mA)], "fits": fits,
-           "flags": notes + list(sd.errors)}
+           "thresholds": [[float(w), None if not np.isfinite(t) else float(t)]
+                          for w, t in zip(sd.widths_ms, sd.thresholds_mA)],
+           "fits": fits, "flags": notes + list(sd.errors),
+           "inputs": _run_record(args, diameter_um=args.diameter_um, pulse=args.pulse, polarity=args.polarity,
+                                 gap_ms=args.gap_ms or 0.0, widths_ms=list(sd.widths_ms),
+                                 electrode=electrode_json)}
     if args.json:
         print(json.dumps(out))
         return 0
+    print(f"{what}; dt {args.dt_ms:g} ms, tolerance {args.tolerance:g}")
     for w, t in zip(sd.widths_ms, sd.thresholds_mA):
         print(f"width {w:8.4g} ms  threshold {t:.6g} mA")
     for f in (sd.weiss, sd.lapicque):
@@ -99,45 +143,53 @@ def _sd_curve(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
 
 
 def _recruitment(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
+    from tqdm import tqdm
+
     from ..analyses import FibrePopulation, plot_recruitment, recruitment
 
-    currents = args.currents_ma or [0.25 * i for i in range(1, 15)]
-    if args.fibres < 1:
-        parser.error(f"argument --fibres: {args.fibres} must be >= 1")
-    if len(args.diameters_um) != 2 or not 0 < args.diameters_um[0] <= args.diameters_um[1]:
-        parser.error(f"argument --diameters-um: give LO,HI with 0 < LO <= HI (got {args.diameters_um})")
-    nerve = args.nerve_diameter_um
-    if nerve is None:
+    _check_plot(args, parser)
+    if args.nerve_diameter_um is None:
         parser.error("argument --nerve-diameter-um: required (fibres are placed inside the nerve)")
+    if args.electrode_file:
+        parser.error("argument --electrode-file: recruitment needs a point or cuff electrode")
+    if args.cuff and (args.x_um is not None or args.y_um is not None):
+        parser.error("argument --x-um/--y-um: with --cuff, recruitment places the fibres in the nerve itself; "
+                     "give no --x-um/--y-um")
+    if len(args.diameters_um) != 2:
+        parser.error(f"argument --diameters-um: give LO,HI (got {args.diameters_um})")
+    flags = {"n": "--fibres", "diameters_um": "--diameters-um", "diameter_um": "--diameters-um",
+             "currents_mA": "--currents-ma", "margin_um": "--diameters-um"}
     try:
-        for d in args.diameters_um:
-            common.build_fibre(args, d)
-        if args.electrode_file:
-            parser.error("argument --electrode-file: recruitment needs a point or cuff electrode")
+        pop = FibrePopulation.uniform(args.fibres, args.nerve_diameter_um, tuple(args.diameters_um), seed=args.seed)
         electrode = common.build_electrode(args, parser)
         waveform = common.build_waveform(args, parser, args.width_ms)
-        waveform.sample(args.dt_ms, 1)
-        pop = FibrePopulation.uniform(args.fibres, nerve, tuple(args.diameters_um), seed=args.seed)
-
-        def progress(done, total):
-            if not args.json:
-                print(f"\r{done}/{total} fibres", end="", file=sys.stderr, flush=True)
-        rec = recruitment(args.model, pop, electrode, waveform, currents, n_nodes=args.nodes, dt_ms=args.dt_ms,
-                          tolerance=args.tolerance, max_mA=args.max_ma, progress=progress)
+        show = not (args.json or args.quiet) and sys.stderr.isatty()
+        with tqdm(total=args.fibres, unit="fibre", file=sys.stderr, smoothing=0.1, disable=not show) as bar:
+            rec = recruitment(args.model, pop, electrode, waveform, args.currents_ma, n_nodes=args.nodes,
+                              dt_ms=args.dt_ms, tolerance=args.tolerance, max_mA=args.max_ma,
+                              progress=lambda done, total: bar.update(1))
     except ValueError as exc:
-        common.fail(parser, exc, args)
+        common.fail(parser, exc, args, flags)
+    lo, hi = args.diameters_um
+    where, electrode_json = _population_electrode(args)
+    what = (f"recruitment of {args.fibres} {args.model} fibres ({lo:g}-{hi:g} um, {args.nodes} nodes, seed "
+            f"{args.seed}) in a {args.nerve_diameter_um:g} um nerve; {waveform.label}; {where}")
     if args.plot:
-        plot_recruitment(rec, args.plot, f"{args.model}, {waveform.label}")
+        plot_recruitment(rec, args.plot, what)
     out = {"currents_mA": rec.currents_mA.tolist(), "fraction_activated": rec.fraction.tolist(),
            "thresholds_mA": [None if not np.isfinite(t) else float(t) for t in rec.thresholds_mA],
            "diameters_um": pop.diameter_um.tolist(), "x_um": pop.x_um.tolist(), "y_um": pop.y_um.tolist(),
-           "failed": len(rec.errors), "errors": list(rec.errors)}
+           "failed": len(rec.errors), "errors": list(rec.errors),
+           "inputs": _run_record(args, fibres=args.fibres, diameter_range_um=[lo, hi],
+                                 nerve_diameter_um=args.nerve_diameter_um, seed=args.seed, waveform=waveform.label,
+                                 currents="given" if args.currents_ma else "default",
+                                 electrode=electrode_json)}
     if args.json:
         print(json.dumps(out))
         return 0
-    print(file=sys.stderr)
+    print(f"{what}; dt {args.dt_ms:g} ms, tolerance {args.tolerance:g}")
     for c, f in zip(rec.currents_mA, rec.fraction):
-        print(f"{c:7.3f} mA  {100 * f:5.1f} % activated")
+        print(f"{c:8.4g} mA  {100 * f:5.1f} % activated")
     if rec.errors:
         print(f"WARNING {len(rec.errors)} fibres had no threshold below --max-ma (counted as not activated)")
     return 0
@@ -146,26 +198,36 @@ def _recruitment(args: argparse.Namespace, parser: argparse.ArgumentParser) -> i
 def _threshold_curve(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
     from ..analyses import plot_threshold_curve, threshold_vs_diameter, threshold_vs_distance
 
+    _check_plot(args, parser)
     fixed = ("--diameter-um", args.diameter_um) if args.vary == "distance" else ("--distance-um", args.distance_um)
     if fixed[1] is None:
         parser.error(f"argument {fixed[0]}: required with --vary {args.vary}")
-    medium = common.chosen_medium(args)
+    flags = ({"distances_um": "--values", "electrode": "--values"} if args.vary == "distance"
+             else {"diameters_um": "--values", "electrode": "--distance-um"})
     try:
+        medium = common.chosen_medium(args)
         waveform = common.build_waveform(args, parser, args.width_ms)
-        waveform.sample(args.dt_ms, 1)
         kw = dict(n_nodes=args.nodes, dt_ms=args.dt_ms, tolerance=args.tolerance)
         if args.vary == "distance":
             curve = threshold_vs_distance(args.model, args.diameter_um, args.values, waveform, medium, **kw)
         else:
             curve = threshold_vs_diameter(args.model, args.values, args.distance_um, waveform, medium, **kw)
     except ValueError as exc:
-        common.fail(parser, exc, args)
+        common.fail(parser, exc, args, flags)
+    held = f"diameter {args.diameter_um:g} um" if args.vary == "distance" else f"distance {args.distance_um:g} um"
+    medium_text, medium_json = common.describe_medium(args)
+    what = (f"threshold vs {args.vary}: {args.model}, {held}, {args.nodes} nodes; point source over the centre "
+            f"node in {medium_text}; {waveform.label}")
     if args.plot:
-        plot_threshold_curve(curve, args.plot, f"{args.model}, {waveform.label}")
+        plot_threshold_curve(curve, args.plot, what)
     pairs = [[float(v), None if not np.isfinite(t) else float(t)] for v, t in zip(curve.values, curve.thresholds_mA)]
     if args.json:
-        print(json.dumps({"parameter": curve.parameter, "thresholds": pairs, "errors": list(curve.errors)}))
+        held_key = ("diameter_um", args.diameter_um) if args.vary == "distance" else ("distance_um", args.distance_um)
+        print(json.dumps({"parameter": curve.parameter, "thresholds": pairs, "errors": list(curve.errors),
+                          "inputs": _run_record(args, vary=args.vary, **dict([held_key]), waveform=waveform.label,
+                                                **medium_json)}))
         return 0
+    print(f"{what}; dt {args.dt_ms:g} ms, tolerance {args.tolerance:g}")
     for v, t in pairs:
         print(f"{curve.parameter} {v:g}: " + (f"{t:.6g} mA" if t is not None else "no threshold"))
     for e in curve.errors:
@@ -176,24 +238,34 @@ def _threshold_curve(args: argparse.Namespace, parser: argparse.ArgumentParser) 
 def _block(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
     from ..analyses import block_threshold, plot_block
 
+    _check_plot(args, parser)
     try:
         fibre, notes = common.build_fibre(args)
         electrode = common.build_electrode(args, parser, fibre)
         res = block_threshold(fibre, electrode, args.frequency_khz, dt_ms=args.dt_ms)
     except ValueError as exc:
-        common.fail(parser, exc, args)
+        common.fail(parser, exc, args, {"time_grid": "--dt-ms"})
     except ThresholdSearchError as exc:
         print(f"nervesim: no block threshold: {exc}", file=sys.stderr)
         return 1
+    where, electrode_json = common.describe_electrode(args, fibre)
+    what = (f"kHz block of {args.model} {args.diameter_um:g} um ({args.nodes} nodes) by a {res.frequency_khz:g} kHz "
+            f"biphasic train; {where}")
     if args.plot:
-        plot_block(fibre, electrode, res, args.plot)
+        plot_block(fibre, electrode, res, args.plot, what)
     out = {"block_threshold_mA": res.block_threshold_mA, "bracket_mA": list(res.bracket_mA),
            "frequency_khz": res.frequency_khz, "onset_firing": res.onset_firing, "n_runs": res.n_runs,
-           "flags": notes}
+           "flags": notes,
+           "inputs": _run_record(args, diameter_um=args.diameter_um, frequency_khz=res.frequency_khz,
+                                 test_delay_ms=res.test_delay_ms, tstop_ms=res.tstop_ms,
+                                 electrode=electrode_json)}
     if args.json:
         print(json.dumps(out))
-    else:
-        print(f"block threshold {res.block_threshold_mA:.5g} mA at {res.frequency_khz:g} kHz (bracket "
-              f"{res.bracket_mA[0]:.5g}-{res.bracket_mA[1]:.5g} mA, {res.n_runs} runs); onset firing: "
-              f"{'yes' if res.onset_firing else 'no'}")
+        return 0
+    print(f"{what}; dt {args.dt_ms:g} ms")
+    print(f"block threshold {res.block_threshold_mA:.5g} mA at {res.frequency_khz:g} kHz (bracket "
+          f"{res.bracket_mA[0]:.5g}-{res.bracket_mA[1]:.5g} mA, {res.n_runs} runs); onset firing: "
+          f"{'yes' if res.onset_firing else 'no'}")
+    for note in notes:
+        print(f"WARNING {note}")
     return 0
