@@ -14,11 +14,12 @@ import numpy as np
 from .errors import ParameterError
 from .model import FibreModel, load_model
 
+#: Section kinds; a `Fibre` stores indices into this tuple (its ``kind`` array).
 SECTION_KINDS = ("node", "mysa", "flut", "stin")
 NO_MYELIN_XG_S_CM2 = 1e10  # NEURON idiom for "layer 0 shorted to layer 1" at a node
 #: Largest fibre `build_fibre` makes. Building takes ~106 bytes per section at its peak (tracemalloc:
 #: 117 MB for 100 001 nodes = 1.1 M sections, 0.6 s), so this caps it near 0.6 GB; one run of such a
-#: fibre at the default dt would take minutes, which `Stimulation` refuses anyway unless asked.
+#: fibre at the default dt would take minutes, which `nervesim.Stimulation` refuses anyway unless asked.
 MAX_NODES = 500_001
 
 
@@ -107,7 +108,20 @@ class Fibre:
         return (self.n_nodes - 1) // 2
 
     def is_end_node(self, node: int, margin: int = 1) -> bool:
-        """True for a passive end node or one of its ``margin`` active neighbours (node index from 0)."""
+        """Whether ``node`` is a passive end node or one of its ``margin`` active neighbours.
+
+        Parameters
+        ----------
+        node : int
+            Node index (0 = first node).
+        margin : int
+            Active nodes next to the passive ones that count as the end.
+
+        Returns
+        -------
+        bool
+            True at either end of the fibre.
+        """
         k = self.passive_end_nodes + margin
         return node < k or node >= self.n_nodes - k
 
@@ -138,6 +152,7 @@ def build_fibre(model: str | FibreModel, diameter_um: float, n_nodes: int = 51, 
     Returns
     -------
     Fibre
+        Per-section arrays in NEURON units, one compartment per section.
 
     Raises
     ------

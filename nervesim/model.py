@@ -63,9 +63,14 @@ class FibreModel:
         return float(self.definition["diameter"]["max_um"])
 
     def check_diameter(self, diameter_um: float) -> None:
-        """Check a fibre diameter (µm) against the model's range (and table rows, for tabulated models).
+        """Check a fibre diameter against the model's range (and table rows, for tabulated models).
 
         Warns (UserWarning) above the model's recommended range (e.g. mrg-small above 5.7 µm).
+
+        Parameters
+        ----------
+        diameter_um : float
+            Fibre (outer myelin) diameter (µm).
 
         Raises
         ------
@@ -93,7 +98,12 @@ class FibreModel:
             )
 
     def geometry(self, diameter_um: float) -> dict[str, float]:
-        """Evaluate the model's geometry fits or table at fibre diameter ``diameter_um`` (µm).
+        """Evaluate the model's geometry fits or table at one fibre diameter.
+
+        Parameters
+        ----------
+        diameter_um : float
+            Fibre (outer myelin) diameter (µm).
 
         Returns
         -------
@@ -178,7 +188,13 @@ def _read(filename: str) -> tuple[dict[str, Any], str]:
 
 
 def available_models() -> dict[str, str]:
-    """Map each model name to its TOML file name (in ``nervesim/models``), sorted by name."""
+    """The models shipped in ``nervesim/models``.
+
+    Returns
+    -------
+    dict of str to str
+        Model name to TOML file name, sorted by name.
+    """
     names = {}
     for entry in resources.files("nervesim.models").iterdir():
         if entry.name.endswith(".toml"):

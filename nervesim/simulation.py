@@ -36,6 +36,7 @@ SECTION_STEP_S = 25e-9
 #: quick-start run (0.07 s) and makes a threshold search (~20 runs) take 20 min; 1 GB is a small share of
 #: a laptop's memory, and an ordinary run needs well under 1 MB.
 MAX_RUN_S = 60.0
+#: Per-run memory limit (bytes), see `MAX_RUN_S`.
 MAX_RUN_BYTES = 1e9
 #: Bytes per section: ~12 float64 arrays of circuit and potentials, plus ~23 of solver workspace for each
 #: of two concurrent runs (a threshold search runs two amplitudes at once).
@@ -71,6 +72,7 @@ class SimulationResult:
     Attributes
     ----------
     fibre : Fibre
+        The fibre that was run.
     amplitude_mA : float
         Stimulus magnitude (mA); the waveform carries the polarity.
     dt_ms, tstop_ms : float
@@ -278,6 +280,7 @@ class Stimulation:
         Returns
         -------
         SimulationResult
+            AP counts and times per node, and the recorded traces.
 
         Raises
         ------
@@ -366,7 +369,18 @@ def _check_amplitude(amplitude_mA: float) -> float:
 
 
 def default_tstop_ms(stimulus_end_ms: float) -> float:
-    """Default run length (ms): the stimulus end (ms) plus 5 ms for the AP to reach the detection node."""
+    """Default run length: the stimulus plus 5 ms for the AP to reach the detection node.
+
+    Parameters
+    ----------
+    stimulus_end_ms : float
+        End of the last stimulus phase or pulse (ms).
+
+    Returns
+    -------
+    float
+        tstop (ms).
+    """
     return stimulus_end_ms + 5.0
 
 
@@ -377,6 +391,17 @@ def check_run_size(n_nodes: int, n_sections: int, dt_ms: float, n_steps: int, du
     `SECTION_BYTES` per section. The error names whichever of ``n_nodes``, ``dt_ms`` and the run's
     duration (``duration_parameter``: ``tstop_ms``, ``waveform`` or ``intracellular``) is furthest beyond
     `ORDINARY`, and states the estimate.
+
+    Parameters
+    ----------
+    n_nodes, n_sections : int
+        Size of the fibre.
+    dt_ms : float
+        Time step (ms).
+    n_steps : int
+        Steps of one full run.
+    duration_parameter : str
+        What set the run length: ``tstop_ms``, ``waveform`` or ``intracellular``.
 
     Raises
     ------
@@ -407,6 +432,7 @@ def simulate(fibre: Fibre, electrode: Electrode | FilePotentials | np.ndarray | 
     Parameters
     ----------
     fibre : Fibre
+        From `nervesim.build_fibre`.
     electrode : Electrode, FilePotentials, ndarray or None
         The source, or potentials per section for 1 mA (mV).
     waveform : Waveform or None

@@ -41,18 +41,22 @@ MIN_TOLERANCE = 1e-9
 # node to that end, separates them: every case off by more than 1 % scores above exp(-4.2) (lowest: 16 um,
 # 1 mm, 13 nodes, 1.09 %), no case scoring below is off by more than 0.65 %, and the README default case
 # (10 um, 51 nodes, 1 mm: r = 0.036, h = 25) scores exp(-10.8).
+#: Decay per node of the end's influence in `short_fibre_score`.
 SHORT_FIBRE_DECAY_PER_NODE = 0.3
+#: `short_fibre_score` above which the ``short_fibre`` flag is raised.
 SHORT_FIBRE_SCORE = math.exp(-4.2)
 
 
 class ThresholdSearchError(RuntimeError):
-    """The search could not bracket a threshold (or a window limit); nothing is reported.
+    """The search could not bracket a threshold; nothing is reported.
 
-    Attributes
+    Parameters
     ----------
-    runs : tuple of (float, str)
+    message : str
+        Why, with every amplitude tried and its outcome.
+    runs : sequence of (float, str)
         Every (amplitude in mA, outcome) tried, in the order run; outcome is ``fired``, ``excited``
-        or ``silent`` (see the module docstring).
+        or ``silent`` (see the module docstring). Kept as the ``runs`` attribute.
     """
 
     def __init__(self, message: str, runs: Sequence[tuple[float, str]] = ()) -> None:
@@ -63,9 +67,17 @@ class ThresholdSearchError(RuntimeError):
 class Runner(Protocol):
     """An engine the search can drive: `nervesim.Stimulation` or `nervesim.neuron.NeuronStimulation`.
 
+    Any class with these attributes and method is a Runner; it is never instantiated itself.
+
+    Parameters
+    ----------
+    *args, **kwargs
+        Unused (a protocol).
+
     Attributes
     ----------
     fibre : Fibre
+        The fibre simulated.
     ve_mV : ndarray
         Extracellular potential per section for a 1 mA source (mV).
     wave : ndarray
@@ -76,7 +88,21 @@ class Runner(Protocol):
     ve_mV: np.ndarray
     wave: np.ndarray
 
-    def run_many(self, amplitudes_mA: Sequence[float], *, early_exit: bool = True) -> list[SimulationResult]: ...
+    def run_many(self, amplitudes_mA: Sequence[float], *, early_exit: bool = True) -> list[SimulationResult]:
+        """Run each amplitude from rest.
+
+        Parameters
+        ----------
+        amplitudes_mA : sequence of float
+            Stimulus magnitudes (mA).
+        early_exit : bool
+            Stop each run once its outcome is decided.
+
+        Returns
+        -------
+        list of SimulationResult
+            In the order of ``amplitudes_mA``.
+        """
 
 
 @dataclass(frozen=True)
@@ -134,14 +160,36 @@ class ThresholdResult:
 
 
 def outcome(result: SimulationResult) -> str:
-    """``fired``, ``excited`` (a node crossed −30 mV, no AP at the detection node) or ``silent``."""
+    """Classify one run.
+
+    Parameters
+    ----------
+    result : SimulationResult
+        A run.
+
+    Returns
+    -------
+    str
+        ``fired``, ``excited`` (a node crossed −30 mV, no AP at the detection node) or ``silent``.
+    """
     if result.fired:
         return FIRED
     return EXCITED if bool(np.any(result.ap_counts > 0)) else SILENT
 
 
 def describe_runs(runs: Sequence[tuple[float, str]]) -> str:
-    """Amplitudes tried in increasing order, each marked + fired, ~ excited but not detected, - silent."""
+    """List amplitudes tried for a message.
+
+    Parameters
+    ----------
+    runs : sequence of (float, str)
+        (amplitude in mA, outcome) pairs.
+
+    Returns
+    -------
+    str
+        Amplitudes in increasing order, each marked + fired, ~ excited but not detected, - silent.
+    """
     return ", ".join(f"{a:.4g}{MARKERS[o]}" for a, o in sorted(runs))
 
 
@@ -155,6 +203,16 @@ def round_limit(min_mA: float, max_mA: float, tolerance: float, expand: float = 
     the final bracket) shrinks one interval of width ≤ max − min by ``probes + 1`` per round until it is
     below ``tolerance·min_mA``: ⌈log((max − min)/(tolerance·min)) / log(probes + 1)⌉ rounds each. Plus the
     first round.
+
+    Parameters
+    ----------
+    min_mA, max_mA, tolerance, expand, probes
+        As `search_threshold`.
+
+    Returns
+    -------
+    int
+        The bound (70 rounds for the defaults).
     """
     ladder = math.ceil(math.log(max_mA / min_mA) / (probes * math.log(expand))) + 2
     split = math.ceil(math.log((max_mA - min_mA) / (tolerance * min_mA)) / math.log(probes + 1))
@@ -251,6 +309,7 @@ def search_threshold(runner: Runner, *, tolerance: float = 1e-3, start_mA: float
     Returns
     -------
     ThresholdResult
+        Threshold, bracket, every run and the flags.
 
     Raises
     ------
@@ -351,15 +410,22 @@ def _result(probe: _Probe, sub: float, supra: float, tolerance: float) -> Thresh
 def short_fibre_score(fibre: Fibre, ve_mV: np.ndarray) -> float:
     """How much of the stimulus reaches the fibre's ends, as the ``short_fibre`` flag measures it.
 
-    For each end: |Ve| at the end node over the peak |Ve| of all nodes, times exp(−0.3·h) with h the
-    number of nodes from the peak node to that end; the larger of the two. Above `SHORT_FIBRE_SCORE`
-    the threshold differs from a long fibre's by about 1 % or more (see the measurement above).
+    For each end: the magnitude of Ve at the end node over its peak over all nodes, times exp(−0.3·h)
+    with h the number of nodes from the peak node to that end; the larger of the two. Above
+    `SHORT_FIBRE_SCORE` the threshold differs from a long fibre's by about 1 % or more (measurement in
+    the comment above `SHORT_FIBRE_SCORE`).
 
     Parameters
     ----------
     fibre : Fibre
+        The fibre.
     ve_mV : ndarray
         Extracellular potential per section (any amplitude; only ratios matter).
+
+    Returns
+    -------
+    float
+        The score (0 for no stimulus).
     """
     ve = np.abs(np.asarray(ve_mV, dtype=float)[fibre.node_sections])
     peak = float(ve.max())
@@ -371,11 +437,20 @@ def short_fibre_score(fibre: Fibre, ve_mV: np.ndarray) -> float:
 
 
 def activating_function_guess_mA(runner: Runner) -> float:
-    """A deliberately low first amplitude (mA): 10 mV / peak nodal activating function at 1 mA.
+    """A deliberately low first amplitude: 10 mV / peak nodal activating function at 1 mA.
 
     Over mrg-interp 2–16 µm, 0.5–2 mm and 0.1 ms pulses the true threshold lies 0.3–12× above
     it, so the search mostly climbs from below and avoids starting inside a block regime.
-    Returns 1 mA when the waveform is zero or nothing is depolarised.
+
+    Parameters
+    ----------
+    runner : Runner
+        Supplies the fibre, the potentials for 1 mA and the waveform (its first phase's sign).
+
+    Returns
+    -------
+    float
+        Amplitude (mA); 1 mA when the waveform is zero or nothing is depolarised.
     """
     ve = runner.ve_mV[runner.fibre.node_sections]
     wave = runner.wave[np.flatnonzero(runner.wave)]
@@ -468,6 +543,7 @@ class ActivationWindow:
 
     @property
     def threshold_mA(self) -> float:
+        """The activation threshold (mA), ``threshold.threshold_mA``."""
         return self.threshold.threshold_mA
 
 
