@@ -214,6 +214,10 @@ class Stimulation:
                                  f"tstop_ms={tstop_ms:g} ends before the waveform ({waveform.end_ms:g} ms): "
                                  "increase tstop_ms")
         self.n_steps = int(round(tstop_ms / dt_ms))
+        if self.n_steps < 1:
+            raise ParameterError("tstop_ms", f"tstop_ms={tstop_ms:g}: shorter than one time step of {dt_ms:g} ms")
+        if intracellular is not None:
+            _check_intracellular(intracellular, fibre.n_nodes)
         if not allow_large:
             # Name what made the run long: an explicit tstop beyond what the stimulus needs, else the stimulus.
             if (explicit_tstop and tstop_ms > default_tstop_ms(stimulus_end) + 1e-9) or stimulus_end == 0:
@@ -359,6 +363,17 @@ class Stimulation:
         return [SimulationResult(fibre=fib, amplitude_mA=float(a), dt_ms=self.dt_ms, tstop_ms=self.tstop_ms,
                                  steps_run=int(steps[i]), ap_times_ms=t_first[i], ap_counts=count[i],
                                  crossing_ms=t_cross[i]) for i, a in enumerate(amps)]
+
+
+def _check_intracellular(pulse: IntracellularPulse, n_nodes: int) -> None:
+    # A negative node would silently index from the far end of the fibre.
+    if not isinstance(pulse.node, (int, np.integer)) or not 0 <= pulse.node < n_nodes:
+        raise ParameterError("intracellular", f"intracellular node={pulse.node}: must be a node index 0..{n_nodes - 1}")
+    for name in ("amplitude_nA", "delay_ms", "duration_ms"):
+        value = getattr(pulse, name)
+        if not math.isfinite(value) or (name != "amplitude_nA" and value < 0):
+            raise ParameterError("intracellular", f"intracellular {name}={value}: must be finite"
+                                 + ("" if name == "amplitude_nA" else " and >= 0"))
 
 
 def _check_amplitude(amplitude_mA: float) -> float:

@@ -160,3 +160,17 @@ def test_result_and_fibre_print_as_one_short_line(fibre10):
         assert "\n" not in text and len(text) < 300
     assert "fired=True" in str(run) and f"initiation_node={fibre10.centre_node}" in str(run)
     assert "vm_mV=51x1021 array" in str(run) and "n_nodes=51" in repr(fibre10)
+
+
+@pytest.mark.parametrize("kwargs, parameter", [
+    ({"tstop_ms": 1e-4}, "tstop_ms"),
+    ({"intracellular": nervesim.IntracellularPulse(-1, 2.0, 0.5, 0.1)}, "intracellular"),
+    ({"intracellular": nervesim.IntracellularPulse(21, 2.0, 0.5, 0.1)}, "intracellular"),
+    ({"intracellular": nervesim.IntracellularPulse(1, float("nan"), 0.5, 0.1)}, "intracellular"),
+    ({"intracellular": nervesim.IntracellularPulse(1, 2.0, -1.0, 0.1)}, "intracellular"),
+])
+def test_run_inputs_that_would_be_silently_misread_are_refused(kwargs, parameter):
+    f = nervesim.build_fibre("mrg-interp", 10.0, 21)
+    with pytest.raises(ParameterError) as info:
+        nervesim.Stimulation(f, None, None, **kwargs)
+    assert info.value.parameter == parameter
