@@ -225,7 +225,7 @@ def _check_search_args(tolerance: float, min_mA: float, max_mA: float, probes: i
             raise ParameterError(name, f"{name}={value}: must be a finite positive amplitude in mA")
     if not (math.isfinite(tolerance) and MIN_TOLERANCE <= tolerance < 1):
         raise ParameterError("tolerance", f"tolerance={tolerance:g}: must be a relative bracket width from "
-                             f"{MIN_TOLERANCE:g} (float64 bisection limit) to below 1, e.g. 0.001")
+                             f"{MIN_TOLERANCE:g} (finer is decided by rounding, not physics) to below 1, e.g. 0.001")
     if not min_mA < max_mA:
         raise ParameterError("max_mA", f"max_mA={max_mA:g}: must exceed min_mA={min_mA:g}")
     if not isinstance(probes, int) or not 1 <= probes <= 64:

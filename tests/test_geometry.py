@@ -152,6 +152,7 @@ def test_diameter_out_of_range(model, D, match):
 @pytest.mark.parametrize("kwargs, match", [
     ({"n_nodes": 50}, "odd"), ({"n_nodes": 1}, "odd"), ({"temperature_c": float("inf")}, "temperature"),
     ({"n_nodes": 5, "passive_end_nodes": 2}, "passive_end_nodes"),
+    ({"n_nodes": 10_000_001}, "from 3 to 500001"),  # would take ~12 GB to build
 ])
 def test_bad_fibre_arguments(kwargs, match):
     kwargs = {"n_nodes": 11, **kwargs}
