@@ -6,7 +6,6 @@ import pytest
 from conftest import point_at_centre
 
 import nervesim
-import nervesim.neuron as nrn
 from nervesim.threshold import activation_window
 
 TOL = 1e-2  # coarse, so the NEURON engine (a Python loop per step) needs few runs
@@ -26,7 +25,7 @@ def numba_window(case):
     return activation_window(nervesim.Stimulation(f, el, w, dt_ms=0.005), tolerance=TOL, max_mA=3.0)
 
 
-def test_window_is_the_same_with_neuron(case, numba_window):
+def test_window_is_the_same_with_neuron(nrn, case, numba_window):
     f, el, w = case
     ref = activation_window(nrn.NeuronStimulation(f, el, w, dt_ms=0.005), tolerance=TOL, max_mA=3.0)
     ours = numba_window

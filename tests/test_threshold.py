@@ -1,6 +1,11 @@
 """Threshold search: bracketing, tolerance, flags and errors."""
+import json
+import subprocess
+import sys
+import textwrap
+
 import pytest
-from conftest import point_at_centre
+from conftest import point_at_centre, require_pyfibers
 
 import nervesim
 from nervesim.threshold import ThresholdSearchError, find_threshold, search_threshold
@@ -151,3 +156,38 @@ def test_result_reprs_are_one_short_line(fibre10):
     res = find_threshold(fibre10, point_at_centre(fibre10, 1000.0), nervesim.Waveform.monophasic(0.1), dt_ms=0.005)
     text = repr(res)
     assert "\n" not in text and len(text) < 250 and f"{res.threshold_mA:.6g}" in text and "flags: none" in text
+
+
+#: PyFibers' own fibre and search on a 21-node 10 um fibre, point source 1.2 mm from node ``node`` (run in a
+#: child process: importing pyfibers loads its mechanisms into NEURON). PyFibers raises on end excitation.
+PYFIBERS_END_CASE = textwrap.dedent("""
+    import json
+    from pyfibers import FiberModel, ScaledStim, build_fiber
+    fiber = build_fiber(FiberModel.MRG_INTERPOLATION, diameter=10, n_nodes=21)
+    z = float(fiber.longitudinal_coordinates[11 * {node}])  # 11 sections per period
+    fiber.potentials = fiber.point_source_potentials(1200.0, 0.0, z, 1.0, 0.2)
+    stim = ScaledStim(waveform=lambda t: 1.0 if t < 0.1 - 0.0025 else 0.0, dt=0.005, tstop=5.1)
+    try:
+        amp, _ = stim.find_threshold(fiber, termination_tolerance=0.1)
+        print(json.dumps({{"threshold_mA": -amp}}))
+    except RuntimeError as exc:
+        print(json.dumps({{"error": str(exc)}}))
+""")
+
+
+@pytest.mark.parametrize("node", [1, 10])
+def test_end_excitation_flag_agrees_with_pyfibers(node):
+    require_pyfibers()
+    proc = subprocess.run([sys.executable, "-c", PYFIBERS_END_CASE.format(node=node)], capture_output=True,
+                          text=True, timeout=600)
+    assert proc.returncode == 0, proc.stderr
+    ref = json.loads(proc.stdout.strip().splitlines()[-1])
+    f = nervesim.build_fibre("mrg-interp", 10.0, 21)
+    res = find_threshold(f, nervesim.Electrode.point(1200.0, 0.0, f.node_z_um[node], 0.2),
+                         nervesim.Waveform.monophasic(0.1), dt_ms=0.005)
+    flagged = any(flag.startswith("end_excitation") for flag in res.flags)
+    assert flagged == ("error" in ref)
+    if flagged:
+        assert "End excitation detected on fiber.nodes[1]" in ref["error"]
+    else:  # independent implementations: 0.1 % search tolerance on each side
+        assert res.threshold_mA == pytest.approx(ref["threshold_mA"], rel=2e-3)
