@@ -37,11 +37,16 @@ def main():
         line, = ax.loglog(sd.widths_ms, sd.thresholds_mA, "o", label=f"{d:g} um")
         w = np.geomspace(WIDTHS[0], WIDTHS[-1], 100)
         ax.loglog(w, sd.best.predict(w), "-", color=line.get_color(), lw=1)
-    ax.set(xlabel="pulse width (ms)", ylabel="threshold (mA)", title="strength-duration, point source at 1 mm")
+    ax.set(xlabel="pulse width (ms)", ylabel="threshold (mA)")
+    ax.set_title("strength-duration, cathodic monophasic point source\n"
+                 f"1 mm over the centre node in {el.medium.description}; 51 nodes, dt 0.001 ms", fontsize=9)
     ax.legend()
     fig.tight_layout()
     fig.savefig(res / "strength_duration.png", dpi=110)
-    json.dump({"widths_ms": WIDTHS, "fibres": {str(k): v for k, v in out.items()}},
+    json.dump({"inputs": {"model": "mrg-interp", "nodes": 51, "dt_ms": 0.001, "tolerance": 1e-3,
+                          "electrode": "point source 1000 um over the centre node", "medium": el.medium.description,
+                          "pulse": "monophasic cathodic", "nervesim_version": nervesim.__version__},
+               "widths_ms": WIDTHS, "fibres": {str(k): v for k, v in out.items()}},
               open(res / "strength_duration.json", "w"), indent=1)
 
 

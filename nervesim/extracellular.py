@@ -427,23 +427,32 @@ class FilePotentials:
         Raises
         ------
         ParameterError
-            (``potentials``) for a missing file, a directory, a bad header or too few rows.
+            (``potentials``) for a missing file, a directory, a file that is not a CSV or NPY
+            file, a bad header or too few rows.
         """
         path = Path(path)
         if not path.is_file():
             raise ParameterError("potentials", f"potentials file {path}: "
                                  f"{'is a directory' if path.is_dir() else 'does not exist'}; give a CSV or NPY file")
         if path.suffix == ".npy":
-            arr = np.load(path)
+            try:
+                arr = np.load(path)
+            except (ValueError, OSError) as exc:
+                raise ParameterError("potentials", f"potentials file {path}: not a NumPy .npy array ({exc}); "
+                                     "save an (n, 2) array with numpy.save") from None
             if arr.ndim != 2 or arr.shape[1] != 2:
                 raise ParameterError("potentials", f"potentials in {path}: NPY must be an (n, 2) array of z_um, ve_mV")
             return cls(arr[:, 0], arr[:, 1], str(path))
-        with open(path, newline="") as fh:
-            header = fh.readline().strip().replace(" ", "").split(",")
-            if header != ["z_um", "ve_mV"]:
-                raise ParameterError("potentials",
-                                     f"potentials in {path}: first line must be the header z_um,ve_mV (got {header})")
-            rows = [line for line in fh if line.strip()]
+        try:
+            with open(path, newline="") as fh:
+                header = fh.readline().strip().replace(" ", "").split(",")
+                rows = [line for line in fh if line.strip()]
+        except UnicodeDecodeError:
+            raise ParameterError("potentials", f"potentials file {path}: not a text CSV file; give a CSV with "
+                                 "header z_um,ve_mV or an NPY file") from None
+        if header != ["z_um", "ve_mV"]:
+            raise ParameterError("potentials",
+                                 f"potentials in {path}: first line must be the header z_um,ve_mV (got {header})")
         if len(rows) < 2:
             raise ParameterError("potentials", f"potentials in {path}: need at least two rows of z_um,ve_mV "
                                  f"after the header (found {len(rows)})")

@@ -76,7 +76,10 @@ def test_media_presets_have_sources():
     presets = media_presets()
     assert {"endoneurium", "epineurium", "saline", "mrg-replication"} <= set(presets)
     assert all(len(src) > 10 for src in presets.values())
-    assert Medium.preset("mrg-replication").sigma_z == pytest.approx(1 / 3)
+    # The values of the reference (mrg-model.md §5.2 and §6.2, from ASCENT's materials.json and PyFibers).
+    for name, sigma in (("endoneurium", (1 / 6, 1 / 6, 1 / 1.75)), ("epineurium", (1 / 6.3,) * 3),
+                        ("saline", (1.76,) * 3), ("mrg-replication", (1 / 12, 1 / 12, 1 / 3))):
+        assert Medium.preset(name).sigma_xyz_S_m == pytest.approx(sigma, rel=1e-12)
 
 
 def test_ring_through_the_fibre_is_an_error(fibre):
@@ -113,19 +116,27 @@ def test_file_sampled_at_the_section_centres_is_the_point_electrode(fibre, tmp_p
     assert a.fired and np.abs(a.vm_mV - b.vm_mV).max() < 1e-6
 
 
-@pytest.mark.parametrize("make", ["missing", "directory", "header only", "header and one row"])
+@pytest.mark.parametrize("make", ["missing", "directory", "header only", "header and one row", "binary csv",
+                                  "text npy"])
 def test_unreadable_potentials_file_is_one_parameter_error(tmp_path, make):
-    path = {"missing": tmp_path / "missing.csv", "directory": tmp_path}.get(make, tmp_path / "ve.csv")
+    path = {"missing": tmp_path / "missing.csv", "directory": tmp_path,
+            "text npy": tmp_path / "ve.npy"}.get(make, tmp_path / "ve.csv")
     if make == "header only":
         path.write_text("z_um,ve_mV\n")
     elif make == "header and one row":
         path.write_text("z_um,ve_mV\n0,1\n")
+    elif make == "binary csv":  # before: UnicodeDecodeError
+        path.write_bytes(b"\x89PNG\r\n\x1a\n\xff\xfe")
+    elif make == "text npy":  # before: numpy's pickle ValueError, not naming the parameter
+        path.write_text("z_um,ve_mV\n0,1\n1,2\n")
     with warnings.catch_warnings():
         warnings.simplefilter("error")  # before: numpy warned about an empty file ahead of the error
         with pytest.raises(ParameterError) as exc:
             FilePotentials.from_file(path)
     assert exc.value.parameter == "potentials"
-    assert {"missing": "does not exist", "directory": "is a directory"}.get(make, "at least two rows") in str(exc.value)
+    says = {"missing": "does not exist", "directory": "is a directory", "binary csv": "not a text CSV file",
+            "text npy": "not a NumPy .npy array"}.get(make, "at least two rows")
+    assert says in str(exc.value)
 
 
 def test_fibre_outside_the_cuffed_nerve_is_refused(fibre):
