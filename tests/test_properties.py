@@ -3,6 +3,7 @@ known, the Waveform validators, and the CLI on hostile flag values."""
 import contextlib
 import io
 import math
+import warnings
 
 import numpy as np
 import pytest
@@ -145,6 +146,7 @@ def test_asymmetric_phase_that_overflows_is_refused():
 @FAST
 @given(t=st.lists(any_float, min_size=0, max_size=6), v=st.lists(any_float, min_size=0, max_size=6))
 def test_sampled_waveform_validates(t, v):
+    assume(any(x != 0 for x in v))  # an all-zero waveform: test_all_zero_sampled_waveform_is_refused
     try:
         w = nervesim.Waveform.sampled(t, v)
     except ParameterError as exc:
@@ -152,7 +154,17 @@ def test_sampled_waveform_validates(t, v):
         return
     assert len(t) == len(v) + 1 and all(map(math.isfinite, t + v)) and t[0] >= 0
     assert np.all(np.diff(t) > 0)
-    assert w.charge_per_phase() == pytest.approx([(b - a) * x for a, b, x in zip(t, t[1:], v)])
+    # One phase per non-zero level, ending where the last non-zero level ends.
+    assert w.charge_per_phase() == pytest.approx([(b - a) * x for a, b, x in zip(t, t[1:], v) if x != 0])
+    assert w.end_ms == pytest.approx(max(b for b, x in zip(t[1:], v) if x != 0), rel=1e-15)
+
+
+@pytest.mark.xfail(strict=True, reason="nervesim/waveform.py: Waveform.sampled accepts all-zero levels; end_ms (and "
+                                      "so Stimulation) then fails with max() of an empty sequence (reported)")
+def test_all_zero_sampled_waveform_is_refused():
+    with pytest.raises(ParameterError) as err:
+        nervesim.Waveform.sampled([0.0, 1.0], [0.0])
+    assert err.value.parameter == "waveform"
 
 
 # The CLI: the quick-start command made cheap (21 nodes, 5 % bracket), with one or two flags replaced by
@@ -166,6 +178,8 @@ HOSTILE = ["", " ", "-1", "-0", "0", "nan", "-nan", "inf", "-inf", "1e300", "-1e
 COSTLY = {"--dt-ms": ["0.01", "0.025"], "--width-ms": ["0.05", "0.5"], "--nodes": ["11", "23", "4", "3"],
           "--tolerance": ["0.5", "1e-12"], "--tstop-ms": ["2", "0.01"], "--gap-ms": ["0.05"],
           "--max-ma": ["0.001", "5"]}
+EXTREME = {"1e300", "-1e300", "1e-300"}
+OVERFLOW = {"--x-um", "--y-um", "--z-um", "--sigma"}  # squared or multiplied in the point-source potential
 FREE = ["--diameter-um", "--x-um", "--y-um", "--z-um", "--sigma", "--temperature-c", "--nerve-diameter-um"]
 #: Flags taking names or paths.
 NAMED = {"--model": ["mrg-small", "mrg-discrete"], "--pulse": ["biphasic"], "--polarity": ["anodic"],
@@ -174,14 +188,20 @@ NAMED = {"--model": ["mrg-small", "mrg-discrete"], "--pulse": ["biphasic"], "--p
 
 
 def run_cli(argv: list[str]) -> tuple[int, str, str]:
-    """``nervesim ARGV`` in this process: (exit status, stdout, stderr)."""
+    """``nervesim ARGV`` in this process: (exit status, stdout, stderr), stderr with the warnings a user's
+    interpreter would print (pytest would otherwise collect them silently)."""
     out, err = io.StringIO(), io.StringIO()
-    with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
+    with warnings.catch_warnings(record=True) as caught, contextlib.redirect_stdout(out), \
+            contextlib.redirect_stderr(err):
+        warnings.simplefilter("default")
         try:
             code = main(argv)
         except SystemExit as exc:
             code = exc.code
-    return code, out.getvalue(), err.getvalue()
+    hidden = (DeprecationWarning, PendingDeprecationWarning, ImportWarning, ResourceWarning)  # Python's defaults
+    shown = "".join(warnings.formatwarning(w.message, w.category, w.filename, w.lineno) for w in caught
+                    if not issubclass(w.category, hidden))
+    return code, out.getvalue(), err.getvalue() + shown
 
 
 @pytest.mark.xfail(strict=True, reason="argparse drops a '--' value (CPython _get_values) and the flag arrives as "
@@ -192,6 +212,17 @@ def test_double_dash_value_is_refused(flag):
     assert code == 2 and stderr.count("\n") == 1
 
 
+@pytest.mark.xfail(strict=True, reason="nervesim/extracellular.py: a source 1e300 um away or sigma 1e300 or 1e-300 "
+                                      "S/m over- or underflows in the point-source potential (numpy RuntimeWarning "
+                                      "on stderr; sigma is then blamed on --electrode-file) instead of a clean error "
+                                      "(reported)")
+@pytest.mark.parametrize("flag, value", [("--x-um", "1e300"), ("--y-um", "-1e300"), ("--z-um", "1e300"),
+                                         ("--sigma", "1e300"), ("--sigma", "1e-300")])
+def test_overflowing_source_is_refused_cleanly(flag, value):
+    code, _, stderr = run_cli(["threshold"] + [f"{k}={v}" for k, v in {**BASE, flag: value}.items()])
+    assert code == 2 and stderr.count("\n") == 1 and "Warning" not in stderr and f"argument {flag}" in stderr
+
+
 @st.composite
 def flag_changes(draw):
     changes = {}
@@ -200,7 +231,9 @@ def flag_changes(draw):
         if flag in COSTLY:
             value = draw(st.sampled_from(HOSTILE + COSTLY[flag]))
         elif flag in FREE:
-            value = draw(st.one_of(st.sampled_from(HOSTILE), st.floats(-1e4, 1e4).map(repr)))
+            # Extreme magnitudes here have their own (xfail) test: test_overflowing_source_is_refused_cleanly.
+            hostile = [v for v in HOSTILE if v not in EXTREME] if flag in OVERFLOW else HOSTILE
+            value = draw(st.one_of(st.sampled_from(hostile), st.floats(-1e4, 1e4).map(repr)))
         else:
             value = draw(st.sampled_from(HOSTILE + NAMED[flag]))
         changes[flag] = value
@@ -219,7 +252,7 @@ def test_cli_threshold_never_crashes(changes):
                 flags.pop(other, None)
     argv = ["threshold"] + [f"{k}={v}" for k, v in flags.items()]  # "=" so values may start with "-"
     code, stdout, stderr = run_cli(argv)
-    assert "Traceback" not in stderr
+    assert "Traceback" not in stderr and "Warning" not in stderr, (argv, stderr)
     assert code in (0, 1, 2), (argv, code, stderr)
     if code == 2:
         assert stderr.count("\n") == 1 and stderr.startswith("nervesim threshold: error: argument "), (argv, stderr)
