@@ -18,7 +18,7 @@ import numpy as np
 from .errors import ParameterError
 from .extracellular import Electrode, FilePotentials
 from .fibre import Fibre, build_fibre
-from .population import JobOutcome, ThresholdJob, find_thresholds
+from .population import JobOutcome, ThresholdJob, find_thresholds, prepare
 from .simulation import DEFAULT_DT_MS, IntracellularPulse, Stimulation
 from .threshold import ThresholdSearchError
 from .waveform import Waveform
@@ -238,6 +238,8 @@ def strength_duration(model: str, diameter_um: float, electrode: Electrode | Fil
     _sd_data(widths, np.ones_like(widths))  # positive, at least three
     jobs = [ThresholdJob(model, diameter_um, electrode, Waveform.pulse(pulse, w, polarity, gap_ms), n_nodes, dt_ms,
                          tolerance=tolerance) for w in widths]
+    for job in jobs:  # each width on the time grid, before any search (a few cheap set-ups)
+        prepare(job)
     outcomes = find_thresholds(jobs, threads)
     thr = _thresholds(outcomes)
     ok = np.isfinite(thr)

@@ -275,26 +275,41 @@ class Electrode:
         return dataclasses.replace(self, sources=moved, nerve_axis_um=axis)
 
     def check_fibre(self, diameter_um: float) -> None:
-        """Refuse a fibre of ``diameter_um`` (µm) on the z axis that is not wholly inside the nerve.
+        """Refuse a fibre of ``diameter_um`` (µm) on the z axis that this electrode cannot stimulate.
 
-        Only electrodes that know their nerve (`cuff`) check; the fibre's axis plus its radius
-        must lie within the nerve radius.
+        The fibre must lie wholly inside the nerve of an electrode that knows it (`cuff`: axis
+        distance plus fibre radius within the nerve radius), and no source may lie inside or on
+        the fibre. `potentials` applies the same checks; call this to check positions before
+        building anything.
 
         Raises
         ------
         ParameterError
-            (``x_um`` or ``y_um``, whichever offset is larger) naming the nerve radius.
+            (``x_um`` or ``y_um``, whichever offset is larger) naming the nerve and its radius;
+            (``electrode``) for a source inside or on the fibre.
         """
-        if self.nerve_radius_um is None:
-            return
-        x, y = -self.nerve_axis_um[0], -self.nerve_axis_um[1]  # the fibre, seen from the nerve axis
-        r, radius = math.hypot(x, y), self.nerve_radius_um
-        if r + diameter_um / 2 > radius:
+        self._checked_sources(diameter_um)
+
+    def _checked_sources(self, diameter_um: float) -> tuple[np.ndarray, np.ndarray]:
+        """`source_points` for a fibre of ``diameter_um``, after the checks of `check_fibre`."""
+        radius = diameter_um / 2
+        if self.nerve_radius_um is not None:
+            x, y = -self.nerve_axis_um[0], -self.nerve_axis_um[1]  # the fibre, seen from the nerve axis
+            nerve = self.nerve_radius_um
+            if math.hypot(x, y) + radius > nerve:
+                raise ParameterError(
+                    "x_um" if abs(x) >= abs(y) else "y_um",
+                    f"the fibre at ({x:g}, {y:g}) um from the nerve axis with radius {radius:g} um does not fit "
+                    f"inside the {2 * nerve:g} um nerve (radius {nerve:g} um): place its axis within "
+                    f"{max(nerve - radius, 0):g} um of the nerve axis")
+        xyz, weights = self.source_points(radius)
+        transverse = np.hypot(xyz[:, 0], xyz[:, 1])
+        if np.any(transverse <= radius):
+            i = int(np.argmin(transverse))
             raise ParameterError(
-                "x_um" if abs(x) >= abs(y) else "y_um",
-                f"the fibre at ({x:g}, {y:g}) um from the nerve axis with radius {diameter_um / 2:g} um does not fit "
-                f"inside the {2 * radius:g} um nerve (radius {radius:g} um): place its axis within "
-                f"{max(radius - diameter_um / 2, 0):g} um of the nerve axis")
+                "electrode", f"electrode source at x={xyz[i, 0]:.4g}, y={xyz[i, 1]:.4g} um is inside or on the fibre "
+                f"(outer radius {radius:g} um): move it to a transverse distance > {radius:g} um")
+        return xyz, weights
 
     @property
     def description(self) -> str:
@@ -332,19 +347,11 @@ class Electrode:
         Raises
         ------
         ParameterError
-            (``electrode``) if a source lies inside or on the fibre (within its outer radius);
-            (``x_um``/``y_um``) if the fibre is not inside the electrode's nerve (`check_fibre`).
+            As `check_fibre`: (``electrode``) a source inside or on the fibre; (``x_um``/``y_um``)
+            a fibre not inside the electrode's nerve.
         """
-        self.check_fibre(fibre.diameter_um)
+        xyz, weights = self._checked_sources(fibre.diameter_um)
         m = self.medium
-        radius = fibre.diameter_um / 2
-        xyz, weights = self.source_points(radius)
-        transverse = np.hypot(xyz[:, 0], xyz[:, 1])
-        if np.any(transverse <= radius):
-            i = int(np.argmin(transverse))
-            raise ParameterError(
-                "electrode", f"electrode source at x={xyz[i, 0]:.4g}, y={xyz[i, 1]:.4g} um is inside or on the fibre "
-                f"(outer radius {radius:g} um): move it to a transverse distance > {radius:g} um")
         ve = np.zeros(fibre.n_sections)
         for i in range(0, len(xyz), 256):  # chunks bound the (sources × sections) temporaries
             x, y, z = (xyz[i:i + 256, j, None] * 1e-6 for j in range(3))

@@ -126,24 +126,33 @@ def run_job(job: ThresholdJob) -> JobOutcome:
 def iter_thresholds(jobs: Iterable[ThresholdJob], threads: int | None = None) -> Iterator[tuple[int, JobOutcome]]:
     """Yield (index, outcome) for each job as soon as it is done (completion order).
 
-    Every job is prepared (`prepare`) before any search starts, so bad input raises
-    `ParameterError` at once instead of surfacing as failed outcomes after a long run; a search
-    that cannot bracket a threshold is an outcome with ``error`` set. ``threads`` defaults to
-    every core.
+    Bad input raises `ParameterError` instead of becoming a failed outcome: the first job is
+    prepared (`prepare`) before any search starts, so input shared by the jobs (model, dt, waveform,
+    ...) fails at once; a later job's own bad input raises when that job is reached, and the searches
+    not yet started are cancelled. A search that cannot bracket a threshold is an outcome with
+    ``error`` set. Each job is prepared in its worker thread, so memory stays bounded by the
+    number of threads, not of jobs. ``threads`` defaults to every core.
     """
-    items = [(i, job, prepare(job)) for i, job in enumerate(jobs)]
-    n = min(threads or os.cpu_count() or 1, max(len(items), 1))
+    items = list(enumerate(jobs))
+    if not items:
+        return
+    first = prepare(items[0][1])
+
+    def work(i: int, job: ThresholdJob) -> JobOutcome:
+        return _search(job, first if i == 0 else prepare(job))
+
+    n = min(threads or os.cpu_count() or 1, len(items))
     if n == 1:
-        for i, job, stim in items:
-            yield i, _search(job, stim)
+        for i, job in items:
+            yield i, work(i, job)
         return
     pool = ThreadPoolExecutor(n)
     try:
-        futures = {pool.submit(_search, job, stim): i for i, job, stim in items}
+        futures = {pool.submit(work, i, job): i for i, job in items}
         for fut in as_completed(futures):
             yield futures[fut], fut.result()
     finally:
-        # On an interrupt (or a caller that stops early) do not start the searches still queued.
+        # After an error, an interrupt or a caller that stops early, start none of the queued searches.
         pool.shutdown(wait=True, cancel_futures=True)
 
 
@@ -162,7 +171,7 @@ def find_thresholds(jobs: Iterable[ThresholdJob], threads: int | None = None,
     Raises
     ------
     ParameterError
-        For bad input in any job, before any search runs (see `iter_thresholds`).
+        For bad input (see `iter_thresholds`: input shared by the jobs before any search runs).
     """
     jobs = list(jobs)
     out: list[JobOutcome | None] = [None] * len(jobs)

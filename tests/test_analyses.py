@@ -145,6 +145,15 @@ def test_recruitment_refuses_a_fibre_outside_the_cuffed_nerve(monkeypatch):
     assert exc.value.parameter == "x_um"
 
 
+def test_recruitment_refuses_a_point_source_inside_a_fibre(monkeypatch):
+    no_simulation(monkeypatch)
+    pop = FibrePopulation(np.array([0.0, 500.0]), np.array([0.0, 0.0]), np.array([4.0, 6.0]))
+    electrode = nervesim.Electrode.point(502.0, 0.0, 0.0, 0.2)  # 2 um from fibre 1's axis, inside its 3 um radius
+    with pytest.raises(ParameterError, match="fibre 1: electrode source at x=2, y=0 um is inside") as exc:
+        recruitment("mrg-interp", pop, electrode, nervesim.Waveform.biphasic(0.25), [1.0], dt_ms=0.005)
+    assert exc.value.parameter == "electrode"
+
+
 @pytest.mark.parametrize("kwargs, parameter", [
     (dict(n=0), "n"), (dict(diameters_um=(10.0, 2.0)), "diameters_um"), (dict(nerve_diameter_um=30.0),
                                                                          "nerve_diameter_um"),

@@ -1,4 +1,6 @@
 """Population jobs: bad input is refused when a job is made or before any search runs."""
+import time
+
 import pytest
 
 import nervesim
@@ -22,16 +24,35 @@ def test_search_settings_checked_when_the_job_is_made(kw, parameter):
     assert exc.value.parameter == parameter
 
 
-def test_bad_job_raises_before_any_search(monkeypatch):
-    # before: the bad job became a failed outcome after the good ones had run
-    def refuse(*args, **kwargs):
-        raise AssertionError("searched before every job was checked")
-    monkeypatch.setattr(population, "search_threshold", refuse)
-    bad = job(width_ms=0.0123)  # pulse end off the 0.005 ms grid
-    for threads in (1, 2):
-        with pytest.raises(ParameterError) as exc:
-            find_thresholds([job(), job(), bad], threads=threads)
-        assert exc.value.parameter == "time_grid"
+def count_searches(monkeypatch) -> list:
+    searched = []
+
+    def fake_search(stim, **kwargs):
+        searched.append(stim)
+        time.sleep(0.02)  # a search takes time: a failure elsewhere is seen while this one runs
+        return "result"
+    monkeypatch.setattr(population, "search_threshold", fake_search)
+    return searched
+
+
+@pytest.mark.parametrize("threads", [1, 2])
+def test_shared_bad_input_raises_before_any_search(monkeypatch, threads):
+    # before: every job became a failed outcome and the run "succeeded" with no thresholds
+    searched = count_searches(monkeypatch)
+    with pytest.raises(ParameterError) as exc:
+        find_thresholds([job(width_ms=0.0123) for _ in range(4)], threads=threads)  # pulse end off the grid
+    assert exc.value.parameter == "time_grid" and searched == []
+
+
+def test_a_later_bad_job_stops_the_run(monkeypatch):
+    searched = count_searches(monkeypatch)
+    with pytest.raises(ParameterError) as exc:
+        find_thresholds([job(), job(dt_ms=0.5), job(), job()], threads=1)
+    assert exc.value.parameter == "dt_ms" and len(searched) == 1  # the jobs after it never ran
+    searched.clear()
+    with pytest.raises(ParameterError):
+        find_thresholds([job(), job(dt_ms=0.5)] + [job() for _ in range(8)], threads=2)
+    assert len(searched) < 9  # the queued searches were cancelled
 
 
 def test_run_job_reports_bad_input_as_an_outcome():

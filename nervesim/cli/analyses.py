@@ -18,6 +18,7 @@ from . import common
 
 
 def add_parsers(sub) -> None:
+    """Add ``sd-curve``, ``recruitment``, ``block`` and ``threshold-curve`` to the subparsers ``sub``."""
     sd = sub.add_parser("sd-curve", help="strength-duration curve with rheobase and chronaxie",
                         description="Thresholds over pulse widths; Weiss and Lapicque fits.")
     common.fibre_args(sd)
