@@ -95,7 +95,18 @@ SECONDS_PER_POINT = 0.06
 
 
 class Key(NamedTuple):
-    """One spec parameter: value type (``str``, ``float``, ``int``, ``triple``), default, label, unit."""
+    """One spec parameter.
+
+    Attributes
+    ----------
+    type : str
+        ``str``, ``float``, ``int`` or ``triple`` (three floats); numbers are normalised to it.
+    default : object
+        Filled in where the spec leaves the key out (None: required where used, or the library's
+        default).
+    label, unit : str
+        How figures name it (``pulse width``, ``ms``).
+    """
 
     type: str
     default: Any
@@ -167,7 +178,18 @@ PARAMETER_KEYS = {"passive_end_nodes": "fibre.n_nodes", "electrode": "electrode.
 
 
 class SpecError(ParameterError):
-    """A sweep spec that cannot run; ``parameter`` is the spec key, the message starts with it."""
+    """A sweep spec that cannot run.
+
+    Parameters
+    ----------
+    key : str
+        The spec key (``fibre.diameter_um``), kept as ``parameter``; ``spec`` for the whole spec.
+    message : str
+        What is wrong and the fix.
+    where : str
+        Which value: ``axis value 20``, ``[[point]] 3``, the other axes' values; may be empty.
+        The message reads ``key (where): message``.
+    """
 
     def __init__(self, key: str, message: str, where: str = "") -> None:
         head = " ".join(([] if key == "spec" else [key]) + ([f"({where})"] if where else []))
@@ -268,10 +290,18 @@ class Sweep:
         return math.prod(len(v) for v in self.axes.values()) if self.has_grid else 0
 
     def __len__(self) -> int:
+        """Number of distinct points: the grid's and the ``[[point]]`` ones off the grid."""
         return self.grid_size + len(self.extra)
 
     def points(self) -> Iterator[dict[str, Any]]:
-        """Every point's full parameters, grid first, generated one at a time (no list in memory)."""
+        """Every point's full parameters, grid first, generated one at a time (no list in memory).
+
+        Yields
+        ------
+        dict
+            Every key of `KEYS` with its value (None: unused by this point, or the library's
+            default); ``electrode.file`` is an absolute path.
+        """
         if self.grid_size:
             keys = list(self.axes)
             for combo in itertools.product(*self.axes.values()):
@@ -281,18 +311,54 @@ class Sweep:
 
     def point_id(self, params: dict[str, Any]) -> str:
         """Identity of a point: a hash of its parameters, the content of its potentials file, its
-        model definition and `RESULTS_VERSION` (see the module docstring)."""
+        model definition and `RESULTS_VERSION` (see the module docstring).
+
+        Parameters
+        ----------
+        params : dict
+            One item of `points`.
+
+        Returns
+        -------
+        str
+            20 hex digits of the SHA-256 of `identity` as JSON.
+        """
         return hashlib.sha256(json.dumps(self.identity(params), sort_keys=True).encode()).hexdigest()[:20]
 
     def identity(self, params: dict[str, Any]) -> dict[str, Any]:
-        """What `point_id` hashes: the parameters with the file path replaced by its content hash,
-        the model-definition hash and `RESULTS_VERSION`."""
+        """What `point_id` hashes: the parameters with the file path replaced by its content hash
+        (so a moved file is the same point, an edited one a new point), the model-definition hash
+        and `RESULTS_VERSION`.
+
+        Parameters
+        ----------
+        params : dict
+            One item of `points`.
+
+        Returns
+        -------
+        dict
+            ``params``, ``model`` (hash) and ``results_version``.
+        """
         hashes = self.input_hashes(params)
         return {"params": {**params, "electrode.file": hashes.get("electrode.file")},
                 "model": hashes["model"], "results_version": RESULTS_VERSION}
 
     def input_hashes(self, params: dict[str, Any]) -> dict[str, str]:
-        """SHA-256 of the model definition and, for kind ``file``, of the potentials file's bytes."""
+        """Hashes of a point's inputs, stored with its row.
+
+        Parameters
+        ----------
+        params : dict
+            One item of `points`.
+
+        Returns
+        -------
+        dict
+            ``model``: SHA-256 of the model definition (its TOML text with includes); for kind
+            ``file`` also ``electrode.file``: SHA-256 of the file's bytes. Each is read once per
+            sweep.
+        """
         out = {"model": self._hash(f"model:{params['fibre.model']}")}
         if params["electrode.file"] is not None:
             out["electrode.file"] = self._hash(f"file:{params['electrode.file']}")
@@ -309,7 +375,13 @@ class Sweep:
         return self._hashes[what]
 
     def ids(self) -> Iterator[str]:
-        """`point_id` of every point, in the order of `points`."""
+        """`point_id` of every point, in the order of `points`.
+
+        Returns
+        -------
+        iterator of str
+            Generated one at a time.
+        """
         return (self.point_id(p) for p in self.points())
 
 
@@ -319,9 +391,7 @@ def _complete(p: dict[str, Any]) -> dict[str, Any]:
     used = KINDS[p["electrode.kind"]] | PULSES[p["waveform.pulse"]]
     if p["waveform.frequency_hz"] is not None:
         used = used | {"waveform.n_pulses"}
-    for key in ("electrode.x_um", "electrode.y_um", "electrode.z_um", *MEDIUM_KEYS, "electrode.cuff",
-                "electrode.nerve_diameter_um", "electrode.file", "waveform.gap_ms", "waveform.ratio",
-                "waveform.n_pulses"):
+    for key in OPTIONAL | {"waveform.n_pulses"}:
         if key not in used:
             p[key] = None
         elif p[key] is None and DEFAULTS[key] is not None:
@@ -357,6 +427,12 @@ def _check_structure(p: dict[str, Any], given: set[str], where: str) -> None:
 def expand(spec: dict[str, Any], name: str = "sweep", text: str = "", folder: str | Path = ".") -> Sweep:
     """Expand and validate a spec (parsed TOML).
 
+    Every point is checked as a run would check it, with the library's own checks (model,
+    diameter range, nodes, electrode outside the fibre, file coverage, waveform on the time grid,
+    search settings) and without simulating: each group of interdependent keys (`COUPLED`) in
+    every combination of its axes' values, every other axis value by value, and every
+    ``[[point]]``. A grid of millions of points validates in well under a second.
+
     Parameters
     ----------
     spec : dict
@@ -368,11 +444,10 @@ def expand(spec: dict[str, Any], name: str = "sweep", text: str = "", folder: st
     folder : path
         Relative ``electrode.file`` paths resolve against it (the spec file's folder).
 
-    Every point is checked as a run would check it (the library's own checks: model, diameter
-    range, nodes, electrode outside the fibre, file coverage, waveform on the time grid, search
-    settings), without simulating: each group of interdependent keys (`COUPLED`) in every
-    combination of its axes' values, every other axis value by value, and every ``[[point]]``;
-    a grid of millions of points validates in well under a second.
+    Returns
+    -------
+    Sweep
+        Its points are generated on demand (`Sweep.points`).
 
     Raises
     ------
@@ -443,8 +518,23 @@ def _on_grid(sweep: Sweep, p: dict[str, Any]) -> bool:
 
 
 def load_spec(path: str | Path) -> Sweep:
-    """Read, expand and validate a TOML sweep spec (see `expand`); relative file paths in it are
-    resolved against its folder."""
+    """Read, expand and validate a TOML sweep spec.
+
+    Parameters
+    ----------
+    path : path
+        The spec; relative ``electrode.file`` paths in it are resolved against its folder.
+
+    Returns
+    -------
+    Sweep
+        Named after the file unless its ``[sweep]`` table names it.
+
+    Raises
+    ------
+    SpecError
+        The file cannot be read or parsed, or any point is invalid (see `expand`).
+    """
     path = Path(path)
     try:
         text = path.read_text()
@@ -575,7 +665,18 @@ def _build(p: dict[str, Any], cache: dict | None = None):
 
 
 def build_job(p: dict[str, Any]):
-    """The `nervesim.population.ThresholdJob` of a point's full parameters (see `Sweep.points`)."""
+    """The threshold search of one point.
+
+    Parameters
+    ----------
+    p : dict
+        The point's full parameters (one item of `Sweep.points`).
+
+    Returns
+    -------
+    nervesim.population.ThresholdJob
+        Its fibre parameters, electrode, waveform and search settings.
+    """
     from .population import ThresholdJob
 
     _, el, wave = _build(p)
@@ -622,9 +723,21 @@ def run_point(params: dict[str, Any]) -> dict[str, Any]:
 # --- size -----------------------------------------------------------------------------------
 
 def seconds_per_point(sweep: Sweep) -> float:
-    """Rough compute time (s) of one point: `SECONDS_PER_POINT` scaled by the number of time steps
-    (1/dt) and of nodes, averaged over the axes (on a grid, the mean of a product of independent
-    factors is the product of their means)."""
+    """Rough compute time of one point on one core.
+
+    `SECONDS_PER_POINT` scaled by the number of time steps (1/dt) and of nodes, averaged over the
+    axes (on a grid the mean of a product of independent factors is the product of their means).
+
+    Parameters
+    ----------
+    sweep : Sweep
+        The sweep (its axes of ``run.dt_ms`` and ``fibre.n_nodes``).
+
+    Returns
+    -------
+    float
+        Seconds.
+    """
     def mean(key: str, factor: Callable[[Any], float]) -> float:
         values = sweep.axes.get(key, (sweep.fixed[key],))
         return sum(factor(v) for v in values) / len(values)
@@ -633,7 +746,18 @@ def seconds_per_point(sweep: Sweep) -> float:
 
 
 def duration_text(seconds: float) -> str:
-    """``seconds`` as a short duration (``42 s``, ``3.5 h``, ``12 days``)."""
+    """A duration for people.
+
+    Parameters
+    ----------
+    seconds : float
+        The duration.
+
+    Returns
+    -------
+    str
+        ``42 s``, ``3.5 h``, ``12 days``.
+    """
     for unit, size in (("days", 86400), ("h", 3600), ("min", 60)):
         if seconds >= 2 * size:
             return f"{seconds / size:.3g} {unit}"
@@ -642,6 +766,15 @@ def duration_text(seconds: float) -> str:
 
 def check_size(sweep: Sweep, workers: int = 1, allow_large: bool = False) -> None:
     """Refuse a sweep of more than `MAX_POINTS` points unless ``allow_large``.
+
+    Parameters
+    ----------
+    sweep : Sweep
+        The sweep to run.
+    workers : int
+        Cores it would run on (for the estimate).
+    allow_large : bool
+        Allow it anyway.
 
     Raises
     ------
@@ -743,12 +876,33 @@ class ResultStore:
         return [r[1] for r in self.db.execute("PRAGMA table_info(results)")]
 
     def done(self, retry_failed: bool = False) -> set[str]:
-        """Ids of the stored points (only the successful ones with ``retry_failed``)."""
+        """Ids of the stored points.
+
+        Parameters
+        ----------
+        retry_failed : bool
+            Only the successful ones (the failed ones will run again).
+
+        Returns
+        -------
+        set of str
+            Point ids.
+        """
         sql = "SELECT point_id FROM results" + (" WHERE status = 'ok'" if retry_failed else "")
         return {row[0] for row in self.db.execute(sql)}
 
     def add(self, sweep: Sweep, params: dict[str, Any], outcome: dict[str, Any]) -> None:
-        """Store one point's outcome (from `run_point`), committed at once."""
+        """Store one point's outcome, committed at once (replacing a row of the same id).
+
+        Parameters
+        ----------
+        sweep : Sweep
+            Gives the point's id, input hashes and the sweep's name.
+        params : dict
+            One item of ``sweep.points()``; stored as JSON.
+        outcome : dict
+            From `run_point`.
+        """
         hashes = sweep.input_hashes(params)
         row = {**outcome, "point_id": sweep.point_id(params), "sweep": sweep.name,
                "params": json.dumps(params, sort_keys=True), "nervesim_version": __version__,
@@ -759,7 +913,14 @@ class ResultStore:
                         f"({', '.join('?' * len(COLUMNS))})", [row.get(c) for c in COLUMNS])
 
     def rows(self) -> list[dict[str, Any]]:
-        """Every row, oldest first, with its parameters as one entry per key."""
+        """Every row, oldest first.
+
+        Returns
+        -------
+        list of dict
+            Each row's parameters, one entry per key, and its columns (those a store from an
+            older version lacks are None).
+        """
         cols = [c for c in COLUMNS if c in self._columns()]
         cur = self.db.execute(f"SELECT {', '.join(cols)} FROM results ORDER BY finished_at, point_id")
         out = []
@@ -770,6 +931,7 @@ class ResultStore:
         return out
 
     def close(self) -> None:
+        """Close the database connection."""
         self.db.close()
 
 
@@ -784,6 +946,11 @@ def load_results(path: str | Path, *, all_rows: bool = False):
         Every row. By default only rows of the current `RESULTS_VERSION` (rows of an older
         nervesim are rerun by the next sweep), and of several rows with the same parameters (a
         potentials file or model edited between runs) the one finished last.
+
+    Returns
+    -------
+    pandas.DataFrame
+        One row per point; columns: every key of `KEYS`, then the store's columns but ``params``.
     """
     import pandas as pd
 
@@ -805,8 +972,21 @@ def load_results(path: str | Path, *, all_rows: bool = False):
 
 @dataclass(frozen=True)
 class SweepSummary:
-    """What `run_sweep` did: points in the spec, already stored, run now, failed among those run,
-    and whether it was interrupted (Ctrl-C)."""
+    """What `run_sweep` did.
+
+    Attributes
+    ----------
+    total : int
+        Points in the sweep.
+    already_done : int
+        Of those, stored before this run.
+    ran : int
+        Computed and stored now.
+    failed : int
+        Of those, stored with an error.
+    interrupted : bool
+        Stopped by Ctrl-C (every finished point is stored).
+    """
 
     total: int
     already_done: int
@@ -824,10 +1004,23 @@ def _init_worker() -> None:
 
 
 def count_stored(sweep: Sweep, store_path: str | Path, retry_failed: bool = False) -> int:
-    """How many of the sweep's points the store already holds, without writing anything (and
-    without computing ids when the store does not exist or is empty).
+    """How many of the sweep's points the store already holds, writing nothing (and computing no
+    ids when the store does not exist or is empty).
 
-    ``retry_failed`` counts only the successful ones (the failed ones would run again)."""
+    Parameters
+    ----------
+    sweep : Sweep
+        The points to look for.
+    store_path : path
+        Checked with `check_store` (it need not exist).
+    retry_failed : bool
+        Count only the successful ones (the failed ones would run again).
+
+    Returns
+    -------
+    int
+        Points of the sweep found in the store.
+    """
     path = Path(store_path)
     check_store(path, create=True)
     if not path.exists() or path.stat().st_size == 0:
@@ -848,6 +1041,10 @@ def run_sweep(sweep: Sweep, store_path: str | Path, *, processes: int | None = N
               on_result: Callable[[dict, dict], None] | None = None) -> SweepSummary:
     """Run every point of ``sweep`` not yet in the store at ``store_path``.
 
+    Points are generated, sent to workers and stored one at a time, so the sweep's size costs no
+    memory. Call this under ``if __name__ == "__main__":`` in scripts (local workers are spawned
+    processes).
+
     Parameters
     ----------
     sweep : Sweep
@@ -865,9 +1062,10 @@ def run_sweep(sweep: Sweep, store_path: str | Path, *, processes: int | None = N
     on_result : callable, optional
         Called with (parameters, outcome) after each point is stored.
 
-    Points are generated, sent to workers and stored one at a time, so the sweep's size costs no
-    memory. Call this under ``if __name__ == "__main__":`` in scripts (local workers are spawned
-    processes).
+    Returns
+    -------
+    SweepSummary
+        Counts of what was stored, run and failed.
     """
     store = ResultStore(store_path)
     done = store.done(retry_failed)
@@ -981,6 +1179,14 @@ def _progress(total: int, initial: int, show: bool):
 def export(path: str | Path, csv_path: str | Path | None = None, parquet_path: str | Path | None = None) -> int:
     """Write every row of the store (``all_rows``, see `load_results`) as CSV and/or Parquet.
 
+    Parameters
+    ----------
+    path : path
+        The store.
+    csv_path, parquet_path : path, optional
+        Output files (Parquet needs pyarrow). The CLI checks them first
+        (``nervesim.cli.common.check_output``).
+
     Returns
     -------
     int
@@ -995,7 +1201,18 @@ def export(path: str | Path, csv_path: str | Path | None = None, parquet_path: s
 
 
 def label(key: str) -> str:
-    """Axis label of a parameter: ``waveform.width_ms`` -> ``pulse width (ms)``; other names as given."""
+    """Axis label of a parameter.
+
+    Parameters
+    ----------
+    key : str
+        A spec key or result column.
+
+    Returns
+    -------
+    str
+        ``pulse width (ms)`` for ``waveform.width_ms``; an unknown name as given.
+    """
     if key not in KEYS:
         return {"threshold_mA": "threshold (mA)", "latency_ms": "latency (ms)"}.get(key, key)
     k = KEYS[key]
@@ -1003,8 +1220,22 @@ def label(key: str) -> str:
 
 
 def value_text(key: str, value: Any, name: bool = True) -> str:
-    """A parameter's value with its unit, after its name unless ``name`` is False
-    (``fibre diameter = 5.7 µm``)."""
+    """A parameter's value for a legend or title.
+
+    Parameters
+    ----------
+    key : str
+        A spec key.
+    value : object
+        Its value (numbers shown with ``:g``).
+    name : bool
+        Start with the parameter's label.
+
+    Returns
+    -------
+    str
+        ``fibre diameter = 5.7 µm`` (or ``5.7 µm``).
+    """
     k = KEYS.get(key, Key("", None, key))
     shown = f"{value:g}" if isinstance(value, float) else str(value)
     shown += f" {k.unit}" if k.unit else ""
