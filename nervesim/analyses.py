@@ -408,7 +408,7 @@ class FibrePopulation:
         diameters_um : (float, float)
             Fibre diameter range LO, HI (µm), 0 < LO <= HI.
         seed : int
-            Random seed.
+            Random seed, >= 0.
         margin_um : float or None
             Distance (µm) kept between every fibre axis and the nerve boundary; default 20 µm, or the
             largest fibre radius if larger, so that every fibre lies wholly inside the nerve.
@@ -425,6 +425,8 @@ class FibrePopulation:
         if not (math.isfinite(nerve_diameter_um) and nerve_diameter_um / 2 > margin):
             raise ParameterError("nerve_diameter_um", f"nerve_diameter_um={nerve_diameter_um:g}: must exceed twice "
                                  f"the {margin:g} um margin kept inside its boundary")
+        if not isinstance(seed, (int, np.integer)) or seed < 0:
+            raise ParameterError("seed", f"seed={seed}: the random seed must be a non-negative integer")
         rng = np.random.default_rng(seed)
         r = (nerve_diameter_um / 2 - margin) * np.sqrt(rng.uniform(0, 1, n))
         phi = rng.uniform(0, 2 * np.pi, n)

@@ -157,7 +157,7 @@ def test_recruitment_refuses_a_point_source_inside_a_fibre(monkeypatch):
 @pytest.mark.parametrize("kwargs, parameter", [
     (dict(n=0), "n"), (dict(diameters_um=(10.0, 2.0)), "diameters_um"), (dict(nerve_diameter_um=30.0),
                                                                          "nerve_diameter_um"),
-    (dict(margin_um=2.0), "margin_um")])
+    (dict(margin_um=2.0), "margin_um"), (dict(seed=-1), "seed")])
 def test_uniform_population_input(kwargs, parameter):
     args = dict(n=10, nerve_diameter_um=2000.0, diameters_um=(2.0, 10.0)) | kwargs
     with pytest.raises(ParameterError) as exc:

@@ -58,6 +58,7 @@ def with_flag(args, flag, value):
     (REC + ["--max-ma", "-1"], "--max-ma", "max_mA=-1.0"),
     (with_flag(REC, "--fibres", "0"), "--fibres", "positive integer"),
     (with_flag(REC, "--diameters-um", "10,2"), "--diameters-um", "0 < LO <= HI"),
+    (REC + ["--seed", "-1"], "--seed", "non-negative integer"),  # before: numpy's message, no flag
     (REC + ["--x-um", "500"], "--x-um/--y-um", "places the fibres in the nerve itself"),
     (with_flag(TC, "--values", "500,3"), "--values", "3 um puts the source inside the 10 um fibre"),
     (with_flag(TC_DIAMETER, "--values", "6,40"), "--values", "outside model"),

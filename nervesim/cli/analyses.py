@@ -159,7 +159,7 @@ def _recruitment(args: argparse.Namespace, parser: argparse.ArgumentParser) -> i
     if len(args.diameters_um) != 2:
         parser.error(f"argument --diameters-um: give LO,HI (got {args.diameters_um})")
     flags = {"n": "--fibres", "diameters_um": "--diameters-um", "diameter_um": "--diameters-um",
-             "currents_mA": "--currents-ma", "margin_um": "--diameters-um"}
+             "currents_mA": "--currents-ma", "margin_um": "--diameters-um", "seed": "--seed"}
     try:
         pop = FibrePopulation.uniform(args.fibres, args.nerve_diameter_um, tuple(args.diameters_um), seed=args.seed)
         electrode = common.build_electrode(args, parser)
