@@ -202,7 +202,7 @@ def fit_lapicque(widths_ms: Sequence[float], thresholds_mA: Sequence[float]) -> 
 def strength_duration(model: str, diameter_um: float, electrode: Electrode | FilePotentials,
                       widths_ms: Sequence[float], *, pulse: str = "mono", polarity: str = "cathodic",
                       gap_ms: float = 0.0, n_nodes: int = 51, dt_ms: float = DEFAULT_DT_MS,
-                      tolerance: float = 1e-3, threads: int | None = None) -> SDCurve:
+                      tolerance: float = 1e-3, max_mA: float = 1e3, threads: int | None = None) -> SDCurve:
     """Thresholds over pulse widths, with Weiss and Lapicque fits (rheobase, chronaxie).
 
     Parameters
@@ -217,8 +217,8 @@ def strength_duration(model: str, diameter_um: float, electrode: Electrode | Fil
         Pulse widths (ms, per phase if biphasic): at least three, all distinct, on the dt grid.
     pulse, polarity, gap_ms
         As `Waveform.pulse` (``polarity`` of the first phase; cathodic = negative source current).
-    n_nodes, dt_ms, tolerance, threads
-        Nodes, time step (ms), relative bracket width, worker threads.
+    n_nodes, dt_ms, tolerance, max_mA, threads
+        Nodes, time step (ms), relative bracket width, largest amplitude tried (mA), worker threads.
 
     Raises
     ------
@@ -237,7 +237,7 @@ def strength_duration(model: str, diameter_um: float, electrode: Electrode | Fil
     widths = np.sort(widths)
     _sd_data(widths, np.ones_like(widths))  # positive, at least three
     jobs = [ThresholdJob(model, diameter_um, electrode, Waveform.pulse(pulse, w, polarity, gap_ms), n_nodes, dt_ms,
-                         tolerance=tolerance) for w in widths]
+                         tolerance=tolerance, max_mA=max_mA) for w in widths]
     for job in jobs:  # each width on the time grid, before any search (a few cheap set-ups)
         prepare(job)
     outcomes = find_thresholds(jobs, threads)
@@ -301,7 +301,7 @@ class ThresholdCurve:
 
 def threshold_vs_distance(model: str, diameter_um: float, distances_um: Sequence[float], waveform: Waveform,
                           sigma_S_m: float | Sequence[float] | str = 0.2, *, n_nodes: int = 51,
-                          dt_ms: float = DEFAULT_DT_MS, tolerance: float = 1e-3,
+                          dt_ms: float = DEFAULT_DT_MS, tolerance: float = 1e-3, max_mA: float = 1e3,
                           threads: int | None = None) -> ThresholdCurve:
     """Thresholds of a point source at transverse distances ``distances_um`` (µm, along x) over the
     centre node of one fibre of ``diameter_um`` (µm).
@@ -318,14 +318,14 @@ def threshold_vs_distance(model: str, diameter_um: float, distances_um: Sequence
                              f"{diameter_um / 2:g} um")
     z = fibre.node_z_um[fibre.centre_node]
     jobs = [ThresholdJob(model, diameter_um, Electrode.point(r, 0.0, z, sigma_S_m), waveform, n_nodes, dt_ms,
-                         tolerance=tolerance) for r in distances]
+                         tolerance=tolerance, max_mA=max_mA) for r in distances]
     out = find_thresholds(jobs, threads)
     return ThresholdCurve("distance_um", distances, _thresholds(out), tuple(o.error for o in out if o.error))
 
 
 def threshold_vs_diameter(model: str, diameters_um: Sequence[float], distance_um: float, waveform: Waveform,
                           sigma_S_m: float | Sequence[float] | str = 0.2, *, n_nodes: int = 51,
-                          dt_ms: float = DEFAULT_DT_MS, tolerance: float = 1e-3,
+                          dt_ms: float = DEFAULT_DT_MS, tolerance: float = 1e-3, max_mA: float = 1e3,
                           threads: int | None = None) -> ThresholdCurve:
     """Thresholds of fibres of ``diameters_um`` (µm) for a point source ``distance_um`` (µm) from the
     axis over each fibre's centre node.
@@ -342,7 +342,7 @@ def threshold_vs_diameter(model: str, diameters_um: Sequence[float], distance_um
             raise ParameterError("diameters_um" if exc.parameter == "diameter_um" else exc.parameter,
                                  str(exc)) from None
         jobs.append(ThresholdJob(model, d, Electrode.point(distance_um, 0.0, f.node_z_um[f.centre_node], sigma_S_m),
-                                 waveform, n_nodes, dt_ms, tolerance=tolerance))
+                                 waveform, n_nodes, dt_ms, tolerance=tolerance, max_mA=max_mA))
     out = find_thresholds(jobs, threads)
     return ThresholdCurve("diameter_um", diameters, _thresholds(out), tuple(o.error for o in out if o.error))
 
@@ -415,6 +415,8 @@ class FibrePopulation:
         """
         if not isinstance(n, (int, np.integer)) or n < 1:
             raise ParameterError("n", f"n={n}: the number of fibres must be a positive integer")
+        if len(diameters_um) != 2:
+            raise ParameterError("diameters_um", f"diameters_um={tuple(diameters_um)}: give the range as LO, HI (um)")
         lo, hi = (float(d) for d in diameters_um)
         if not (math.isfinite(lo) and math.isfinite(hi) and 0 < lo <= hi):
             raise ParameterError("diameters_um", f"diameters_um=({lo:g}, {hi:g}): give LO, HI with 0 < LO <= HI um")

@@ -58,6 +58,7 @@ def with_flag(args, flag, value):
     (REC + ["--max-ma", "-1"], "--max-ma", "max_mA=-1.0"),
     (with_flag(REC, "--fibres", "0"), "--fibres", "positive integer"),
     (with_flag(REC, "--diameters-um", "10,2"), "--diameters-um", "0 < LO <= HI"),
+    (with_flag(REC, "--diameters-um", "2,5,10"), "--diameters-um", "give the range as LO, HI"),
     (REC + ["--seed", "-1"], "--seed", "non-negative integer"),  # before: numpy's message, no flag
     (REC + ["--x-um", "500"], "--x-um/--y-um", "places the fibres in the nerve itself"),
     (with_flag(TC, "--values", "500,3"), "--values", "3 um puts the source inside the 10 um fibre"),
@@ -153,3 +154,23 @@ def test_block_records_its_inputs(capsys, tmp_path):
     assert out["inputs"]["frequency_khz"] == 10.0 and out["inputs"]["electrode"]["sigma_S_m"] == 0.2
     assert out["inputs"]["diameter_um"] == 10.0 and out["inputs"]["nodes"] == 21
     assert (tmp_path / "b.png").stat().st_size > 10_000
+
+
+def test_sd_curve_width_without_threshold(capsys):
+    # 20 us pulses need about 0.35 mA at 1 mm: above --max-ma 0.1 (before: ignored), so that width has no threshold.
+    args = SD + ["--widths-ms", "0.02,0.2,0.5,1", "--max-ma", "0.1"]
+    assert main(args + ["--json"]) == 0
+
+    def refuse(constant):
+        raise AssertionError(f"{constant} is not JSON")  # before: NaN for the failed width
+    out = json.loads(capsys.readouterr().out, parse_constant=refuse)
+    assert out["thresholds"][0] == [0.02, None] and len(out["flags"]) == 1
+    assert main(args) == 0
+    assert "width     0.02 ms  no threshold" in capsys.readouterr().out
+
+
+def test_threshold_curve_takes_max_ma(capsys):
+    # 2 mm needs about 0.39 mA (10 um, 0.1 ms, 0.2 S/m): above --max-ma 0.2, which was ignored before.
+    assert main(with_flag(TC, "--values", "500,2000") + ["--max-ma", "0.2", "--json"]) == 0
+    out = json.loads(capsys.readouterr().out)
+    assert out["thresholds"][1] == [2000.0, None] and "0.2] mA" in out["errors"][0]

@@ -109,7 +109,7 @@ def _sd_curve(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
         electrode = common.build_electrode(args, parser, fibre)
         sd = strength_duration(args.model, args.diameter_um, electrode, args.widths_ms, pulse=args.pulse,
                                polarity=args.polarity, gap_ms=args.gap_ms or 0.0, n_nodes=args.nodes,
-                               dt_ms=args.dt_ms, tolerance=args.tolerance)
+                               dt_ms=args.dt_ms, tolerance=args.tolerance, max_mA=args.max_ma)
     except ValueError as exc:
         common.fail(parser, exc, args, flags)
     except ThresholdSearchError as exc:
@@ -133,8 +133,8 @@ def _sd_curve(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
         print(json.dumps(out))
         return 0
     print(f"{what}; dt {args.dt_ms:g} ms, tolerance {args.tolerance:g}")
-    for w, t in zip(sd.widths_ms, sd.thresholds_mA):
-        print(f"width {w:8.4g} ms  threshold {t:.6g} mA")
+    for w, t in out["thresholds"]:
+        print(f"width {w:8.4g} ms  " + (f"threshold {t:.6g} mA" if t is not None else "no threshold"))
     for f in (sd.weiss, sd.lapicque):
         print(f"{f.form:9} rheobase {f.rheobase_mA:.5g} mA, chronaxie {f.chronaxie_ms:.4g} ms "
               f"(rms relative error {100 * f.rms_rel_error:.2f} %)")
@@ -156,8 +156,6 @@ def _recruitment(args: argparse.Namespace, parser: argparse.ArgumentParser) -> i
     if args.cuff and (args.x_um is not None or args.y_um is not None):
         parser.error("argument --x-um/--y-um: with --cuff, recruitment places the fibres in the nerve itself; "
                      "give no --x-um/--y-um")
-    if len(args.diameters_um) != 2:
-        parser.error(f"argument --diameters-um: give LO,HI (got {args.diameters_um})")
     flags = {"n": "--fibres", "diameters_um": "--diameters-um", "diameter_um": "--diameters-um",
              "currents_mA": "--currents-ma", "margin_um": "--diameters-um", "seed": "--seed"}
     try:
@@ -208,7 +206,7 @@ def _threshold_curve(args: argparse.Namespace, parser: argparse.ArgumentParser) 
     try:
         medium = common.chosen_medium(args)
         waveform = common.build_waveform(args, parser, args.width_ms)
-        kw = dict(n_nodes=args.nodes, dt_ms=args.dt_ms, tolerance=args.tolerance)
+        kw = dict(n_nodes=args.nodes, dt_ms=args.dt_ms, tolerance=args.tolerance, max_mA=args.max_ma)
         if args.vary == "distance":
             curve = threshold_vs_distance(args.model, args.diameter_um, args.values, waveform, medium, **kw)
         else:
