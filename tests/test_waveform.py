@@ -3,6 +3,7 @@ import numpy as np
 import pytest
 
 from nervesim import Waveform
+from nervesim.errors import ParameterError
 
 
 def test_monophasic_samples_at_step_start():
@@ -20,7 +21,7 @@ def test_biphasic_with_gap_is_charge_balanced():
 
 
 def test_edges_off_the_grid_are_refused():
-    with pytest.raises(ValueError, match="not a multiple of dt_ms"):
+    with pytest.raises(ParameterError, match="not a multiple of dt_ms"):
         Waveform.monophasic(0.0125).sample(0.005, 100)
 
 
@@ -28,8 +29,9 @@ def test_edges_off_the_grid_are_refused():
                                            ({"width_ms": 0.1, "polarity": "negative"}, "polarity"),
                                            ({"width_ms": 0.1, "delay_ms": -1}, "delay_ms")])
 def test_bad_waveform_arguments(kwargs, match):
-    with pytest.raises(ValueError, match=match):
+    with pytest.raises(ParameterError, match=match) as err:
         Waveform.monophasic(**kwargs)
+    assert err.value.parameter == match
 
 
 def test_asymmetric_biphasic_is_charge_balanced():
@@ -47,9 +49,9 @@ def test_pulse_train():
     assert np.flatnonzero(s == -1).tolist() == [1, 11, 21] and np.flatnonzero(s == 1).tolist() == [2, 12, 22]
     assert len(pulse.train(1000.0, duration_ms=5.0).phases) == 10
     assert train.net_charge() == 0
-    with pytest.raises(ValueError, match="period"):
+    with pytest.raises(ParameterError, match="period"):
         Waveform.monophasic(2.0).train(1000.0, n_pulses=2)
-    with pytest.raises(ValueError, match="exactly one"):
+    with pytest.raises(ParameterError, match="exactly one"):
         pulse.train(100.0)
 
 
@@ -59,9 +61,9 @@ def test_sampled_waveform_from_arrays_and_file(tmp_path):
     (tmp_path / "w.csv").write_text("t_ms,value\n0,-1\n0.1,0\n0.2,0.5\n0.5,0\n")
     f = Waveform.from_file(tmp_path / "w.csv")
     assert np.array_equal(f.sample(0.05, 12), w.sample(0.05, 12))
-    with pytest.raises(ValueError, match="not a multiple of dt_ms"):
+    with pytest.raises(ParameterError, match="not a multiple of dt_ms"):
         Waveform.sampled([0.0, 0.0123], [1.0]).sample(0.005, 10)
-    with pytest.raises(ValueError, match="increase"):
+    with pytest.raises(ParameterError, match="increase"):
         Waveform.sampled([0.0, 0.2, 0.1], [1.0, 2.0])
 
 
@@ -70,5 +72,6 @@ def test_pulse_by_name():
     assert Waveform.pulse("asymmetric", 0.1, ratio=2.0).charge_per_phase() == pytest.approx([-0.1, 0.1])
     for kwargs, match in (({"kind": "mono", "gap_ms": 0.1}, "gap_ms"), ({"kind": "asymmetric"}, "ratio"),
                           ({"kind": "square"}, "pulse")):
-        with pytest.raises(ValueError, match=match):
+        with pytest.raises(ParameterError, match=match) as err:
             Waveform.pulse(width_ms=0.1, **kwargs)
+        assert err.value.parameter == match
