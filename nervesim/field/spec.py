@@ -1,0 +1,275 @@
+"""The volume-conductor model as data: a TOML file or the same dataclasses in Python, checked up front.
+
+Coordinates (µm): (x, y) = (0, 0) is the nerve centre, z runs along the nerve from 0 to the medium
+length (volume-conductor.md §4). Conductivities S/m, scalar or diag(σx, σy, σz) in global axes (§1, §3).
+
+TOML keys (all lengths in µm)::
+
+    [nerve]        diameter_um
+    [[fascicle]]   x_um, y_um, diameter_um           (endoneurium circle; one table per fascicle)
+    [perineurium]  thickness = rule name (§2) or µm (0: no layer);  resistivity_ohm_m = 1149
+    [materials]    medium / epineurium / endoneurium / fill / insulator / conductor / recess =
+                   material name (models/field/materials.toml), a scalar or [σx, σy, σz]
+    [medium]       material (= materials.medium), radius_um, length_um
+    [[contact]]    x_um, y_um, z_um                   (point contact carrying 1 mA in its basis solve)
+    [mesh]         order = 2, h_far_um = 1600, h_nerve_um = 200, h_contact_um = 50, grading = 0.3
+"""
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import json
+import math
+import tomllib
+from dataclasses import dataclass, field
+from importlib import resources
+from pathlib import Path
+from typing import Any
+
+from ..errors import ParameterError
+
+FUNCTIONS = ("medium", "fill", "insulator", "conductor", "recess", "endoneurium", "epineurium")
+SPEC_FORMAT = 1  # bump when the meaning of a key changes, so cached fields keyed by the hash are not reused
+
+
+def _read(name: str) -> dict:
+    return tomllib.loads(resources.files("nervesim.models").joinpath("field", name).read_text())
+
+
+def material_table() -> dict[str, float | list[float]]:
+    """ASCENT's materials (§3): name -> conductivity (S/m, scalar or [σx, σy, σz])."""
+    return _read("materials.toml")["conductivity_S_m"]
+
+
+def thickness_rules() -> dict[str, tuple[float, float]]:
+    """ASCENT's perineurium thickness rules (§2): name -> (a, b) of thickness_um = a·d + b."""
+    return {k: (v["a"], v["b"]) for k, v in _read("perineurium.toml")["rules"].items()}
+
+
+def _number(key: str, value: Any, *, positive: bool = True, allow_zero: bool = False) -> float:
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        raise ParameterError(key, f"{key}={value!r}: must be a number")
+    v = float(value)
+    if not math.isfinite(v):
+        raise ParameterError(key, f"{key}={value!r}: must be finite")
+    if positive and (v < 0 or (v == 0 and not allow_zero)):
+        raise ParameterError(key, f"{key}={value!r}: must be {'>= 0' if allow_zero else '> 0'}")
+    return v
+
+
+def _conductivity(key: str, value: Any) -> tuple[float, float, float]:
+    """A material name, a scalar or [σx, σy, σz] -> (σx, σy, σz) S/m."""
+    if isinstance(value, str):
+        table = material_table()
+        if value not in table:
+            raise ParameterError(key, f"{key}={value!r}: unknown material; known: {', '.join(sorted(table))}")
+        value = table[value]
+    if isinstance(value, (list, tuple)):
+        if len(value) != 3:
+            raise ParameterError(key, f"{key}={value!r}: give a scalar or three values [sx, sy, sz] in S/m")
+        return tuple(_number(f"{key}[{i}]", v) for i, v in enumerate(value))
+    s = _number(key, value)
+    return (s, s, s)
+
+
+def _known_keys(table: str, data: dict, allowed: tuple[str, ...]) -> None:
+    for k in data:
+        if k not in allowed:
+            raise ParameterError(f"{table}.{k}", f"{table}.{k}: unknown key; allowed: {', '.join(allowed)}")
+
+
+@dataclass(frozen=True)
+class Fascicle:
+    """A circular fascicle: centre (``x_um``, ``y_um``) and endoneurium ``diameter_um`` (µm)."""
+
+    x_um: float
+    y_um: float
+    diameter_um: float
+
+
+@dataclass(frozen=True)
+class Contact:
+    """A point contact at (``x_um``, ``y_um``, ``z_um``) µm; its basis solve injects 1 mA there (§1)."""
+
+    x_um: float
+    y_um: float
+    z_um: float
+
+
+@dataclass(frozen=True)
+class MeshSettings:
+    """Element ``order``; mesh sizes (µm) far away, inside the nerve and at each contact; netgen ``grading``."""
+
+    order: int = 2
+    h_far_um: float = 1600.0
+    h_nerve_um: float = 200.0
+    h_contact_um: float = 50.0
+    grading: float = 0.3
+
+
+@dataclass(frozen=True)
+class FieldSpec:
+    """A volume-conductor model (see the module docstring for the TOML form).
+
+    Parameters
+    ----------
+    nerve_diameter_um : epineurium (nerve) circle diameter, centred at (0, 0)
+    fascicles : endoneurium circles; each carries the perineurium thin layer on its boundary (§2)
+    contacts : point contacts, one basis solve each (§1)
+    medium_radius_um, medium_length_um : the grounded medium cylinder, z from 0 to its length (§1, §4)
+    perineurium_thickness : rule name of §2 or thickness in µm (0: no thin layer, φ continuous)
+    perineurium_resistivity_ohm_m : bulk resistivity of the perineurium (ASCENT: 1149 Ω·m)
+    materials : overrides by function (keys of `FUNCTIONS`): material name, scalar or [σx, σy, σz] S/m
+    mesh : element order and mesh sizes
+    """
+
+    nerve_diameter_um: float
+    fascicles: tuple[Fascicle, ...]
+    contacts: tuple[Contact, ...]
+    medium_radius_um: float
+    medium_length_um: float
+    perineurium_thickness: str | float = "PIG_VN_INHOUSE_200523"
+    perineurium_resistivity_ohm_m: float = 1149.0
+    materials: dict[str, Any] = field(default_factory=dict)
+    mesh: MeshSettings = MeshSettings()
+
+    def __post_init__(self) -> None:
+        _number("nerve.diameter_um", self.nerve_diameter_um)
+        r_nerve = self.nerve_diameter_um / 2
+        if not self.fascicles:
+            raise ParameterError("fascicle", "fascicle: the nerve needs at least one [[fascicle]]")
+        for i, f in enumerate(self.fascicles):
+            key = f"fascicle[{i}]"
+            _number(f"{key}.x_um", f.x_um, positive=False)
+            _number(f"{key}.y_um", f.y_um, positive=False)
+            _number(f"{key}.diameter_um", f.diameter_um)
+            if math.hypot(f.x_um, f.y_um) + f.diameter_um / 2 >= r_nerve:
+                raise ParameterError(key, f"{key} at ({f.x_um:g}, {f.y_um:g}) um, diameter {f.diameter_um:g} um, "
+                                          f"crosses the nerve boundary (radius {r_nerve:g} um): move or shrink it")
+            for j, g in enumerate(self.fascicles[:i]):
+                if math.hypot(f.x_um - g.x_um, f.y_um - g.y_um) <= (f.diameter_um + g.diameter_um) / 2:
+                    raise ParameterError(key, f"{key} overlaps fascicle[{j}]: their circles intersect; "
+                                              "move them apart or shrink them")
+        t = self.perineurium_thickness
+        if isinstance(t, str):
+            if t not in thickness_rules():
+                raise ParameterError("perineurium.thickness",
+                                     f"perineurium.thickness={t!r}: unknown rule; give a number in um or one of "
+                                     f"{', '.join(thickness_rules())}")
+        else:
+            _number("perineurium.thickness", t, allow_zero=True)
+        _number("perineurium.resistivity_ohm_m", self.perineurium_resistivity_ohm_m)
+        for k, v in self.materials.items():
+            if k not in FUNCTIONS:
+                raise ParameterError(f"materials.{k}", f"materials.{k}: unknown function; allowed: "
+                                                       f"{', '.join(FUNCTIONS)}")
+            _conductivity(f"materials.{k}", v)
+        _number("medium.radius_um", self.medium_radius_um)
+        _number("medium.length_um", self.medium_length_um)
+        if self.medium_radius_um <= r_nerve:
+            raise ParameterError("medium.radius_um", f"medium.radius_um={self.medium_radius_um:g}: must exceed the "
+                                                     f"nerve radius {r_nerve:g} um")
+        if not self.contacts:
+            raise ParameterError("contact", "contact: give at least one [[contact]] (x_um, y_um, z_um)")
+        for i, c in enumerate(self.contacts):
+            key = f"contact[{i}]"
+            for name in ("x_um", "y_um", "z_um"):
+                _number(f"{key}.{name}", getattr(c, name), positive=False)
+            if math.hypot(c.x_um, c.y_um) >= self.medium_radius_um or not 0 < c.z_um < self.medium_length_um:
+                raise ParameterError(key, f"{key} at ({c.x_um:g}, {c.y_um:g}, {c.z_um:g}) um lies outside the medium "
+                                          f"cylinder (radius {self.medium_radius_um:g}, z in (0, "
+                                          f"{self.medium_length_um:g})) um")
+        m = self.mesh
+        if m.order not in (1, 2, 3, 4) or isinstance(m.order, bool):
+            raise ParameterError("mesh.order", f"mesh.order={m.order!r}: must be 1, 2, 3 or 4 (2 recommended)")
+        for name in ("h_far_um", "h_nerve_um", "h_contact_um", "grading"):
+            _number(f"mesh.{name}", getattr(m, name))
+        if m.grading >= 1:
+            raise ParameterError("mesh.grading", f"mesh.grading={m.grading:g}: must be in (0, 1)")
+
+    # ---- derived quantities -------------------------------------------------------------------------------------
+    def conductivity(self, function: str) -> tuple[float, float, float]:
+        """(σx, σy, σz) S/m of a function (`FUNCTIONS`): the override, else ASCENT's default material (§3)."""
+        value = self.materials.get(function, _read("materials.toml")["function_defaults"][function])
+        return _conductivity(f"materials.{function}", value)
+
+    def perineurium_thickness_um(self, fascicle: Fascicle) -> float:
+        """Thickness (µm) of the fascicle's perineurium: the number given, or rule a·d + b with d its diameter (§2)."""
+        t = self.perineurium_thickness
+        if isinstance(t, str):
+            a, b = thickness_rules()[t]
+            return a * fascicle.diameter_um + b
+        return float(t)
+
+    def sheet_resistance_ohm_m2(self, fascicle: Fascicle) -> float:
+        """ρs = thickness × resistivity (Ω·m²) of the fascicle's perineurium (§2)."""
+        return self.perineurium_thickness_um(fascicle) * 1e-6 * self.perineurium_resistivity_ohm_m
+
+    def to_dict(self) -> dict:
+        """The spec as TOML-shaped plain data (`from_dict` inverts it)."""
+        return {"nerve": {"diameter_um": self.nerve_diameter_um},
+                "fascicle": [dataclasses.asdict(f) for f in self.fascicles],
+                "perineurium": {"thickness": self.perineurium_thickness,
+                                "resistivity_ohm_m": self.perineurium_resistivity_ohm_m},
+                "materials": dict(self.materials),
+                "medium": {"radius_um": self.medium_radius_um, "length_um": self.medium_length_um},
+                "contact": [dataclasses.asdict(c) for c in self.contacts],
+                "mesh": dataclasses.asdict(self.mesh)}
+
+    def hash(self) -> str:
+        """SHA-256 (hex) of the spec with the conductivities resolved: the key of cached fields."""
+        data = self.to_dict()
+        data["resolved_S_m"] = {f: self.conductivity(f) for f in FUNCTIONS}
+        data["format"] = SPEC_FORMAT
+        return hashlib.sha256(json.dumps(data, sort_keys=True).encode()).hexdigest()
+
+    @classmethod
+    def from_dict(cls, data: dict) -> FieldSpec:
+        """Build a spec from TOML-shaped data; every unknown key or bad value raises ParameterError naming it."""
+        _known_keys("spec", data, ("nerve", "fascicle", "perineurium", "materials", "medium", "contact", "mesh"))
+        for name in ("nerve", "medium"):
+            if name not in data:
+                raise ParameterError(name, f"{name}: missing table [{name}]")
+        nerve = data["nerve"]
+        _known_keys("nerve", nerve, ("diameter_um",))
+        medium = dict(data["medium"])
+        _known_keys("medium", medium, ("material", "radius_um", "length_um"))
+        materials = dict(data.get("materials", {}))
+        if "material" in medium:
+            if "medium" in materials:
+                raise ParameterError("medium.material", "medium.material: also given as materials.medium; keep one")
+            materials["medium"] = medium["material"]
+        peri = data.get("perineurium", {})
+        _known_keys("perineurium", peri, ("thickness", "resistivity_ohm_m"))
+        mesh = data.get("mesh", {})
+        _known_keys("mesh", mesh, tuple(f.name for f in dataclasses.fields(MeshSettings)))
+
+        def rows(name, kind, keys):
+            out = []
+            for i, row in enumerate(data.get(name, [])):
+                _known_keys(f"{name}[{i}]", row, keys)
+                for k in keys:
+                    if k not in row:
+                        raise ParameterError(f"{name}[{i}].{k}", f"{name}[{i}].{k}: missing")
+                out.append(kind(**{k: row[k] for k in keys}))
+            return tuple(out)
+
+        for key in (("nerve", "diameter_um"), ("medium", "radius_um"), ("medium", "length_um")):
+            if key[1] not in data[key[0]]:
+                raise ParameterError(".".join(key), f"{'.'.join(key)}: missing")
+        return cls(nerve_diameter_um=nerve["diameter_um"],
+                   fascicles=rows("fascicle", Fascicle, ("x_um", "y_um", "diameter_um")),
+                   contacts=rows("contact", Contact, ("x_um", "y_um", "z_um")),
+                   medium_radius_um=medium["radius_um"], medium_length_um=medium["length_um"],
+                   perineurium_thickness=peri.get("thickness", "PIG_VN_INHOUSE_200523"),
+                   perineurium_resistivity_ohm_m=peri.get("resistivity_ohm_m", 1149.0),
+                   materials=materials, mesh=MeshSettings(**mesh))
+
+
+def load_spec(path: str | Path) -> FieldSpec:
+    """Read a TOML model spec (module docstring) and check it."""
+    try:
+        data = tomllib.loads(Path(path).read_text())
+    except tomllib.TOMLDecodeError as exc:
+        raise ParameterError("spec", f"spec {path}: not valid TOML ({exc})") from None
+    return FieldSpec.from_dict(data)

@@ -1,0 +1,122 @@
+"""The volume-conductor spec (nervesim.field.spec): TOML keys, ASCENT's tables, bad input named up front."""
+import copy
+import math
+
+import pytest
+
+from nervesim.errors import ParameterError
+from nervesim.field.spec import FieldSpec, load_spec, material_table, thickness_rules
+
+BASE = {"nerve": {"diameter_um": 3272.5},
+        "fascicle": [{"x_um": 185.0, "y_um": -133.2, "diameter_um": 1689.84}],
+        "perineurium": {"thickness": "PIG_VN_INHOUSE_200523", "resistivity_ohm_m": 1149},
+        "medium": {"material": "muscle", "radius_um": 4000, "length_um": 25000},
+        "contact": [{"x_um": 1671.27, "y_um": 0, "z_um": 8500}, {"x_um": 1671.27, "y_um": 0, "z_um": 16500}]}
+
+
+def spec_with(edit):
+    data = copy.deepcopy(BASE)
+    edit(data)
+    return FieldSpec.from_dict(data)
+
+
+def test_toml_round_trip_and_yoo_sheet_resistance(tmp_path):
+    """A TOML spec loads; the pig rule gives ASCENT's Yoo perineurium: 46.48 um, rho_s = 0.05341 ohm m^2 (§7)."""
+    path = tmp_path / "yoo.toml"
+    path.write_text("""
+[nerve]
+diameter_um = 3272.5
+[[fascicle]]
+x_um = 185.0
+y_um = -133.2
+diameter_um = 1689.84
+[perineurium]
+thickness = "PIG_VN_INHOUSE_200523"
+[medium]
+material = "muscle"
+radius_um = 4000
+length_um = 25000
+[[contact]]
+x_um = 1671.27
+y_um = 0
+z_um = 8500
+""")
+    spec = load_spec(path)
+    f = spec.fascicles[0]
+    assert spec.perineurium_thickness_um(f) == pytest.approx(46.48, abs=0.005)
+    assert spec.sheet_resistance_ohm_m2(f) == pytest.approx(0.05341, abs=5e-6)
+    assert spec.conductivity("medium") == (0.086, 0.086, 0.35)
+    assert spec.conductivity("endoneurium") == pytest.approx((1 / 6, 1 / 6, 1 / 1.75))
+    assert spec.conductivity("epineurium") == pytest.approx((1 / 6.3,) * 3)
+    assert FieldSpec.from_dict(spec.to_dict()) == spec
+
+
+def test_ascent_tables():
+    """Every thickness rule and the materials a Yoo model uses, as listed in §2 and §3."""
+    rules = thickness_rules()
+    d = 1000.0
+    expected = {"RAT_VN_INHOUSE_200601": 0.01292 * d + 1.367, "PIG_VN_INHOUSE_200523": 0.02547 * d + 3.44,
+                "HUMAN_VN_INHOUSE_200601": 0.03702 * d + 10.5, "GRINBERG_2008": 0.03 * d, "ARLE_2016": 30.0,
+                "BUCKSOT_2019": 31.0}
+    assert {k: a * d + b for k, (a, b) in rules.items()} == pytest.approx(expected)
+    table = material_table()
+    assert table["weerasuriya_perineurium_DC"] == pytest.approx(1 / 1149, rel=1e-6)
+    assert table["saline"] == 1.76 and table["platinum"] == 9.43e6 and table["silicone"] == 1e-12
+    assert table["muscle"] == [0.086, 0.086, 0.35] and table["fat"] == pytest.approx(1 / 30)
+
+
+def test_overrides_and_hash():
+    """Overrides by function (name, scalar, tensor) change the conductivity and the hash; equal specs hash equal."""
+    base = spec_with(lambda d: None)
+    assert base.hash() == spec_with(lambda d: None).hash()
+    scalar = spec_with(lambda d: d.setdefault("materials", {}).update(epineurium=0.2))
+    assert scalar.conductivity("epineurium") == (0.2, 0.2, 0.2) and scalar.hash() != base.hash()
+    tensor = spec_with(lambda d: d.setdefault("materials", {}).update(endoneurium=[0.1, 0.2, 0.5]))
+    assert tensor.conductivity("endoneurium") == (0.1, 0.2, 0.5)
+    fat = spec_with(lambda d: d.setdefault("materials", {}).update(fill="fat"))
+    assert fat.conductivity("fill") == pytest.approx((1 / 30,) * 3)
+    thick = spec_with(lambda d: d["perineurium"].update(thickness=20.0))
+    assert thick.sheet_resistance_ohm_m2(thick.fascicles[0]) == pytest.approx(20e-6 * 1149)
+    assert thick.hash() != base.hash()
+
+
+@pytest.mark.parametrize("edit, parameter", [
+    (lambda d: d["nerve"].update(diameter_um=-1), "nerve.diameter_um"),
+    (lambda d: d["nerve"].update(diameter_um=math.nan), "nerve.diameter_um"),
+    (lambda d: d["fascicle"][0].update(x_um=900.0), "fascicle[0]"),  # crosses the nerve boundary
+    (lambda d: d["fascicle"].append({"x_um": -300.0, "y_um": 0.0, "diameter_um": 600.0}), "fascicle[1]"),  # overlap
+    (lambda d: d["fascicle"][0].update(diameter_um=math.inf), "fascicle[0].diameter_um"),
+    (lambda d: d.update(fascicle=[]), "fascicle"),
+    (lambda d: d["perineurium"].update(thickness="FROG_2030"), "perineurium.thickness"),
+    (lambda d: d["perineurium"].update(thickness=-3.0), "perineurium.thickness"),
+    (lambda d: d["perineurium"].update(resistivity_ohm_m=0), "perineurium.resistivity_ohm_m"),
+    (lambda d: d.setdefault("materials", {}).update(epineurium="unobtainium"), "materials.epineurium"),
+    (lambda d: d.setdefault("materials", {}).update(skin=0.1), "materials.skin"),
+    (lambda d: d.setdefault("materials", {}).update(endoneurium=[0.1, 0.2]), "materials.endoneurium"),
+    (lambda d: d.setdefault("materials", {}).update(endoneurium=[0.1, -0.2, 0.3]), "materials.endoneurium[1]"),
+    (lambda d: d["medium"].update(radius_um=1000), "medium.radius_um"),
+    (lambda d: d["medium"].update(material="jelly"), "materials.medium"),
+    (lambda d: d["medium"].update(length_um="long"), "medium.length_um"),
+    (lambda d: d["contact"][1].update(z_um=26000), "contact[1]"),
+    (lambda d: d["contact"][0].update(y_um=math.nan), "contact[0].y_um"),
+    (lambda d: d.update(contact=[]), "contact"),
+    (lambda d: d["contact"][0].pop("z_um"), "contact[0].z_um"),
+    (lambda d: d["nerve"].update(diameter=3), "nerve.diameter"),
+    (lambda d: d.update(cuf={}), "spec.cuf"),
+    (lambda d: d.update(mesh={"order": 7}), "mesh.order"),
+    (lambda d: d.update(mesh={"grading": 1.5}), "mesh.grading"),
+    (lambda d: d.update(materials={"medium": 1.0}), "medium.material"),  # given twice
+])
+def test_bad_input_names_the_key(edit, parameter):
+    with pytest.raises(ParameterError) as err:
+        spec_with(edit)
+    assert err.value.parameter == parameter
+    assert "\n" not in str(err.value)
+
+
+def test_bad_toml(tmp_path):
+    path = tmp_path / "bad.toml"
+    path.write_text("[nerve\n")
+    with pytest.raises(ParameterError) as err:
+        load_spec(path)
+    assert err.value.parameter == "spec"
