@@ -577,6 +577,8 @@ class BlockResult:
         Simulations run.
     test_delay_ms, tstop_ms, dt_ms : float
         Test-AP time, run length and time step (ms).
+    tolerance : float
+        Relative width of the final bracket that was asked for.
     """
 
     block_threshold_mA: float
@@ -588,6 +590,7 @@ class BlockResult:
     test_delay_ms: float
     tstop_ms: float
     dt_ms: float
+    tolerance: float
 
 
 def _block_outcome(stim: Stimulation, amp: float, test_ms: float, launch: int, det: int) -> tuple[bool, bool]:
@@ -704,7 +707,7 @@ def block_threshold(fibre: Fibre, electrode: Electrode, frequency_khz: float = 1
             hi, onset_hi = mid, onset
         else:
             lo = mid
-    return BlockResult(hi, (lo, hi), f, first, onset_hi, runs, test_delay_ms, tstop_ms, dt_ms)
+    return BlockResult(hi, (lo, hi), f, first, onset_hi, runs, test_delay_ms, tstop_ms, dt_ms, tolerance)
 
 
 def _block_stimulation(fibre: Fibre, electrode: Electrode, frequency_khz: float, test_delay_ms: float,

@@ -256,7 +256,7 @@ def _block(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
            "frequency_khz": res.frequency_khz, "onset_firing": res.onset_firing, "n_runs": res.n_runs,
            "flags": notes,
            "inputs": _run_record(args, diameter_um=args.diameter_um, frequency_khz=res.frequency_khz,
-                                 test_delay_ms=res.test_delay_ms, tstop_ms=res.tstop_ms,
+                                 test_delay_ms=res.test_delay_ms, tstop_ms=res.tstop_ms, tolerance=res.tolerance,
                                  electrode=electrode_json)}
     if args.json:
         print(json.dumps(out))
