@@ -32,10 +32,11 @@ QUIET_MV_MS = 2.0
 #: machine: `Stimulation.run` (one thread, no AP, early exit off) of mrg-interp 10 um fibres of 11, 51 and
 #: 201 nodes (111-2201 sections, 4000-20000 steps of 0.005 ms), best of 3: 23.8-24.5 ns.
 SECTION_STEP_S = 25e-9
-#: Per-run limits a `Stimulation` refuses to exceed without ``allow_large``. 60 s is ~1000x the README
-#: quick-start run (0.07 s) and makes a threshold search (~20 runs) take 20 min; 1 GB is a small share of
-#: a laptop's memory, and an ordinary run needs well under 1 MB.
-MAX_RUN_S = 60.0
+#: Per-run limits a `Stimulation` refuses to exceed without ``allow_large``. A threshold search runs ~20
+#: runs, two at a time, so 10 s per run keeps it within 2-3 minutes; an ordinary run takes 0.015 s (README
+#: quick start, dt 0.005 ms) to 1 s (1000 nodes, dt 0.001 ms). 1 GB is a small share of a laptop's memory,
+#: and an ordinary run needs under 1 MB. (Within these limits a recording of every node stays below 0.3 GB.)
+MAX_RUN_S = 10.0
 #: Per-run memory limit (bytes), see `MAX_RUN_S`.
 MAX_RUN_BYTES = 1e9
 #: Bytes per section: ~12 float64 arrays of circuit and potentials, plus ~23 of solver workspace for each
@@ -227,7 +228,6 @@ class Stimulation:
             else:
                 duration = "intracellular"
             check_run_size(fibre.n_nodes, fibre.n_sections, dt_ms, self.n_steps, duration)
-        self.allow_large = allow_large
         self.fibre = fibre
         self.dt_ms = dt_ms
         self.tstop_ms = tstop_ms
@@ -289,8 +289,7 @@ class Stimulation:
         Raises
         ------
         ParameterError
-            For a negative or non-finite amplitude, a node out of range, or a recording larger than
-            `MAX_RUN_BYTES` (unless ``allow_large``).
+            For a negative or non-finite amplitude, or a node out of range.
         """
         return self._run(self.ve_mV, _check_amplitude(amplitude_mA), record_nodes, early_exit, ap_threshold_mV)
 
@@ -302,11 +301,6 @@ class Stimulation:
             if not 0 <= n < fib.n_nodes:
                 raise ParameterError("record_nodes", f"record node {n}: must be in 0..{fib.n_nodes - 1}")
         rec_idx = fib.node_sections[list(nodes)].astype(np.int64) if nodes else np.empty(0, np.int64)
-        rec_bytes = 8.0 * len(nodes) * (self.n_steps + 1)
-        if rec_bytes > MAX_RUN_BYTES and not self.allow_large:
-            raise ParameterError("record_nodes", f"record_nodes: {len(nodes)} nodes x {self.n_steps + 1} steps would "
-                                 f"take {rec_bytes / 1e9:.3g} GB (limit {MAX_RUN_BYTES / 1e9:g} GB): record fewer "
-                                 "nodes, or pass allow_large=True")
         rec = np.empty((len(nodes), self.n_steps + 1))
         ic = self.intracellular
         if ic is None:

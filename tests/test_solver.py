@@ -103,16 +103,16 @@ def test_batch_of_electrode_positions_equals_single_runs(fibre10):
 
 
 @pytest.mark.parametrize("change, parameter", [
-    ({"waveform": nervesim.Waveform.monophasic(1e6)}, "waveform"),  # 1e9 steps: 8 GB of waveform samples
+    ({"waveform": nervesim.Waveform.monophasic(1e6)}, "waveform"),  # 2e8 steps: 1.6 GB of waveform samples
     ({"dt_ms": 1e-7}, "dt_ms"),
     ({"tstop_ms": 1e5}, "tstop_ms"),
-    ({"n_nodes": 100001}, "n_nodes"),
+    ({"n_nodes": 100001, "dt_ms": 0.005}, "n_nodes"),  # the README command with --nodes 100001: 28 s per run
 ])
 def test_oversized_runs_are_refused_before_allocating(change, parameter):
     import time
 
     f = nervesim.build_fibre("mrg-interp", 10.0, change.get("n_nodes", 51))
-    kw = {"dt_ms": change.get("dt_ms", 0.001)}
+    kw = {"dt_ms": change.get("dt_ms", 0.005)}
     if "tstop_ms" in change:
         kw["tstop_ms"] = change["tstop_ms"]
     start = time.perf_counter()
@@ -146,11 +146,12 @@ def test_size_estimate_matches_a_timed_run_and_allow_large_overrides():
     assert nervesim.Stimulation(f51, el, w, tstop_ms=5000.0, allow_large=True).n_steps == 5_000_000
 
 
-def test_recording_beyond_the_memory_limit_is_refused():
-    f = nervesim.build_fibre("mrg-interp", 10.0, 21)
-    stim = nervesim.Stimulation(f, None, None, dt_ms=0.001, tstop_ms=8000.0)  # 8e6 steps: ~44 s, allowed
-    with pytest.raises(ParameterError, match=r"record_nodes: 21 nodes x 8000001 steps would take 1.34 GB"):
-        stim.run(0.0, record_nodes=range(21))
+def test_memory_limit_names_the_fibre():
+    # 200 001 nodes (2.2 M sections) at dt 0.1 ms: 51 steps, ~3 s, but ~1 GB of per-section arrays.
+    f = nervesim.build_fibre("mrg-interp", 10.0, 200_001)
+    with pytest.raises(ParameterError, match=r"^n_nodes: one run would take about 2.81 s and 1.02 GB") as info:
+        nervesim.Stimulation(f, None, nervesim.Waveform.monophasic(0.1), dt_ms=0.1)
+    assert info.value.parameter == "n_nodes"
 
 
 def test_result_and_fibre_print_as_one_short_line(fibre10):
