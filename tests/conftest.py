@@ -1,6 +1,5 @@
 import importlib
 import os
-import platform
 import types
 from importlib import util
 from pathlib import Path
@@ -43,7 +42,7 @@ def require_pyfibers() -> None:
     if spec is None:
         missing("cannot import pyfibers", "pip install -e '.[test]'")
     mod_dir = Path(spec.origin).parent / "MOD"
-    if not (mod_dir / platform.machine() / "libnrnmech.so").exists():
+    if not (any(mod_dir.rglob("libnrnmech.*")) or (mod_dir / "nrnmech.dll").exists()):
         missing(f"PyFibers' mechanisms are not compiled in {mod_dir}", "run pyfibers_compile once")
 
 
