@@ -2,6 +2,7 @@
 import json
 import subprocess
 import sys
+import time
 
 import pytest
 
@@ -244,3 +245,35 @@ def test_simulate_matches_neuron_traces(capsys, tmp_path):
     assert out["detection_time_ms"] == pytest.approx(ref.ap_times_ms[f.detection_node], abs=1e-12)
     assert main(["simulate"] + CASE[1:] + ["--amplitude-ma", "0.10", "--tstop-ms", "2"]) == 0
     assert "no node crossed -30 mV by 2 ms" in capsys.readouterr().out  # NEURON: 0.10 mA is sub-threshold
+
+
+def test_activation_window_edges_agree_with_neuron(capsys):
+    """0.5 ms pulses 1 mm from a 12 um fibre block between about 0.8 and 1.5 mA (virtual anode); each reported
+    edge is checked by running NEURON at both ends of its bracket."""
+    import nervesim
+    import nervesim.neuron as nrn
+
+    args = replace(replace(CASE, "--diameter-um", "12"), "--width-ms", "0.5")
+    assert main(args + ["--activation-window", "--max-ma", "5", "--tolerance", "0.01", "--json"]) == 0
+    out = json.loads(capsys.readouterr().out)
+    assert 0.7 < out["block_onset_mA"] < 0.9 and 1.3 < out["reexcitation_mA"] < 1.6
+    f = nervesim.build_fibre("mrg-interp", 12.0, 51)
+    el = nervesim.Electrode.point(1000.0, 0.0, f.node_z_um[f.centre_node], 0.2)
+    ref = nrn.NeuronStimulation(f, el, nervesim.Waveform.monophasic(0.5), dt_ms=0.005)
+    fires_lo, blocked_hi = out["block_bracket_mA"]
+    blocked_lo, fires_again = out["reexcitation_bracket_mA"]
+    outcome = {a: r.fired for a, r in zip((fires_lo, blocked_hi, blocked_lo, fires_again),
+                                           ref.run_many([fires_lo, blocked_hi, blocked_lo, fires_again],
+                                                        early_exit=False))}
+    assert outcome == {fires_lo: True, blocked_hi: False, blocked_lo: False, fires_again: True}
+    assert main(args + ["--activation-window", "--max-ma", "5", "--tolerance", "0.01"]) == 0
+    assert f"APs stop reaching the detection node from {blocked_hi:.6g} mA" in capsys.readouterr().out
+
+
+@pytest.mark.parametrize("change, flag", [
+    (("--width-ms", "1e6"), "--width-ms"), (("--dt-ms", "1e-7"), "--dt-ms"), (("--nodes", "100001"), "--nodes")])
+def test_oversized_runs_refused_at_once_with_the_estimate(capsys, change, flag):
+    args = replace(CASE, *change) if change[0] in CASE else CASE + list(change)
+    start = time.perf_counter()
+    err = one_line_error(capsys, args)
+    assert time.perf_counter() - start < 5 and flag in err and "would take about" in err and "--allow-large" in err

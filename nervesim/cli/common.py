@@ -109,6 +109,27 @@ def run_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--max-ma", type=finite, default=1e3, help="largest amplitude tried (mA, default 1000)")
 
 
+def size_args(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--allow-large", action="store_true",
+                   help="run even when one simulation is estimated to exceed 60 s or 1 GB (refused by default, "
+                        "with the estimate)")
+
+
+def engine_class(name: str):
+    """The Stimulation class of engine ``name`` (``numba`` or ``neuron``)."""
+    if name == "neuron":
+        from ..neuron import NeuronStimulation
+        return NeuronStimulation
+    from ..simulation import Stimulation
+    return Stimulation
+
+
+def stimulation(args: argparse.Namespace, fibre, electrode, waveform):
+    """The engine's Stimulation for the run flags (``--engine``, ``--dt-ms``, ``--tstop-ms``, ``--allow-large``)."""
+    extra = {"allow_large": args.allow_large} if args.engine == "numba" else {}
+    return engine_class(args.engine)(fibre, electrode, waveform, dt_ms=args.dt_ms, tstop_ms=args.tstop_ms, **extra)
+
+
 def build_fibre(args: argparse.Namespace, diameter_um: float | None = None):
     """The fibre and any model warnings (e.g. a small-fibre model above its intended range)."""
     with warnings.catch_warnings(record=True) as caught:
@@ -192,7 +213,7 @@ FLAGS = {
     "max_mA": "--max-ma", "electrode": "--x-um/--y-um", "x_um": "--x-um", "y_um": "--y-um", "z_um": "--z-um",
     "potentials": "--electrode-file", "cuff": "--cuff", "nerve_diameter_um": "--nerve-diameter-um",
     "medium": "--medium", "widths_ms": "--widths-ms", "frequency_khz": "--frequency-khz",
-    "amplitude_mA": "--amplitude-ma", "record_nodes": "--record-nodes", "time_grid": "--width-ms/--gap-ms/--dt-ms",
+    "waveform": "--width-ms", "amplitude_mA": "--amplitude-ma", "time_grid": "--width-ms/--gap-ms/--dt-ms",
 }
 
 

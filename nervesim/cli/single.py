@@ -7,7 +7,7 @@ import sys
 import time
 
 from .. import __version__
-from ..threshold import ThresholdSearchError, search_threshold
+from ..threshold import ActivationWindow, ThresholdSearchError, activation_window, search_threshold
 from . import common
 
 
@@ -24,6 +24,10 @@ def add_parsers(sub) -> None:
                         "detection node; runs stop early once it fires)")
     t.add_argument("--engine", choices=["numba", "neuron"], default="numba",
                    help="numba (default) or the NEURON reference (needs nervesim[neuron])")
+    t.add_argument("--activation-window", action="store_true",
+                   help="also scan above threshold (up to --max-ma) for a block window: the amplitude where APs "
+                        "stop reaching the detection node (virtual-anode block) and where they fire again")
+    common.size_args(t)
     common.output_args(t, None)
     t.set_defaults(run=_threshold, subparser=t)
 
@@ -45,6 +49,7 @@ def add_parsers(sub) -> None:
     sm.add_argument("--csv", metavar="FILE", help="write t_ms and Vm (mV) of every node, one row per step")
     sm.add_argument("--engine", choices=["numba", "neuron"], default="numba",
                     help="numba (default) or the NEURON reference (needs nervesim[neuron])")
+    common.size_args(sm)
     common.output_args(sm, "write Vm traces and the space-time image (png, pdf, svg)")
     sm.set_defaults(run=_simulate, subparser=sm)
 
@@ -114,12 +119,17 @@ def _threshold(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int
         fibre, notes = common.build_fibre(args)
         electrode = common.build_electrode(args, parser, fibre)
         waveform = common.build_waveform(args, parser, args.width_ms)
-        stim = _engine(args.engine)(fibre, electrode, waveform, dt_ms=args.dt_ms, tstop_ms=args.tstop_ms)
+        stim = common.stimulation(args, fibre, electrode, waveform)
     except ValueError as exc:
         common.fail(parser, exc, args)
     start = time.perf_counter()
+    window = None
     try:
-        res = search_threshold(stim, tolerance=args.tolerance, max_mA=args.max_ma)
+        if args.activation_window:
+            window = activation_window(stim, tolerance=args.tolerance, max_mA=args.max_ma)
+            res = window.threshold
+        else:
+            res = search_threshold(stim, tolerance=args.tolerance, max_mA=args.max_ma)
     except ValueError as exc:
         common.fail(parser, exc, args)
     except ThresholdSearchError as exc:
@@ -150,6 +160,10 @@ def _threshold(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int
         "engine": args.engine,
         "nervesim_version": __version__,
     }
+    if window is not None:
+        out.update(block_onset_mA=window.block_onset_mA, block_bracket_mA=window.block_bracket_mA,
+                   reexcitation_mA=window.reexcitation_mA, reexcitation_bracket_mA=window.reexcitation_bracket_mA,
+                   window_scanned_to_mA=window.scanned_to_mA, window_runs=len(window.runs))
     if args.json:
         print(json.dumps(out))
     else:
@@ -159,18 +173,22 @@ def _threshold(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int
               f"{res.n_runs} runs, {runtime:.3f} s)")
         print(f"AP starts at node {res.initiation_node} after {res.latency_ms:.3f} ms; detected at node "
               f"{fibre.detection_node} at {res.detection_time_ms:.3f} ms")
+        if window is not None:
+            print(_window_text(window))
         for flag in flags:
             print(f"WARNING {flag}")
     return 0
 
 
-def _engine(name: str):
-    """The Stimulation class of engine ``name`` (``numba`` or ``neuron``)."""
-    if name == "neuron":
-        from ..neuron import NeuronStimulation
-        return NeuronStimulation
-    from ..simulation import Stimulation
-    return Stimulation
+def _window_text(w: ActivationWindow) -> str:
+    """One line on the block window above threshold."""
+    if w.block_onset_mA is None:
+        return f"block window: none; every amplitude tried from threshold up to {w.scanned_to_mA:.6g} mA fired"
+    lo, hi = w.block_bracket_mA
+    text = f"block window: APs stop reaching the detection node from {hi:.6g} mA (fires at {lo:.6g} mA)"
+    if w.reexcitation_mA is None:
+        return text + f"; none fired again up to {w.scanned_to_mA:.6g} mA"
+    return text + f" and fire again from {w.reexcitation_mA:.6g} mA (blocked at {w.reexcitation_bracket_mA[0]:.6g} mA)"
 
 
 def _simulate(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
@@ -181,7 +199,7 @@ def _simulate(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
         trace_nodes = _node_list(parser, args.trace_nodes, fibre.n_nodes)
         electrode = common.build_electrode(args, parser, fibre)
         waveform = common.build_waveform(args, parser, args.width_ms)
-        stim = _engine(args.engine)(fibre, electrode, waveform, dt_ms=args.dt_ms, tstop_ms=args.tstop_ms)
+        stim = common.stimulation(args, fibre, electrode, waveform)
         run = stim.run(args.amplitude_ma, record_nodes=range(fibre.n_nodes))
     except ValueError as exc:
         common.fail(parser, exc, args)
