@@ -38,9 +38,12 @@ def require(module: str) -> types.ModuleType:
 def require_pyfibers() -> None:
     """PyFibers installed with its mechanisms compiled (``pyfibers_compile``), without importing it here:
     its import loads its own mechanisms into this process's NEURON."""
-    spec = util.find_spec("pyfibers")
+    try:
+        spec, why = util.find_spec("pyfibers"), ""
+    except ImportError as exc:  # a broken install
+        spec, why = None, f" ({exc})"
     if spec is None:
-        missing("cannot import pyfibers", "pip install -e '.[test]'")
+        missing(f"cannot import pyfibers{why}", "pip install -e '.[test]'")
     mod_dir = Path(spec.origin).parent / "MOD"
     if not (any(mod_dir.rglob("libnrnmech.*")) or (mod_dir / "nrnmech.dll").exists()):
         missing(f"PyFibers' mechanisms are not compiled in {mod_dir}", "run pyfibers_compile once")

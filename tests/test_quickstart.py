@@ -128,22 +128,26 @@ def test_readme_python_example_equals_neuron(nrn, capsys):
     assert run.fired and run.vm_mV.shape == (2, run.steps_run + 1)
 
 
-BLOCK_NEURON = textwrap.dedent("""
+#: A sitecustomize that makes ``import {module}`` fail in every process started with it on PYTHONPATH.
+BLOCK = textwrap.dedent("""
     import importlib.abc, sys
     class Block(importlib.abc.MetaPathFinder):
         def find_spec(self, name, path=None, target=None):
-            if name == "neuron" or name.startswith("neuron."):
-                raise ModuleNotFoundError(f"No module named {name!r} (blocked by the test)")
+            if name == "{module}" or name.startswith("{module}."):
+                raise ModuleNotFoundError(f"No module named {{name!r}} (blocked by the test)")
     sys.meta_path.insert(0, Block())
 """)
 
 
 @pytest.mark.parametrize("ci", [True, False])
-@pytest.mark.parametrize("target", ["tests/test_neuron.py",  # needs NEURON at import
-                                    "tests/test_quickstart.py::test_readme_prints_the_neuron_numbers"])  # a fixture
-def test_missing_neuron_fails_in_ci_and_skips_visibly_otherwise(tmp_path, ci, target):
-    """Tests that need NEURON, run by a Python where ``import neuron`` fails (a sitecustomize blocks it)."""
-    (tmp_path / "sitecustomize.py").write_text(BLOCK_NEURON)
+@pytest.mark.parametrize("target, module, imported", [
+    ("tests/test_neuron.py", "neuron", "nervesim.neuron"),  # needs NEURON at import
+    ("tests/test_quickstart.py::test_readme_prints_the_neuron_numbers", "neuron", "nervesim.neuron"),  # a fixture
+    ("tests/test_quickstart.py::test_quick_start_threshold_agrees_with_pyfibers", "pyfibers", "pyfibers"),
+])
+def test_missing_tool_fails_in_ci_and_skips_visibly_otherwise(tmp_path, ci, target, module, imported):
+    """Tests that need an optional tool, run by a Python where importing it fails."""
+    (tmp_path / "sitecustomize.py").write_text(BLOCK.format(module=module))
     env = {k: v for k, v in os.environ.items() if k not in ("CI", "PYTHONPATH")}
     env["PYTHONPATH"] = str(tmp_path)
     if ci:
@@ -158,4 +162,4 @@ def test_missing_neuron_fails_in_ci_and_skips_visibly_otherwise(tmp_path, ci, ta
     else:
         # A module skipped as a whole leaves no test collected (exit 5); either way nothing failed.
         assert proc.returncode in (pytest.ExitCode.OK, pytest.ExitCode.NO_TESTS_COLLECTED) and "skipped" in out
-        assert f"{MISSING}: cannot import nervesim.neuron" in out  # printed without -rs
+        assert f"{MISSING}: cannot import {imported}" in out  # printed without -rs
