@@ -1,0 +1,182 @@
+"""A solved volume-conductor field as data: per-contact solutions, the spec, its hash, versions, mesh
+size and times, in one ``.npz`` file, cached in ``cache_root()/fields`` by the spec hash.
+
+The mesh is stored pickled (netgen keeps its curved geometry that way): load field files you made
+or trust, as with any pickle.
+"""
+from __future__ import annotations
+
+import json
+import os
+import pickle
+import resource
+import tempfile
+import time
+from collections.abc import Callable, Sequence
+from pathlib import Path
+
+import numpy as np
+
+from ..cache import cache_root
+from ..errors import ParameterError
+from .spec import FieldSpec
+
+FILE_FORMAT = 1
+
+
+def field_cache_dir() -> Path:
+    """Where solved fields are cached: ``cache_root()/fields`` (not created here)."""
+    return cache_root() / "fields"
+
+
+class Field:
+    """Per-contact potentials (mV per mA) of a `FieldSpec`, ready to sample at fibre sections (§6).
+
+    Attributes
+    ----------
+    spec : the model
+    info : dict with ``spec_hash``, ``versions``, ``elements``, ``unknowns``, ``mesh_s``, ``solve_s``,
+        ``peak_rss_MB``
+    """
+
+    def __init__(self, spec: FieldSpec, mesh, vectors: np.ndarray, info: dict) -> None:
+        from .solve import make_space
+
+        self.spec = spec
+        self.mesh = mesh
+        self.info = info
+        self._space = make_space(mesh, spec)
+        self._vectors = np.asarray(vectors, dtype=float)
+        if self._vectors.shape != (len(spec.contacts), self._space.ndof):
+            raise ParameterError("field", f"field: {self._vectors.shape} solution values do not match the mesh "
+                                          f"({len(spec.contacts)} x {self._space.ndof}); the file is damaged")
+
+    @property
+    def n_contacts(self) -> int:
+        return len(self.spec.contacts)
+
+    def _weights(self, weights: Sequence[float] | None) -> np.ndarray:
+        if weights is None:
+            if self.n_contacts != 1:
+                raise ParameterError("weights", f"weights: the field has {self.n_contacts} contacts; give one "
+                                                "weight per contact")
+            return np.ones(1)
+        w = np.asarray(weights, dtype=float).ravel()
+        if w.shape != (self.n_contacts,) or not np.all(np.isfinite(w)):
+            raise ParameterError("weights", f"weights={list(np.atleast_1d(weights))}: give {self.n_contacts} finite "
+                                            "numbers, one per contact in spec order")
+        return w
+
+    def sample(self, x_um, y_um, z_um, weights: Sequence[float] | None = None) -> np.ndarray:
+        """Potential (mV per mA of unit-weight current) at points (µm arrays): Σ_c w_c φ_c, superposed (§1)."""
+        import ngsolve as ng
+
+        from .solve import potential_cf
+
+        w = self._weights(weights)
+        x, y, z = (np.ascontiguousarray(np.broadcast_to(np.asarray(v, float), np.broadcast(x_um, y_um, z_um).shape)
+                                        ).ravel() for v in (x_um, y_um, z_um))
+        s = self.spec
+        outside = (np.hypot(x, y) > s.medium_radius_um) | (z < 0) | (z > s.medium_length_um)
+        if np.any(outside):
+            k = int(np.flatnonzero(outside)[0])
+            raise ParameterError("z_um", f"point ({x[k]:g}, {y[k]:g}, {z[k]:g}) um lies outside the medium cylinder "
+                                         f"(radius {s.medium_radius_um:g} um, z in [0, {s.medium_length_um:g}] um)")
+        gf = ng.GridFunction(self._space)
+        gf.vec.FV().NumPy()[:] = w @ self._vectors  # coefficients already in mV per mA
+        values = potential_cf(self.mesh, s, gf)(self.mesh(x * 1e-3, y * 1e-3, z * 1e-3))
+        return np.asarray(values).ravel()
+
+    def section_z_um(self, fibre, fibre_z_um: float | None = None) -> np.ndarray:
+        """z (µm) of each section centre of ``fibre`` with its centre node at ``fibre_z_um`` (default mid-length)."""
+        zc = self.spec.medium_length_um / 2 if fibre_z_um is None else float(fibre_z_um)
+        if not np.isfinite(zc):
+            raise ParameterError("fibre_z_um", f"fibre_z_um={fibre_z_um}: must be finite")
+        z = fibre.z_um - fibre.z_um[fibre.node_sections[fibre.centre_node]] + zc
+        if z[0] < 0 or z[-1] > self.spec.medium_length_um:
+            raise ParameterError("fibre_z_um", f"fibre_z_um={zc:g}: the fibre spans z = {z[0]:g} to {z[-1]:g} um, "
+                                               f"outside the model (0 to {self.spec.medium_length_um:g} um); "
+                                               "use fewer nodes or move it")
+        return z
+
+    def potentials(self, fibre, x_um: float, y_um: float, weights: Sequence[float] | None = None,
+                   fibre_z_um: float | None = None) -> np.ndarray:
+        """Potentials (mV per mA) at the section centres of ``fibre`` placed at (``x_um``, ``y_um``) (§6).
+
+        The array is what `nervesim.Stimulation` and `nervesim.find_threshold` take as ``electrode``.
+        ``weights``: one per contact (spec order), e.g. [1, -1] for a bipolar pair; default [1] for one contact.
+        """
+        for name, v in (("x_um", x_um), ("y_um", y_um)):
+            if not np.isfinite(v):
+                raise ParameterError(name, f"{name}={v}: must be finite")
+        z = self.section_z_um(fibre, fibre_z_um)
+        return self.sample(np.full_like(z, x_um), np.full_like(z, y_um), z, weights)
+
+    # ---- files ------------------------------------------------------------------------------------------------
+    def save(self, path: str | Path) -> Path:
+        """Write the field to ``path`` (``.npz``) atomically; returns the path."""
+        path = Path(path)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        meta = {"format": FILE_FORMAT, "spec": self.spec.to_dict(), "info": self.info}
+        fd, tmp = tempfile.mkstemp(dir=path.parent, suffix=".tmp.npz")
+        os.close(fd)
+        np.savez_compressed(tmp, meta=np.frombuffer(json.dumps(meta).encode(), dtype=np.uint8),
+                            mesh=np.frombuffer(pickle.dumps(self.mesh), dtype=np.uint8), vectors=self._vectors)
+        os.replace(tmp, path)
+        return path
+
+    @classmethod
+    def load(cls, path: str | Path) -> Field:
+        """Read a field written by `save`."""
+        path = Path(path)
+        if not path.is_file():
+            raise ParameterError("field", f"field {path}: no such file; make one with solve_field / nervesim field")
+        try:
+            with np.load(path, allow_pickle=False) as data:
+                meta = json.loads(data["meta"].tobytes())
+                mesh_bytes, vectors = data["mesh"].tobytes(), data["vectors"]
+        except (OSError, ValueError, KeyError) as exc:
+            raise ParameterError("field", f"field {path}: not a nervesim field file ({exc})") from None
+        if meta.get("format") != FILE_FORMAT:
+            raise ParameterError("field", f"field {path}: format {meta.get('format')} is not {FILE_FORMAT}; "
+                                          "solve the spec again")
+        return cls(FieldSpec.from_dict(meta["spec"]), pickle.loads(mesh_bytes), vectors, meta["info"])
+
+
+def _versions() -> dict:
+    import ngsolve
+
+    from .. import __version__
+
+    return {"nervesim": __version__, "ngsolve": ngsolve.__version__}
+
+
+def solve_field(spec: FieldSpec, *, cache: bool = True, boundary_mV: Callable | None = None) -> Field:
+    """Mesh and solve ``spec``: one basis per contact at 1 mA (§1); cached by the spec hash.
+
+    Parameters
+    ----------
+    spec : the model
+    cache : reuse / store ``field_cache_dir()/<hash>.npz``
+    boundary_mV : tests only: potential (mV per mA) on the outer surface instead of ground (§8.9); not cached
+    """
+    from .mesh import build_mesh
+    from .solve import solve_loads
+
+    key = spec.hash()
+    path = field_cache_dir() / f"{key}.npz"
+    use_cache = cache and boundary_mV is None
+    if use_cache and path.is_file():
+        return Field.load(path)
+    t0 = time.perf_counter()
+    mesh = build_mesh(spec)
+    t_mesh = time.perf_counter() - t0
+    loads = [[((c.x_um, c.y_um, c.z_um), 1.0)] for c in spec.contacts]
+    fes, vectors = solve_loads(mesh, spec, loads, boundary_mV=boundary_mV)
+    info = {"spec_hash": key, "versions": _versions(), "elements": mesh.ne, "unknowns": fes.ndof,
+            "mesh_s": round(t_mesh, 3), "solve_s": round(time.perf_counter() - t0 - t_mesh, 3),
+            "peak_rss_MB": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024)}
+    field = Field(spec, mesh, vectors * 1e3, info)
+    if use_cache:
+        field.save(path)
+    return field

@@ -1,0 +1,126 @@
+"""Finite-element solve of ∇·(σ∇φ) = −Σ I δ(x − x_c) with the perineurium as a thin resistive layer.
+
+Weak form (volume-conductor.md §2), lengths in mm, φ in V for a 1 mA source:
+
+    Σ_regions ∫ σ ∇u·∇v dx + Σ_i (10⁻³ / ρs_i) ∫_{peri_i} (u_in − u_out)(v_in − v_out) ds = v(x_c),
+
+since in SI units s·∫σ∇̃u·∇̃v + s²·∫[u][v]/ρs = I·v(x_c) with s = 10⁻³ m/mm and I = 10⁻³ A. The potential
+is discontinuous across each fascicle boundary: one H1 space outside the fascicles (medium, epineurium)
+and one inside (the endoneurium), coupled only by the layer term. Ground (φ = 0) on the ``ground``
+faces only (§1). One solve per contact at +1 mA, all others 0 (§1, superposition). φ in V per mA is
+φ in mV per mA after ×10³, the unit `Stimulation` takes.
+"""
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+
+import numpy as np
+
+from .spec import FieldSpec
+
+MM = 1e-3
+
+
+def layered(spec: FieldSpec) -> bool:
+    """True when the fascicles carry a perineurium thin layer (thickness > 0)."""
+    return all(spec.perineurium_thickness_um(f) > 0 for f in spec.fascicles)
+
+
+def make_space(mesh, spec: FieldSpec):
+    """The H1 space of ``spec`` on ``mesh``: one space, or (outside, endoneurium) with a thin layer."""
+    import ngsolve as ng
+
+    order = spec.mesh.order
+    if not layered(spec):
+        return ng.H1(mesh, order=order, dirichlet="ground")
+    outside = ng.Compress(ng.H1(mesh, order=order, definedon="medium|epineurium", dirichlet="ground"))
+    inside = ng.Compress(ng.H1(mesh, order=order, definedon="endo_.*", dirichlet="ground"))
+    return ng.FESpace([outside, inside])
+
+
+def _tensor(sigma):
+    import ngsolve as ng
+
+    sx, sy, sz = sigma
+    return ng.CoefficientFunction((sx, 0, 0, 0, sy, 0, 0, 0, sz), dims=(3, 3))
+
+
+def potential_cf(mesh, spec: FieldSpec, gf):
+    """The potential of a GridFunction of `make_space` as one CoefficientFunction over the whole mesh."""
+    if not layered(spec):
+        return gf
+    return mesh.MaterialCF({"endo_.*": gf.components[1]}, default=gf.components[0])
+
+
+def assemble(mesh, spec: FieldSpec):
+    """Space and assembled bilinear form of ``spec`` on ``mesh``."""
+    import ngsolve as ng
+
+    fes = make_space(mesh, spec)
+    a = ng.BilinearForm(fes, symmetric=True)
+    s_med, s_epi, s_endo = (_tensor(spec.conductivity(f)) for f in ("medium", "epineurium", "endoneurium"))
+    if not layered(spec):
+        u, v = fes.TnT()
+        sigma = mesh.MaterialCF({"medium": s_med, "epineurium": s_epi, "endo_.*": s_endo})
+        a += (sigma * ng.grad(u)) * ng.grad(v) * ng.dx
+    else:
+        (uo, ui), (vo, vi) = fes.TnT()
+        a += (s_med * ng.grad(uo)) * ng.grad(vo) * ng.dx(definedon=mesh.Materials("medium"))
+        a += (s_epi * ng.grad(uo)) * ng.grad(vo) * ng.dx(definedon=mesh.Materials("epineurium"))
+        a += (s_endo * ng.grad(ui)) * ng.grad(vi) * ng.dx(definedon=mesh.Materials("endo_.*"))
+        for i, f in enumerate(spec.fascicles):
+            g = MM / spec.sheet_resistance_ohm_m2(f)
+            a += g * (ui - uo) * (vi - vo) * ng.ds(definedon=mesh.Boundaries(f"peri_{i}"))
+    a.Assemble()
+    return fes, a
+
+
+def point_load(mesh, spec: FieldSpec, fes, point_um: Sequence[float], weight: float = 1.0) -> np.ndarray:
+    """Right-hand side of a point current ``weight`` mA at ``point_um``: the basis functions' values there.
+
+    The point belongs to the region of the element netgen finds for it; with a thin layer, a source inside a
+    fascicle loads the endoneurium space, any other the outside space.
+    """
+    import ngsolve as ng
+
+    mp = mesh(*(p * MM for p in point_um))
+    ei = ng.ElementId(ng.VOL, mp.nr)
+    b = np.zeros(fes.ndof)
+    if layered(spec):
+        k = 1 if mesh[ei].mat.startswith("endo_") else 0
+        space, offset = fes.components[k], fes.Range(k).start
+    else:
+        space, offset = fes, 0
+    dofs = np.asarray(space.GetDofNrs(ei))
+    shape = np.asarray(space.GetFE(ei).CalcShape(*mp.pnt))
+    np.add.at(b, dofs[dofs >= 0] + offset, weight * shape[dofs >= 0])
+    return b
+
+
+def solve_loads(mesh, spec: FieldSpec, loads: Sequence[Sequence[tuple[Sequence[float], float]]],
+                boundary_mV: Callable | None = None) -> tuple[object, np.ndarray]:
+    """Solve one problem per load; a load is a list of (point µm, current mA). Returns (space, vectors).
+
+    ``boundary_mV(x_um, y_um, z_um)`` (written with arithmetic only, so it accepts ngsolve coordinates) sets the
+    potential (mV) on the ``ground`` faces instead of 0: for tests against infinite-medium solutions (§8.9).
+    """
+    import ngsolve as ng
+
+    fes, a = assemble(mesh, spec)
+    inverse = a.mat.Inverse(fes.FreeDofs(), inverse="sparsecholesky")
+    lifted = ng.GridFunction(fes)
+    if boundary_mV is not None:
+        cf = boundary_mV(ng.x / MM, ng.y / MM, ng.z / MM) * 1e-3
+        comps = lifted.components if layered(spec) else (lifted,)
+        for c in comps:
+            c.Set(cf, ng.BND, definedon=mesh.Boundaries("ground"))
+    out = np.empty((len(loads), fes.ndof))
+    gf = ng.GridFunction(fes)
+    rhs = gf.vec.CreateVector()
+    for n, load in enumerate(loads):
+        b = sum(point_load(mesh, spec, fes, p, w) for p, w in load)
+        rhs.FV().NumPy()[:] = b
+        rhs.data -= a.mat * lifted.vec
+        gf.vec.data = lifted.vec + inverse * rhs
+        out[n] = gf.vec.FV().NumPy()
+    return fes, out
