@@ -86,7 +86,7 @@ from .simulation import DEFAULT_DT_MS
 #: electrode z), so stored points are recomputed; releases that do not change results keep their
 #: stores. Version 1: identity by content (issue 11); stores written before it are rerun.
 RESULTS_VERSION = 1
-WORKER_ATTEMPTS = 2  # a point whose worker died this many times is recorded as failed
+WORKER_ATTEMPTS = 2  # a point whose worker died this many times running alone is recorded as failed
 #: Grids larger than this are refused unless the caller allows them (`check_size`).
 MAX_POINTS = 10**6
 #: Compute time of one point (s) at dt 0.005 ms and 51 nodes: mean ``runtime_s`` of
@@ -1097,44 +1097,65 @@ def run_sweep(sweep: Sweep, store_path: str | Path, *, processes: int | None = N
 
 
 def _run_local(pending: Iterator[tuple[str, dict]], record, processes: int | None) -> None:
-    """Run points in worker processes, a few per worker in flight; a pool whose worker died is
-    replaced and its unfinished points are retried (recorded as failed after `WORKER_ATTEMPTS`)."""
+    """Run points in worker processes, a few per worker in flight.
+
+    When a worker dies (killed, out of memory, a crash) every point in flight fails with it, so
+    the pool is replaced and those points are rerun one at a time in a pool of their own: a point
+    that kills its worker alone is recorded as failed after `WORKER_ATTEMPTS` deaths, and the
+    points that merely shared a pool with it are not blamed.
+    """
     workers = processes or os.cpu_count() or 1
     ctx = multiprocessing.get_context("spawn")
-    attempts: dict[str, int] = {}
-    retry: list[tuple[str, dict]] = []
-    while True:
-        pool = ProcessPoolExecutor(workers, mp_context=ctx, initializer=_init_worker)
-        in_flight: dict = {}
+    while suspects := _run_pool(pending, record, workers, ctx):
+        for _, params in suspects:
+            _run_alone(params, record, ctx)
+
+
+def _run_pool(items: Iterator[tuple[str, dict]], record, workers: int, ctx) -> list[tuple[str, dict]]:
+    """Run ``items`` in one pool until they are exhausted (returns []) or a worker dies (returns
+    the points that were in flight, unfinished)."""
+    pool = ProcessPoolExecutor(workers, mp_context=ctx, initializer=_init_worker)
+    in_flight: dict = {}
+    unsent = []
+    try:
+        while True:
+            while len(in_flight) < 2 * workers and (item := next(items, None)) is not None:
+                unsent = [item]
+                in_flight[pool.submit(run_point, item[1])] = item
+                unsent = []
+            if not in_flight:
+                break
+            finished, _ = wait(in_flight, return_when=FIRST_COMPLETED)
+            for fut in finished:
+                outcome = fut.result()
+                record(in_flight.pop(fut)[1], outcome)
+    except BrokenProcessPool:  # store what finished; the rest is suspect
+        for fut in [f for f in in_flight if f.done() and not f.cancelled() and f.exception() is None]:
+            record(in_flight.pop(fut)[1], fut.result())
+    except BaseException:
+        pool.shutdown(wait=False, cancel_futures=True)  # interrupted: drop queued points
+        raise
+    pool.shutdown(wait=True)
+    return list(in_flight.values()) + unsent
+
+
+def _run_alone(params: dict, record, ctx) -> None:
+    """Run one point in a pool of its own, so a worker's death is this point's doing."""
+    for _ in range(WORKER_ATTEMPTS):
+        pool = ProcessPoolExecutor(1, mp_context=ctx, initializer=_init_worker)
         try:
-            while True:
-                while len(in_flight) < 2 * workers:
-                    item = retry.pop() if retry else next(pending, None)
-                    if item is None:
-                        break
-                    in_flight[pool.submit(run_point, item[1])] = item
-                if not in_flight:
-                    break
-                finished, _ = wait(in_flight, return_when=FIRST_COMPLETED)
-                for fut in finished:
-                    outcome = fut.result()
-                    record(in_flight.pop(fut)[1], outcome)
-        except BrokenProcessPool:  # a worker died: store what finished, retry the rest in a new pool
-            for fut in [f for f in in_flight if f.done() and not f.cancelled() and f.exception() is None]:
-                record(in_flight.pop(fut)[1], fut.result())
+            outcome = pool.submit(run_point, params).result()
+        except BrokenProcessPool:
+            pool.shutdown(wait=True)
+            continue
         except BaseException:
-            pool.shutdown(wait=False, cancel_futures=True)  # interrupted: drop queued points
+            pool.shutdown(wait=False, cancel_futures=True)
             raise
         pool.shutdown(wait=True)
-        if not in_flight:
-            return
-        for pid, p in in_flight.values():
-            attempts[pid] = attempts.get(pid, 0) + 1
-            if attempts[pid] >= WORKER_ATTEMPTS:
-                record(p, {"status": "error", "error": f"worker process died {attempts[pid]} times on this point",
-                           "flags": "[]"})
-            else:
-                retry.append((pid, p))
+        record(params, outcome)
+        return
+    record(params, {"status": "error", "error": f"its worker process died {WORKER_ATTEMPTS} times running it "
+                                                "alone (out of memory? see the system log)", "flags": "[]"})
 
 
 def _run_dask(pending: Iterator[tuple[str, dict]], record, client, scheduler: str | None,

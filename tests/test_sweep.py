@@ -540,6 +540,10 @@ def test_plot_labels_title_legend_and_numeric_where(tmp_path, capsys):
     code, _, err = cli(["plot", db, "--x", "waveform.widht_ms", "--out", tmp_path / "none.png"], capsys)
     assert code == 2
     one_error_line(err, "argument --x", "did you mean waveform.width_ms")
+    code, _, err = cli(["plot", db, "--x", "waveform.width_ms", "--where", "electrode.x_um=500", "--where",
+                        "electrode.x_um=1500", "--out", tmp_path / "none.png"], capsys)
+    assert code == 2 and not (tmp_path / "none.png").exists()
+    one_error_line(err, "argument --where", "given twice")
 
 
 def test_every_spec_key_and_public_name_is_documented():
@@ -554,3 +558,52 @@ def test_every_spec_key_and_public_name_is_documented():
         if not name.startswith("_") and (inspect.isfunction(obj) or inspect.isclass(obj)) \
                 and obj.__module__ == sweep.__name__:
             assert obj.__doc__ and len(obj.__doc__) > 30, name
+
+
+class ThreadPool(__import__("concurrent.futures").futures.ThreadPoolExecutor):
+    """Stands in for the worker-process pool: same calls, threads, no process start-up."""
+
+    submits = 0
+    break_at = None  # this submit finds the pool broken (a worker died between two submits)
+
+    def __init__(self, max_workers, mp_context=None, initializer=None):
+        super().__init__(max_workers)
+
+    def submit(self, fn, *args):
+        type(self).submits += 1
+        if type(self).submits == self.break_at:
+            from concurrent.futures.process import BrokenProcessPool
+            raise BrokenProcessPool("a worker died")
+        return super().submit(fn, *args)
+
+
+def fake_point(params):
+    """A point computed at once; diameter 13 um kills its worker (every time)."""
+    from concurrent.futures.process import BrokenProcessPool
+
+    if params["fibre.diameter_um"] == 13.0:
+        raise BrokenProcessPool("a worker died")
+    time.sleep(0.01)
+    return {"status": "ok", "threshold_mA": params["fibre.diameter_um"], "flags": "[]", "runtime_s": 0.0}
+
+
+@pytest.mark.parametrize("break_at", [None, 3, 6])
+def test_a_worker_death_loses_no_point_and_blames_only_its_cause(tmp_path, monkeypatch, break_at):
+    # A dying worker fails every point in flight with it: those are rerun alone, so only the point
+    # that kills its worker is stored as failed; a pool found broken at submission loses nothing.
+    import nervesim.sweep as sw
+
+    monkeypatch.setattr(sw, "ProcessPoolExecutor", ThreadPool)
+    monkeypatch.setattr(sw, "run_point", fake_point)
+    monkeypatch.setattr(ThreadPool, "submits", 0)
+    monkeypatch.setattr(ThreadPool, "break_at", break_at)
+    spec = load_spec(write_spec(tmp_path / "w.toml", diameters="[3.0, 5.0, 7.0, 9.0, 11.0, 13.0, 15.0]",
+                                distances="[300.0, 600.0]"))
+    summary = run_sweep(spec, tmp_path / "w.db", processes=2, progress=False)
+    assert (summary.total, summary.ran, summary.failed) == (14, 14, 2)
+    df = load_results(tmp_path / "w.db")
+    assert len(df) == 14 and set(df["point_id"]) == set(spec.ids())
+    failed = df[df["status"] != "ok"]
+    assert set(failed["fibre.diameter_um"]) == {13.0} and failed["error"].str.contains("died 2 times").all()
+    ok = df[df["status"] == "ok"]
+    assert (ok["threshold_mA"] == ok["fibre.diameter_um"]).all()

@@ -135,6 +135,8 @@ def _plot(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
         key, sep, value = item.partition("=")
         if not sep or not key or not value:
             parser.error(f"argument --where: {item!r} is not KEY=VALUE (e.g. electrode.x_um=500)")
+        if key.strip() in where:
+            parser.error(f"argument --where: {key.strip()} given twice; a row has one value of each key")
         where[key.strip()] = value.strip()
     try:
         plot_store(args.store, args.x, args.out, args.group, where)
