@@ -429,7 +429,8 @@ def check_run_size(n_nodes: int, n_sections: int, dt_ms: float, n_steps: int, du
            "intracellular": "shorten the intracellular pulse"}[name]
     raise ParameterError(name, f"{name}: one run would take about {seconds:.3g} s and {gigabytes:.3g} GB "
                                f"({n_steps:.3g} steps of {dt_ms:g} ms x {n_sections} sections; limits "
-                               f"{MAX_RUN_S:g} s, {MAX_RUN_BYTES / 1e9:g} GB): {fix}, or pass allow_large=True")
+                               f"{MAX_RUN_S:g} s, {MAX_RUN_BYTES / 1e9:g} GB): {fix}, or pass allow_large=True "
+                               "(--allow-large on the command line)")
 
 
 def simulate(fibre: Fibre, electrode: Electrode | FilePotentials | np.ndarray | None, waveform: Waveform | None,
