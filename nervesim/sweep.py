@@ -221,12 +221,14 @@ def _normalise(key: str, value: Any, where: str) -> Any:
 
 def _number(key: str, value: Any, where: str) -> float:
     if isinstance(value, bool) or not isinstance(value, (int, float)):
-        what = (f"the string {value!r}: remove the quotes" if isinstance(value, str)
-                else f"the boolean {str(value).lower()}" if isinstance(value, bool) else repr(value))
+        what = (f"the boolean {str(value).lower()}" if isinstance(value, bool)
+                else f"the string {value!r}" + (": remove the quotes" if _as_number(value) is not None else "")
+                if isinstance(value, str) else repr(value))
         raise SpecError(key, f"must be a number, not {what}", where)
-    if not math.isfinite(value):
-        raise SpecError(key, f"{value!r} must be finite", where)
-    return float(value)
+    number = _as_number(value) if abs(value) < 1e308 else None
+    if number is None or not math.isfinite(number):
+        raise SpecError(key, f"{value!r} must be a finite number", where)
+    return number
 
 
 def _suggest(name: str, known) -> str:
@@ -574,7 +576,10 @@ def _validate(sweep: Sweep, extras: list[tuple[str, dict]]) -> list[str]:
 
 
 def _where_grid(sweep: Sweep, base: dict, values: dict, key: str) -> str:
-    """Where on the grid an error on ``key`` lies: its axis value and the other axes' values."""
+    """Where on the grid an error on ``key`` lies: its axis value and the other axes' values (on
+    the first grid point, those of the axes coupled with ``key``)."""
+    if not values and key:
+        values = {k: base[k] for g in COUPLED if key in g for k in g if k in sweep.axes}
     others = ", ".join(f"{k}={_number_text(v)}" for k, v in values.items() if k != key)
     if key in sweep.axes:
         return f"axis value {_number_text(values.get(key, base[key]))}" + (f"; with {others}" if others else "")
@@ -597,8 +602,8 @@ class _NoRun:
 
 
 def _check_point(p: dict[str, Any], cache: dict, caught: list[str], where: Callable[[str], str]) -> None:
-    """Build the point's fibre, electrode, waveform and stimulation as a run would (potentials of
-    one fibre, no simulation); a library error becomes a `SpecError` naming the spec key."""
+    """Build the point's fibre, electrode, waveform and time grid as a run would, without
+    potentials or simulation; a library error becomes a `SpecError` naming the spec key."""
     from .simulation import Stimulation
     from .threshold import search_threshold
 
@@ -607,10 +612,10 @@ def _check_point(p: dict[str, Any], cache: dict, caught: list[str], where: Calla
             warnings.simplefilter("always")
             fibre, electrode, wave = _build(p, cache)
             key = json.dumps([p[k] for k in KEYS if k.startswith(("electrode.", "fibre."))])
-            if key not in cache:
-                cache[key] = electrode.potentials(fibre)
-            stim = Stimulation(fibre, cache[key], wave, dt_ms=p["run.dt_ms"], tstop_ms=p["run.tstop_ms"],
-                               parallel=False)
+            if key not in cache:  # the electrode's checks against this fibre, computing no potentials
+                cache[key] = electrode.check_fibre(fibre.diameter_um) if hasattr(electrode, "check_fibre") \
+                    else electrode.potentials(fibre)  # a file's: an interpolation that checks its coverage
+            stim = Stimulation(fibre, None, wave, dt_ms=p["run.dt_ms"], tstop_ms=p["run.tstop_ms"], parallel=False)
             try:
                 search_threshold(_NoRun(stim), tolerance=p["run.tolerance"], max_mA=p["run.max_mA"])
             except _SearchArgsChecked:
@@ -831,7 +836,8 @@ def check_store(path: str | Path, create: bool) -> None:
         return
     if head != SQLITE_MAGIC:
         raise ParameterError("store", f"{path} is not a SQLite file (it starts with {head[:12]!r}); "
-                                      "give a results store written by nervesim sweep, or a new file name")
+                                      + ("choose a new file name" if create else
+                                         "give a results store written by nervesim sweep"))
     try:
         db = sqlite3.connect(path.resolve().as_uri() + "?mode=ro", uri=True)
         try:
