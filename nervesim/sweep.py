@@ -456,9 +456,13 @@ def expand(spec: dict[str, Any], name: str = "sweep", text: str = "", folder: st
     SpecError
         Naming the key, where it is (axis value or ``[[point]]`` N) and the problem.
     """
-    for table in spec:
+    for table, content in spec.items():
         if table not in TABLES:
             raise SpecError(table, f"unknown table{_suggest(table, TABLES)}")
+        if table != "point" and not isinstance(content, dict):
+            raise SpecError(table, f"must be a table [{table}] of keys, not a value")
+        if table == "point" and not isinstance(content, list):
+            raise SpecError(table, "write [[point]] (double brackets) before each extra point's keys")
     for key in spec.get("sweep", {}):
         if key != "name":
             raise SpecError(f"sweep.{key}", f"unknown key{_suggest(f'sweep.{key}', ['sweep.name'])}")

@@ -402,6 +402,8 @@ BAD_SPECS = [  # (replace, by, what the one error line must name)
     ("sigma_S_m = 0.2", "sigma_S_m = [0.2, 0.0]", ["electrode.sigma_S_m (axis value 0)"]),
     ("[run]", "[[point]]\n'fibre.diameter_um' = 30.0\n'electrode.x_um' = 300.0\n[run]",
      ["fibre.diameter_um ([[point]] 1)", "outside"]),
+    ('name = "t"', "name = 't'\n[point]\n'fibre.diameter_um' = 3.0", ["point: ", "[[point]] (double brackets)"]),
+    ("[sweep]", "fibres = 1\n[sweep]", ["fibres: unknown table; did you mean fibre?"]),
 ]
 
 
