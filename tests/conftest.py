@@ -1,5 +1,8 @@
+import fcntl
 import importlib
 import os
+import subprocess
+import sys
 import types
 from importlib import util
 from pathlib import Path
@@ -8,6 +11,7 @@ import numpy as np
 import pytest
 
 import nervesim
+from nervesim.cache import cache_root
 
 #: Marks the skip reasons of `require`, so the summary can list them whatever ``-r`` says.
 MISSING = "optional test tool missing"
@@ -36,8 +40,9 @@ def require(module: str) -> types.ModuleType:
 
 
 def require_pyfibers() -> None:
-    """PyFibers installed with its mechanisms compiled (``pyfibers_compile``), without importing it here:
-    its import loads its own mechanisms into this process's NEURON."""
+    """PyFibers installed with its mechanisms compiled, without importing it here (its import loads its own
+    mechanisms into this process's NEURON). The first use compiles them with ``pyfibers_compile`` (about a
+    minute, once per install, under a lock so parallel test processes build once), as nervesim compiles its own."""
     try:
         spec, why = util.find_spec("pyfibers"), ""
     except ImportError as exc:  # a broken install
@@ -45,8 +50,21 @@ def require_pyfibers() -> None:
     if spec is None:
         missing(f"cannot import pyfibers{why}", "pip install -e '.[test]'")
     mod_dir = Path(spec.origin).parent / "MOD"
-    if not (any(mod_dir.rglob("libnrnmech.*")) or (mod_dir / "nrnmech.dll").exists()):
-        missing(f"PyFibers' mechanisms are not compiled in {mod_dir}", "run pyfibers_compile once")
+
+    def compiled() -> bool:
+        return any(mod_dir.rglob("libnrnmech.*")) or (mod_dir / "nrnmech.dll").exists()
+
+    if not compiled():
+        tool = Path(sys.executable).parent / "pyfibers_compile"
+        root = cache_root()
+        root.mkdir(parents=True, exist_ok=True)
+        with open(root / "pyfibers_compile.lock", "w") as lock:
+            fcntl.flock(lock, fcntl.LOCK_EX)
+            if not compiled() and tool.exists():
+                subprocess.run([str(tool)], capture_output=True, check=False)
+    if not compiled():
+        missing(f"PyFibers' mechanisms are not compiled in {mod_dir} and pyfibers_compile could not build them",
+                "run pyfibers_compile once")
 
 
 def pytest_terminal_summary(terminalreporter) -> None:
