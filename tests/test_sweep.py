@@ -1,10 +1,13 @@
 """Sweeps: spec expansion, the SQLite store, resume after kills, Dask, export and plots."""
+import json
 import os
 import signal
 import sqlite3
 import subprocess
 import sys
 import time
+from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures.process import BrokenProcessPool
 
 import pytest
 
@@ -375,7 +378,7 @@ def test_rows_of_an_older_nervesim_are_rerun_not_reused(tmp_path, capsys):
         con.execute(f"CREATE TABLE results ({', '.join(old_cols)})")
         (p,) = load_spec(spec).points()
         con.execute("INSERT INTO results VALUES (?, ?, ?, ?, ?, ?)",
-                    ("0123456789abcdef0123", "t", __import__("json").dumps(p), "ok", 9.99, "2025"))
+                    ("0123456789abcdef0123", "t", json.dumps(p), "ok", 9.99, "2025"))
     code, out, _ = cli(["sweep", spec, "--store", db, "--dry-run"], capsys)
     assert code == 0 and "1 points, 0 already" in out
     code, out, _ = cli(["results", db], capsys)
@@ -562,7 +565,7 @@ def test_every_spec_key_and_public_name_is_documented():
             assert obj.__doc__ and len(obj.__doc__) > 30, name
 
 
-class ThreadPool(__import__("concurrent.futures").futures.ThreadPoolExecutor):
+class ThreadPool(ThreadPoolExecutor):
     """Stands in for the worker-process pool: same calls, threads, no process start-up."""
 
     submits = 0
@@ -574,15 +577,12 @@ class ThreadPool(__import__("concurrent.futures").futures.ThreadPoolExecutor):
     def submit(self, fn, *args):
         type(self).submits += 1
         if type(self).submits == self.break_at:
-            from concurrent.futures.process import BrokenProcessPool
             raise BrokenProcessPool("a worker died")
         return super().submit(fn, *args)
 
 
 def fake_point(params):
     """A point computed at once; diameter 13 um kills its worker (every time)."""
-    from concurrent.futures.process import BrokenProcessPool
-
     if params["fibre.diameter_um"] == 13.0:
         raise BrokenProcessPool("a worker died")
     time.sleep(0.01)
