@@ -80,8 +80,9 @@ class Field:
         outside = (np.hypot(x, y) > s.medium_radius_um) | (z < 0) | (z > s.medium_length_um)
         if np.any(outside):
             k = int(np.flatnonzero(outside)[0])
-            raise ParameterError("z_um", f"point ({x[k]:g}, {y[k]:g}, {z[k]:g}) um lies outside the medium cylinder "
-                                         f"(radius {s.medium_radius_um:g} um, z in [0, {s.medium_length_um:g}] um)")
+            name = "x_um" if 0 <= z[k] <= s.medium_length_um else "z_um"
+            raise ParameterError(name, f"point ({x[k]:g}, {y[k]:g}, {z[k]:g}) um lies outside the medium cylinder "
+                                       f"(radius {s.medium_radius_um:g} um, z in [0, {s.medium_length_um:g}] um)")
         gf = ng.GridFunction(self._space)
         gf.vec.FV().NumPy()[:] = w @ self._vectors  # coefficients already in mV per mA
         values = potential_cf(self.mesh, s, gf)(self.mesh(x * 1e-3, y * 1e-3, z * 1e-3))
@@ -100,17 +101,36 @@ class Field:
         return z
 
     def potentials(self, fibre, x_um: float, y_um: float, weights: Sequence[float] | None = None,
-                   fibre_z_um: float | None = None) -> np.ndarray:
+                   fibre_z_um: float | None = None, *, epineurial: bool = False) -> np.ndarray:
         """Potentials (mV per mA) at the section centres of ``fibre`` placed at (``x_um``, ``y_um``) (§6).
 
         The array is what `nervesim.Stimulation` and `nervesim.find_threshold` take as ``electrode``.
         ``weights``: one per contact (spec order), e.g. [1, -1] for a bipolar pair; default [1] for one contact.
+        A fibre outside every fascicle is refused unless ``epineurial``.
         """
-        for name, v in (("x_um", x_um), ("y_um", y_um)):
-            if not np.isfinite(v):
-                raise ParameterError(name, f"{name}={v}: must be finite")
+        return self.potentials_many(fibre, [x_um], [y_um], weights, fibre_z_um, epineurial=epineurial)[0]
+
+    def potentials_many(self, fibre, x_um, y_um, weights: Sequence[float] | None = None,
+                        fibre_z_um: float | None = None, *, epineurial: bool = False) -> np.ndarray:
+        """`potentials` for many fibres of one kind at (``x_um[i]``, ``y_um[i]``): array (n_fibres, n_sections)."""
+        x, y = np.asarray(x_um, float).ravel(), np.asarray(y_um, float).ravel()
+        if x.shape != y.shape:
+            raise ParameterError("y_um", f"y_um: {y.size} values for {x.size} x_um values; give one per fibre")
+        for name, v in (("x_um", x), ("y_um", y)):
+            if not np.all(np.isfinite(v)):
+                raise ParameterError(name, f"{name}={v[~np.isfinite(v)][0]}: must be finite")
+        if not epineurial:
+            inside = np.zeros(x.size, dtype=bool)
+            for f in self.spec.fascicles:
+                inside |= np.hypot(x - f.x_um, y - f.y_um) < f.diameter_um / 2
+            if not np.all(inside):
+                k = int(np.flatnonzero(~inside)[0])
+                raise ParameterError("x_um", f"fibre at ({x[k]:g}, {y[k]:g}) um lies outside every fascicle; place it "
+                                             "inside one, or pass epineurial=True for an epineurial fibre")
         z = self.section_z_um(fibre, fibre_z_um)
-        return self.sample(np.full_like(z, x_um), np.full_like(z, y_um), z, weights)
+        shape = (x.size, z.size)
+        return self.sample(np.broadcast_to(x[:, None], shape), np.broadcast_to(y[:, None], shape),
+                           np.broadcast_to(z, shape), weights).reshape(shape)
 
     # ---- files ------------------------------------------------------------------------------------------------
     def save(self, path: str | Path) -> Path:
