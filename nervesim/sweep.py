@@ -60,6 +60,7 @@ processes or Dask) send results back. Units as in the rest of nervesim (µm, ms,
 from __future__ import annotations
 
 import difflib
+import functools
 import hashlib
 import itertools
 import json
@@ -426,7 +427,8 @@ def _check_structure(p: dict[str, Any], given: set[str], where: str) -> None:
                         f"{f' (got {len(media)})' if media else ''}", where)
 
 
-def expand(spec: dict[str, Any], name: str = "sweep", text: str = "", folder: str | Path = ".") -> Sweep:
+def expand(spec: dict[str, Any], name: str = "sweep", text: str = "", folder: str | Path = ".", *,
+           allow_large: bool = False) -> Sweep:
     """Expand and validate a spec (parsed TOML).
 
     Every point is checked as a run would check it, with the library's own checks (model,
@@ -445,6 +447,9 @@ def expand(spec: dict[str, Any], name: str = "sweep", text: str = "", folder: st
         The spec's text, kept with the sweep.
     folder : path
         Relative ``electrode.file`` paths resolve against it (the spec file's folder).
+    allow_large : bool
+        Accept runs above the per-run time and memory limits (`nervesim.simulation.Stimulation`);
+        pass the same to `run_sweep`.
 
     Returns
     -------
@@ -506,7 +511,7 @@ def expand(spec: dict[str, Any], name: str = "sweep", text: str = "", folder: st
         if text_p not in seen and not _on_grid(sweep, p):
             seen.add(text_p)
             extras.append((where, p))
-    caught = _validate(sweep, extras)
+    caught = _validate(sweep, extras, allow_large)
     return Sweep(name, text, fixed, sweep.axes, tuple(p for _, p in extras), given, sweep.has_grid, tuple(caught))
 
 
@@ -523,13 +528,15 @@ def _on_grid(sweep: Sweep, p: dict[str, Any]) -> bool:
         _complete({**sweep.fixed, **{k: p[k] for k in sweep.axes}}) == p
 
 
-def load_spec(path: str | Path) -> Sweep:
+def load_spec(path: str | Path, *, allow_large: bool = False) -> Sweep:
     """Read, expand and validate a TOML sweep spec.
 
     Parameters
     ----------
     path : path
         The spec; relative ``electrode.file`` paths in it are resolved against its folder.
+    allow_large : bool
+        As for `expand`.
 
     Returns
     -------
@@ -547,12 +554,12 @@ def load_spec(path: str | Path) -> Sweep:
         spec = tomllib.loads(text)
     except (OSError, UnicodeDecodeError, tomllib.TOMLDecodeError) as exc:
         raise SpecError("spec", f"{path}: {exc}") from None
-    return expand(spec, path.stem, text, path.parent)
+    return expand(spec, path.stem, text, path.parent, allow_large=allow_large)
 
 
 # --- validation -----------------------------------------------------------------------------
 
-def _validate(sweep: Sweep, extras: list[tuple[str, dict]]) -> list[str]:
+def _validate(sweep: Sweep, extras: list[tuple[str, dict]], allow_large: bool) -> list[str]:
     """Check every point the library would refuse, without simulating: each `COUPLED` group's axes
     in every combination of their values (other keys at their first value), every other axis value
     by value, and every ``[[point]]``. Returns the distinct warnings the library gave."""
@@ -573,9 +580,10 @@ def _validate(sweep: Sweep, extras: list[tuple[str, dict]]) -> list[str]:
                 checked.add(text)
                 values = dict(zip(group, combo))
                 _check_structure(p, set(sweep.given), _where_grid(sweep, base, values, ""))
-                _check_point(_complete(p), cache, caught, lambda key: _where_grid(sweep, base, values, key))
+                _check_point(_complete(p), cache, caught, lambda key: _where_grid(sweep, base, values, key),
+                             allow_large)
     for where, p in extras:
-        _check_point(p, cache, caught, lambda key: where)
+        _check_point(p, cache, caught, lambda key: where, allow_large)
     return caught
 
 
@@ -605,7 +613,8 @@ class _NoRun:
         raise _SearchArgsChecked
 
 
-def _check_point(p: dict[str, Any], cache: dict, caught: list[str], where: Callable[[str], str]) -> None:
+def _check_point(p: dict[str, Any], cache: dict, caught: list[str], where: Callable[[str], str],
+                 allow_large: bool) -> None:
     """Build the point's fibre, electrode, waveform and time grid as a run would, without
     potentials or simulation; a library error becomes a `SpecError` naming the spec key."""
     from .simulation import Stimulation
@@ -619,7 +628,8 @@ def _check_point(p: dict[str, Any], cache: dict, caught: list[str], where: Calla
             if key not in cache:  # the electrode's checks against this fibre, computing no potentials
                 cache[key] = electrode.check_fibre(fibre.diameter_um) if hasattr(electrode, "check_fibre") \
                     else electrode.potentials(fibre)  # a file's: an interpolation that checks its coverage
-            stim = Stimulation(fibre, None, wave, dt_ms=p["run.dt_ms"], tstop_ms=p["run.tstop_ms"], parallel=False)
+            stim = Stimulation(fibre, None, wave, dt_ms=p["run.dt_ms"], tstop_ms=p["run.tstop_ms"], parallel=False,
+                               allow_large=allow_large)
             try:
                 search_threshold(_NoRun(stim), tolerance=p["run.tolerance"], max_mA=p["run.max_mA"])
             except _SearchArgsChecked:
@@ -673,33 +683,15 @@ def _build(p: dict[str, Any], cache: dict | None = None):
     return fibre, el, wave
 
 
-def build_job(p: dict[str, Any]):
-    """The threshold search of one point.
-
-    Parameters
-    ----------
-    p : dict
-        The point's full parameters (one item of `Sweep.points`).
-
-    Returns
-    -------
-    nervesim.population.ThresholdJob
-        Its fibre parameters, electrode, waveform and search settings.
-    """
-    from .population import ThresholdJob
-
-    _, el, wave = _build(p)
-    return ThresholdJob(p["fibre.model"], p["fibre.diameter_um"], el, wave, p["fibre.n_nodes"], p["run.dt_ms"],
-                        p["run.tstop_ms"], p["run.tolerance"], p["fibre.temperature_c"], p["run.max_mA"])
-
-
-def run_point(params: dict[str, Any]) -> dict[str, Any]:
+def run_point(params: dict[str, Any], allow_large: bool = False) -> dict[str, Any]:
     """Compute one point's threshold.
 
     Parameters
     ----------
     params : dict
         The point's full parameters (one item of `Sweep.points`).
+    allow_large : bool
+        Accept a run above the per-run time and memory limits.
 
     Returns
     -------
@@ -708,22 +700,22 @@ def run_point(params: dict[str, Any]) -> dict[str, Any]:
         ``sub_mA``, ``supra_mA`` in mA, ``n_runs``, ``initiation_node``, ``latency_ms``, ``flags``
         as JSON, ``error``, ``runtime_s``); errors (no bracket, bad input) are returned, not raised.
     """
-    from .population import run_job
+    from .simulation import Stimulation
+    from .threshold import ThresholdSearchError, search_threshold
 
     start = time.perf_counter()
     out: dict[str, Any] = {"status": "error", "threshold_mA": None, "sub_mA": None, "supra_mA": None,
                            "n_runs": None, "initiation_node": None, "latency_ms": None, "flags": "[]",
                            "error": None}
     try:
-        outcome = run_job(build_job(params))
-        if outcome.result is None:
-            out["error"] = outcome.error
-        else:
-            r = outcome.result
-            out.update(status="ok", threshold_mA=r.threshold_mA, sub_mA=r.bracket_mA[0], supra_mA=r.bracket_mA[1],
-                       n_runs=r.n_runs, initiation_node=r.initiation_node, latency_ms=r.latency_ms,
-                       flags=json.dumps(list(r.flags)))
-    except (ValueError, OSError) as exc:
+        fibre, electrode, wave = _build(params)
+        stim = Stimulation(fibre, electrode, wave, dt_ms=params["run.dt_ms"], tstop_ms=params["run.tstop_ms"],
+                           parallel=False, allow_large=allow_large)
+        r = search_threshold(stim, tolerance=params["run.tolerance"], max_mA=params["run.max_mA"])
+        out.update(status="ok", threshold_mA=r.threshold_mA, sub_mA=r.bracket_mA[0], supra_mA=r.bracket_mA[1],
+                   n_runs=r.n_runs, initiation_node=r.initiation_node, latency_ms=r.latency_ms,
+                   flags=json.dumps(list(r.flags)))
+    except (ValueError, OSError, ThresholdSearchError) as exc:
         out["error"] = f"{type(exc).__name__}: {exc}"
     out["runtime_s"] = time.perf_counter() - start
     return out
@@ -1048,7 +1040,7 @@ def count_stored(sweep: Sweep, store_path: str | Path, retry_failed: bool = Fals
 
 def run_sweep(sweep: Sweep, store_path: str | Path, *, processes: int | None = None, client=None,
               scheduler: str | None = None, progress: bool = True, retry_failed: bool = False,
-              on_result: Callable[[dict, dict], None] | None = None) -> SweepSummary:
+              on_result: Callable[[dict, dict], None] | None = None, allow_large: bool = False) -> SweepSummary:
     """Run every point of ``sweep`` not yet in the store at ``store_path``.
 
     Points are generated, sent to workers and stored one at a time, so the sweep's size costs no
@@ -1071,6 +1063,8 @@ def run_sweep(sweep: Sweep, store_path: str | Path, *, processes: int | None = N
         Run points stored as failed again.
     on_result : callable, optional
         Called with (parameters, outcome) after each point is stored.
+    allow_large : bool
+        Accept runs above the per-run time and memory limits (as given to `load_spec`).
 
     Returns
     -------
@@ -1093,11 +1087,12 @@ def run_sweep(sweep: Sweep, store_path: str | Path, *, processes: int | None = N
         if on_result:
             on_result(params, outcome)
 
+    compute = functools.partial(run_point, allow_large=allow_large)
     try:
         if client is not None or scheduler is not None:
-            _run_dask(pending, record, client, scheduler)
+            _run_dask(pending, compute, record, client, scheduler)
         else:
-            _run_local(pending, record, processes)
+            _run_local(pending, compute, record, processes)
     except KeyboardInterrupt:
         interrupted = True
     finally:
@@ -1106,7 +1101,7 @@ def run_sweep(sweep: Sweep, store_path: str | Path, *, processes: int | None = N
     return SweepSummary(len(sweep), already, counts["ran"], counts["failed"], interrupted)
 
 
-def _run_local(pending: Iterator[tuple[str, dict]], record, processes: int | None) -> None:
+def _run_local(pending: Iterator[tuple[str, dict]], compute, record, processes: int | None) -> None:
     """Run points in worker processes, a few per worker in flight.
 
     When a worker dies (killed, out of memory, a crash) every point in flight fails with it, so
@@ -1116,12 +1111,12 @@ def _run_local(pending: Iterator[tuple[str, dict]], record, processes: int | Non
     """
     workers = processes or os.cpu_count() or 1
     ctx = multiprocessing.get_context("spawn")
-    while suspects := _run_pool(pending, record, workers, ctx):
+    while suspects := _run_pool(pending, compute, record, workers, ctx):
         for _, params in suspects:
-            _run_alone(params, record, ctx)
+            _run_alone(params, compute, record, ctx)
 
 
-def _run_pool(items: Iterator[tuple[str, dict]], record, workers: int, ctx) -> list[tuple[str, dict]]:
+def _run_pool(items: Iterator[tuple[str, dict]], compute, record, workers: int, ctx) -> list[tuple[str, dict]]:
     """Run ``items`` in one pool until they are exhausted (returns []) or a worker dies (returns
     the points that were in flight, unfinished)."""
     pool = ProcessPoolExecutor(workers, mp_context=ctx, initializer=_init_worker)
@@ -1131,7 +1126,7 @@ def _run_pool(items: Iterator[tuple[str, dict]], record, workers: int, ctx) -> l
         while True:
             while len(in_flight) < 2 * workers and (item := next(items, None)) is not None:
                 unsent = [item]
-                in_flight[pool.submit(run_point, item[1])] = item
+                in_flight[pool.submit(compute, item[1])] = item
                 unsent = []
             if not in_flight:
                 break
@@ -1149,12 +1144,12 @@ def _run_pool(items: Iterator[tuple[str, dict]], record, workers: int, ctx) -> l
     return list(in_flight.values()) + unsent
 
 
-def _run_alone(params: dict, record, ctx) -> None:
+def _run_alone(params: dict, compute, record, ctx) -> None:
     """Run one point in a pool of its own, so a worker's death is this point's doing."""
     for _ in range(WORKER_ATTEMPTS):
         pool = ProcessPoolExecutor(1, mp_context=ctx, initializer=_init_worker)
         try:
-            outcome = pool.submit(run_point, params).result()
+            outcome = pool.submit(compute, params).result()
         except BrokenProcessPool:
             pool.shutdown(wait=True)
             continue
@@ -1168,7 +1163,7 @@ def _run_alone(params: dict, record, ctx) -> None:
                                                 "alone (out of memory? see the system log)", "flags": "[]"})
 
 
-def _run_dask(pending: Iterator[tuple[str, dict]], record, client, scheduler: str | None,
+def _run_dask(pending: Iterator[tuple[str, dict]], compute, record, client, scheduler: str | None,
               batch: int = 10000) -> None:
     from distributed import Client
     from distributed import as_completed as dask_completed
@@ -1178,7 +1173,7 @@ def _run_dask(pending: Iterator[tuple[str, dict]], record, client, scheduler: st
         client = Client(scheduler)
     try:
         while chunk := [p for _, p in itertools.islice(pending, batch)]:
-            futures = client.map(run_point, chunk, pure=False)
+            futures = client.map(compute, chunk, pure=False)
             params = {f.key: p for f, p in zip(futures, chunk)}
             for fut in dask_completed(futures):
                 record(params[fut.key], fut.result())

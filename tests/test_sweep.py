@@ -581,7 +581,7 @@ class ThreadPool(ThreadPoolExecutor):
         return super().submit(fn, *args)
 
 
-def fake_point(params):
+def fake_point(params, allow_large=False):
     """A point computed at once; diameter 13 um kills its worker (every time)."""
     if params["fibre.diameter_um"] == 13.0:
         raise BrokenProcessPool("a worker died")
@@ -609,3 +609,24 @@ def test_a_worker_death_loses_no_point_and_blames_only_its_cause(tmp_path, monke
     assert set(failed["fibre.diameter_um"]) == {13.0} and failed["error"].str.contains("died 2 times").all()
     ok = df[df["status"] == "ok"]
     assert (ok["threshold_mA"] == ok["fibre.diameter_um"]).all()
+
+
+def test_allow_large_admits_long_runs_and_reaches_the_workers(tmp_path, capsys, monkeypatch):
+    # A run above the per-run limits (dt 2e-6 ms: ~2.5e6 steps) is refused up front unless --allow-large,
+    # which the library's message names; with it the flag must reach every run.
+    spec = write_spec(tmp_path / "l.toml", diameters="5.7", distances="500.0")
+    spec.write_text(spec.read_text().replace("dt_ms = 0.005", "dt_ms = 2e-6"))
+    code, _, err = cli(["sweep", spec, "--store", tmp_path / "l.db", "--dry-run"], capsys)
+    assert code == 2
+    one_error_line(err, "argument spec: run.dt_ms", "--allow-large")
+    code, out, err = cli(["sweep", spec, "--store", tmp_path / "l.db", "--dry-run", "--allow-large"], capsys)
+    assert code == 0 and "1 points, 0 already" in out and "on 1 cores" in out, err
+    import nervesim.sweep as sw
+
+    seen = []
+    monkeypatch.setattr(sw, "ProcessPoolExecutor", ThreadPool)
+    monkeypatch.setattr(sw, "run_point", lambda params, allow_large=False: seen.append(allow_large) or
+                        {"status": "ok", "threshold_mA": 1.0, "flags": "[]"})
+    sw.run_sweep(load_spec(spec, allow_large=True), tmp_path / "l.db", processes=2, progress=False,
+                 allow_large=True)
+    assert seen == [True]

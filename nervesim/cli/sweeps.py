@@ -25,7 +25,9 @@ def add_parsers(sub) -> None:
     sw.add_argument("--processes", type=int, help="local worker processes (default: every core)")
     sw.add_argument("--scheduler", metavar="ADDRESS", help="run on a Dask cluster (e.g. tcp://host:8786)")
     sw.add_argument("--retry-failed", action="store_true", help="run failed points again")
-    sw.add_argument("--allow-large", action="store_true", help="allow specs of more than 1,000,000 points")
+    sw.add_argument("--allow-large", action="store_true",
+                    help="allow specs of more than 1,000,000 points, and runs above the per-run time and memory "
+                         "limits")
     sw.add_argument("--quiet", action="store_true", help="no progress bar (also off when stderr is not a terminal)")
     sw.set_defaults(run=_sweep, subparser=sw)
 
@@ -68,7 +70,7 @@ def _sweep(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
     _store(parser, args.store, create=True, flag="--store")
     workers = args.processes or os.cpu_count() or 1
     try:
-        sweep = load_spec(args.spec)
+        sweep = load_spec(args.spec, allow_large=args.allow_large)
         check_size(sweep, workers, args.allow_large)
     except SpecError as exc:
         parser.error(f"argument spec: {exc}")
@@ -78,12 +80,13 @@ def _sweep(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
         stored = count_stored(sweep, args.store, args.retry_failed)
         todo = len(sweep) - stored
         print(f"{sweep.name}: {len(sweep)} points, {stored} already in {args.store}, {todo} to run"
-              + (f" (about {duration_text(todo * seconds_per_point(sweep) / workers)} on {workers} cores)"
-                 if todo and not args.scheduler else ""))
+              + (f" (about {duration_text(todo * seconds_per_point(sweep) / min(workers, todo))} on "
+                 f"{min(workers, todo)} cores)" if todo and not args.scheduler else ""))
         return 0
     try:
         summary = run_sweep(sweep, args.store, processes=args.processes, scheduler=args.scheduler,
-                            progress=not args.quiet and sys.stderr.isatty(), retry_failed=args.retry_failed)
+                            progress=not args.quiet and sys.stderr.isatty(), retry_failed=args.retry_failed,
+                            allow_large=args.allow_large)
     except OSError as exc:  # only a Dask scheduler that cannot be reached gets here
         parser.error(f"argument --scheduler: cannot reach {args.scheduler} ({exc})")
     print(f"{sweep.name}: {summary.total} points; {summary.already_done} were stored, {summary.ran} ran now "
