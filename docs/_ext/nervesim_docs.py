@@ -176,6 +176,12 @@ def resolve_reexport(app, env, node, contnode):
             continue
         return env.get_domain("py").resolve_xref(env, node["refdoc"], app.builder, node["reftype"],
                                                  f"{module}.{qualname}", node, contnode)
+    # A bare name quoted outside its module (e.g. in an autosummary line): the one nervesim object so named.
+    matches = [name for name in env.get_domain("py").objects
+               if name.startswith("nervesim.") and name.endswith("." + target)]
+    if len(matches) == 1:
+        return env.get_domain("py").resolve_xref(env, node["refdoc"], app.builder, node["reftype"],
+                                                 matches[0], node, contnode)
     return None
 
 
