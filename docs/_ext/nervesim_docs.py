@@ -3,7 +3,8 @@
 - ``.. nervesim-cli::`` renders ``nervesim --help`` and every subcommand's ``--help`` from
   `nervesim.cli.build_parser`, so the CLI page cannot drift from the parser.
 - Re-exported and imported names resolve: `nervesim.Stimulation` (or `ParameterError` in a module
-  that imports it) links to the object's own page, `nervesim.simulation.Stimulation`.
+  that imports it) links to the object's own page, `nervesim.simulation.Stimulation`; any other
+  bare name links to the one nervesim object of that name, if there is exactly one.
 - Docstring checks: every public function, class, method and property of the modules in the
   ``nervesim_modules`` setting is validated with numpydoc's validator (codes in ``nervesim_checks``),
   undocumented objects included, and each problem is a Sphinx warning located at the object's
