@@ -10,6 +10,7 @@ from concurrent.futures import ThreadPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
 
 import pytest
+from conftest import require
 
 from nervesim.sweep import SpecError, expand, load_results, load_spec, run_sweep
 
@@ -137,7 +138,7 @@ def test_killed_sweep_resumes_without_loss_or_duplicates(tmp_path, sig):
 
 
 def test_dask_local_cluster(tmp_path):
-    distributed = pytest.importorskip("distributed", reason="dask[distributed] is part of .[test]")
+    distributed = require("distributed")
     spec = load_spec(write_spec(tmp_path / "d.toml"))
     with distributed.LocalCluster(n_workers=2, threads_per_worker=1, processes=True, dashboard_address=None) as cl, \
             distributed.Client(cl) as client:
