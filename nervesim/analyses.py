@@ -62,7 +62,18 @@ class SDFit:
     rms_rel_error: float
 
     def predict(self, width_ms: np.ndarray) -> np.ndarray:
-        """The fitted threshold (mA) at pulse widths ``width_ms`` (ms)."""
+        """The fitted threshold at given pulse widths.
+
+        Parameters
+        ----------
+        width_ms : array_like
+            Pulse widths (ms).
+
+        Returns
+        -------
+        ndarray
+            Threshold (mA) at each width.
+        """
         w = np.asarray(width_ms, float)
         if self.form == "weiss":
             return self.rheobase_mA * (1 + self.chronaxie_ms / w)
@@ -164,6 +175,11 @@ def fit_weiss(widths_ms: Sequence[float], thresholds_mA: Sequence[float]) -> SDF
     ParameterError
         (``widths_ms``, ``thresholds_mA``) for bad data, or thresholds that do not fall with
         width (no chronaxie within `CHRONAXIE_RANGE_FACTOR` of the widths).
+
+    Returns
+    -------
+    SDFit
+        Form ``weiss``.
     """
     w, i = _sd_data(widths_ms, thresholds_mA)
     A = np.column_stack([1 / i, 1 / (w * i)])
@@ -175,8 +191,25 @@ def fit_weiss(widths_ms: Sequence[float], thresholds_mA: Sequence[float]) -> SDF
 def fit_lapicque(widths_ms: Sequence[float], thresholds_mA: Sequence[float]) -> SDFit:
     """Lapicque's exponential law: golden-section search on log chronaxie, rheobase in closed form.
 
-    Parameters and errors as `fit_weiss`; the chronaxie is searched within
-    `CHRONAXIE_RANGE_FACTOR` of the widths, and an optimum on that bound is refused.
+    The chronaxie is searched within `CHRONAXIE_RANGE_FACTOR` of the widths; an optimum on that
+    bound is refused.
+
+    Parameters
+    ----------
+    widths_ms : sequence of float
+        Pulse widths (ms), at least three distinct.
+    thresholds_mA : sequence of float
+        Threshold (mA) at each width.
+
+    Returns
+    -------
+    SDFit
+        Form ``lapicque``.
+
+    Raises
+    ------
+    ParameterError
+        As `fit_weiss`.
     """
     w, i = _sd_data(widths_ms, thresholds_mA)
 
@@ -220,6 +253,11 @@ def strength_duration(model: str, diameter_um: float, electrode: Electrode | Fil
     n_nodes, dt_ms, tolerance, max_mA, threads
         Nodes, time step (ms), relative bracket width, largest amplitude tried (mA), worker threads.
 
+    Returns
+    -------
+    SDCurve
+        Thresholds and both fits.
+
     Raises
     ------
     ParameterError
@@ -261,7 +299,17 @@ def strength_duration(model: str, diameter_um: float, electrode: Electrode | Fil
 
 
 def plot_sd_curve(sd: SDCurve, filename: str, title: str = "") -> None:
-    """Thresholds and both fits against pulse width (log-log) to ``filename`` (png, pdf or svg)."""
+    """Plot thresholds and both fits against pulse width (log-log).
+
+    Parameters
+    ----------
+    sd : SDCurve
+        From `strength_duration`.
+    filename : str or Path
+        Figure file (png, pdf or svg).
+    title : str
+        What was computed (fibre, electrode, medium); wrapped to the figure's width.
+    """
     plt = _pyplot()
     fig, ax = plt.subplots(figsize=(6, 4.5))
     w = np.geomspace(sd.widths_ms.min(), sd.widths_ms.max(), 200)
@@ -303,12 +351,32 @@ def threshold_vs_distance(model: str, diameter_um: float, distances_um: Sequence
                           sigma_S_m: float | Sequence[float] | str = 0.2, *, n_nodes: int = 51,
                           dt_ms: float = DEFAULT_DT_MS, tolerance: float = 1e-3, max_mA: float = 1e3,
                           threads: int | None = None) -> ThresholdCurve:
-    """Thresholds of a point source at transverse distances ``distances_um`` (µm, along x) over the
-    centre node of one fibre of ``diameter_um`` (µm).
+    """Thresholds of a point source over the centre node of one fibre, against its distance.
 
-    ``sigma_S_m``: one conductivity (S/m), (σx, σy, σz) or a medium name. Other parameters as
-    `strength_duration`. Raises `ParameterError` (``distances_um`` for a source inside the fibre)
-    before any threshold is computed.
+    Parameters
+    ----------
+    model : str
+        Fibre model.
+    diameter_um : float
+        Fibre diameter (µm).
+    distances_um : sequence of float
+        Transverse distances (µm, along x) of the source from the fibre axis.
+    waveform : Waveform
+        Unit-amplitude waveform (cathodic = negative source current).
+    sigma_S_m : float, sequence of 3 floats or str
+        One conductivity (S/m), (σx, σy, σz) or a medium name.
+    n_nodes, dt_ms, tolerance, max_mA, threads
+        As `strength_duration`.
+
+    Returns
+    -------
+    ThresholdCurve
+        Parameter ``distance_um``.
+
+    Raises
+    ------
+    ParameterError
+        For bad input (``distances_um`` for a source inside the fibre), before any threshold is computed.
     """
     distances = _values("distances_um", distances_um, "um")
     fibre = build_fibre(model, diameter_um, n_nodes)
@@ -327,11 +395,29 @@ def threshold_vs_diameter(model: str, diameters_um: Sequence[float], distance_um
                           sigma_S_m: float | Sequence[float] | str = 0.2, *, n_nodes: int = 51,
                           dt_ms: float = DEFAULT_DT_MS, tolerance: float = 1e-3, max_mA: float = 1e3,
                           threads: int | None = None) -> ThresholdCurve:
-    """Thresholds of fibres of ``diameters_um`` (µm) for a point source ``distance_um`` (µm) from the
-    axis over each fibre's centre node.
+    """Thresholds of fibres of several diameters for a point source over each one's centre node.
 
-    Other parameters as `threshold_vs_distance`. Raises `ParameterError` (``diameters_um`` for a
-    diameter the model does not take) before any threshold is computed.
+    Parameters
+    ----------
+    model : str
+        Fibre model.
+    diameters_um : sequence of float
+        Fibre diameters (µm).
+    distance_um : float
+        Transverse distance (µm) of the source from each fibre's axis.
+    waveform, sigma_S_m, n_nodes, dt_ms, tolerance, max_mA, threads
+        As `threshold_vs_distance`.
+
+    Returns
+    -------
+    ThresholdCurve
+        Parameter ``diameter_um``.
+
+    Raises
+    ------
+    ParameterError
+        For bad input (``diameters_um`` for a diameter the model does not take), before any
+        threshold is computed.
     """
     diameters = _values("diameters_um", diameters_um, "um")
     jobs = []
@@ -348,8 +434,17 @@ def threshold_vs_diameter(model: str, diameters_um: Sequence[float], distance_um
 
 
 def plot_threshold_curve(curve: ThresholdCurve, filename: str, title: str = "") -> None:
-    """Threshold (log) against the curve's parameter to ``filename``; ``title`` should name what was
-    held fixed (diameter or distance) and the medium."""
+    """Plot threshold (log) against the curve's parameter.
+
+    Parameters
+    ----------
+    curve : ThresholdCurve
+        From `threshold_vs_distance` or `threshold_vs_diameter`.
+    filename : str or Path
+        Figure file (png, pdf or svg).
+    title : str
+        Should name what was held fixed (diameter or distance) and the medium; wrapped to fit.
+    """
     plt = _pyplot()
     fig, ax = plt.subplots(figsize=(6, 4.5))
     ax.semilogy(curve.values, curve.thresholds_mA, "o-")
@@ -412,6 +507,16 @@ class FibrePopulation:
         margin_um : float or None
             Distance (µm) kept between every fibre axis and the nerve boundary; default 20 µm, or the
             largest fibre radius if larger, so that every fibre lies wholly inside the nerve.
+
+        Returns
+        -------
+        FibrePopulation
+            Positions relative to the nerve axis.
+
+        Raises
+        ------
+        ParameterError
+            (``n``, ``diameters_um``, ``margin_um``, ``nerve_diameter_um``, ``seed``) for bad input.
         """
         if not isinstance(n, (int, np.integer)) or n < 1:
             raise ParameterError("n", f"n={n}: the number of fibres must be a positive integer")
@@ -449,6 +554,7 @@ class Recruitment:
     thresholds_mA : array
         Per fibre (mA); NaN when the search failed (counted as not activated).
     population : FibrePopulation
+        The fibres.
     errors : tuple of str
         Why a search failed, one entry per failed fibre.
     """
@@ -460,19 +566,56 @@ class Recruitment:
     errors: tuple[str, ...] = ()
 
     def fraction_at(self, currents_mA: Sequence[float]) -> np.ndarray:
-        """Fraction of fibres activated at each of ``currents_mA`` (mA), exact from the thresholds."""
+        """Fraction of fibres activated at any currents, exact from the per-fibre thresholds.
+
+        Parameters
+        ----------
+        currents_mA : sequence of float
+            Current magnitudes (mA).
+
+        Returns
+        -------
+        ndarray
+            Fraction (0-1) at each current.
+        """
         return activated_fraction(self.thresholds_mA, currents_mA)
 
 
 def activated_fraction(thresholds_mA: np.ndarray, currents_mA: Sequence[float]) -> np.ndarray:
-    """Fraction of fibres whose threshold (mA; NaN = none found) is at most each current (mA)."""
+    """Fraction of fibres whose threshold is at most each current.
+
+    Parameters
+    ----------
+    thresholds_mA : array_like
+        Per fibre (mA); NaN where none was found (never activated).
+    currents_mA : sequence of float
+        Current magnitudes (mA).
+
+    Returns
+    -------
+    ndarray
+        Fraction (0-1) at each current.
+    """
     thr = np.sort(np.nan_to_num(np.asarray(thresholds_mA, float), nan=np.inf))
     return np.searchsorted(thr, np.asarray(currents_mA, float), side="right") / len(thr)
 
 
 def default_currents(thresholds_mA: np.ndarray, n: int = 40) -> np.ndarray:
-    """``n`` log-spaced currents (mA) from 0.8 × the lowest to 1.25 × the highest finite threshold,
-    so the curve shows both the onset (0 %) and saturation."""
+    """Currents that show a recruitment curve's onset (0 %) and saturation.
+
+    Parameters
+    ----------
+    thresholds_mA : array_like
+        Per fibre (mA); NaN where none was found.
+    n : int
+        How many currents.
+
+    Returns
+    -------
+    ndarray
+        ``n`` log-spaced currents (mA) from 0.8 × the lowest to 1.25 × the highest finite
+        threshold; empty when no fibre has a threshold.
+    """
     thr = np.asarray(thresholds_mA, float)
     thr = thr[np.isfinite(thr)]
     if thr.size == 0:
@@ -506,6 +649,11 @@ def recruitment(model: str, population: FibrePopulation, electrode: Electrode, w
     progress : callable or None
         ``progress(done, total)`` after each fibre.
 
+    Returns
+    -------
+    Recruitment
+        Per-fibre thresholds and the fraction activated at each current.
+
     Raises
     ------
     ParameterError
@@ -531,8 +679,19 @@ def recruitment(model: str, population: FibrePopulation, electrode: Electrode, w
 
 
 def plot_recruitment(rec: Recruitment, filename: str, title: str = "") -> None:
-    """Recruitment curve (exact from the thresholds, log current axis, the reported currents marked)
-    and a map of the thresholds over the fibre positions, to ``filename``."""
+    """Plot the recruitment curve and a map of the thresholds over the fibre positions.
+
+    The curve is exact from the per-fibre thresholds (log current axis), the reported currents marked.
+
+    Parameters
+    ----------
+    rec : Recruitment
+        From `recruitment`.
+    filename : str or Path
+        Figure file (png, pdf or svg).
+    title : str
+        What was computed (population, electrode, medium, waveform); wrapped to fit.
+    """
     plt = _pyplot()
     fig, ax = plt.subplots(1, 2, figsize=(11, 4.5))
     ok = np.isfinite(rec.thresholds_mA)
@@ -606,11 +765,23 @@ def _block_outcome(stim: Stimulation, amp: float, test_ms: float, launch: int, d
 
 
 def block_frequency_range_khz(dt_ms: float, test_delay_ms: float = 15.0) -> tuple[float, float]:
-    """The lowest and highest train frequency (kHz) `block_threshold` takes at ``dt_ms`` (ms).
+    """The range of train frequencies `block_threshold` takes.
 
-    Highest: each phase (0.5/f ms) one time step. Lowest: one whole period before the test AP at
-    ``test_delay_ms``. In between, only frequencies whose phase is a whole number of steps,
-    f = 0.5 / (k · dt_ms) kHz for whole k.
+    Highest: each phase (0.5/f ms) one time step. Lowest: one whole period before the test AP.
+    In between, only frequencies whose phase is a whole number of steps, f = 0.5 / (k · dt_ms) kHz
+    for whole k.
+
+    Parameters
+    ----------
+    dt_ms : float
+        Time step (ms).
+    test_delay_ms : float
+        Time of the test AP (ms).
+
+    Returns
+    -------
+    lowest, highest : float
+        Frequencies (kHz).
     """
     return 1.0 / test_delay_ms, 0.5 / dt_ms
 
@@ -647,6 +818,7 @@ def block_threshold(fibre: Fibre, electrode: Electrode, frequency_khz: float = 1
     Parameters
     ----------
     fibre : Fibre
+        The fibre.
     electrode : Electrode
         Potentials in mV per mA.
     frequency_khz : float
@@ -657,6 +829,11 @@ def block_threshold(fibre: Fibre, electrode: Electrode, frequency_khz: float = 1
         Largest and first amplitude tried (mA).
     tolerance : float
         Relative width of the final bracket, in (0, 1).
+
+    Returns
+    -------
+    BlockResult
+        The block threshold, its bracket and whether the train itself made the fibre fire.
 
     Raises
     ------
@@ -720,8 +897,21 @@ def _block_stimulation(fibre: Fibre, electrode: Electrode, frequency_khz: float,
 
 
 def plot_block(fibre: Fibre, electrode: Electrode, res: BlockResult, filename: str, title: str = "") -> None:
-    """Vm near the test-AP source, under the electrode and past it, just below and at the block
-    threshold, to ``filename``; ``title`` defaults to the fibre and the electrode with its medium."""
+    """Plot Vm near the test-AP source, under the electrode and past it, just below and at the block threshold.
+
+    Parameters
+    ----------
+    fibre : Fibre
+        The fibre of `block_threshold`.
+    electrode : Electrode
+        Its electrode.
+    res : BlockResult
+        Its result.
+    filename : str or Path
+        Figure file (png, pdf or svg).
+    title : str
+        Default: the fibre and the electrode with its medium.
+    """
     plt = _pyplot()
     stim = _block_stimulation(fibre, electrode, res.frequency_khz, res.test_delay_ms, res.tstop_ms, res.dt_ms)
     nodes = [res.test_ap_node + 1, fibre.centre_node, fibre.detection_node]

@@ -52,12 +52,33 @@ class Medium:
 
     @classmethod
     def isotropic(cls, sigma_S_m: float) -> Medium:
-        """An isotropic medium of conductivity ``sigma_S_m`` (S/m)."""
+        """An isotropic medium.
+
+        Parameters
+        ----------
+        sigma_S_m : float
+            Conductivity (S/m), finite and positive.
+
+        Returns
+        -------
+        Medium
+            Equal conductivities along x, y and z.
+        """
         return cls(sigma_S_m, sigma_S_m, sigma_S_m)
 
     @classmethod
     def preset(cls, name: str) -> Medium:
-        """A named medium from ``models/media.toml`` (e.g. ``endoneurium``); see `media_presets`.
+        """A named medium from ``models/media.toml``.
+
+        Parameters
+        ----------
+        name : str
+            A preset, e.g. ``endoneurium``; see `media_presets`.
+
+        Returns
+        -------
+        Medium
+            Its conductivities, with ``name`` set.
 
         Raises
         ------
@@ -85,7 +106,13 @@ class Medium:
 
 
 def media_presets() -> dict[str, str]:
-    """Named media (keys of ``models/media.toml``) and the source of their conductivities."""
+    """Named media and where their conductivities come from.
+
+    Returns
+    -------
+    dict of str to str
+        Preset name (a key of ``models/media.toml``) to the source of its values.
+    """
     return {name: p["source"] for name, p in _read_presets("media.toml").items()}
 
 
@@ -157,8 +184,20 @@ class RingContact:
                              f"(got {self.radius_um}, {self.extent_deg}, {self.width_um})")
 
     def points(self, spacing_um: float) -> tuple[np.ndarray, np.ndarray]:
-        """Source positions (n, 3) in µm and weights (n,), summing to ``weight``, with at most
-        ``spacing_um`` (µm) between neighbouring points."""
+        """The contact discretised into point sources.
+
+        Parameters
+        ----------
+        spacing_um : float
+            Largest distance (µm) between neighbouring points.
+
+        Returns
+        -------
+        xyz : ndarray, shape (n, 3)
+            Source positions (µm).
+        weights : ndarray, shape (n,)
+            Their shares of the stimulus current, summing to ``weight``.
+        """
         arc = math.radians(self.extent_deg) * self.radius_um
         n_arc = max(8, math.ceil(arc / spacing_um))
         n_w = max(1, math.ceil(self.width_um / spacing_um)) if self.width_um > 0 else 1
@@ -173,11 +212,28 @@ class RingContact:
         return xyz, np.full(len(xyz), self.weight / len(xyz))
 
     def translated(self, dx_um: float, dy_um: float, dz_um: float) -> RingContact:
-        """The same contact moved by (``dx_um``, ``dy_um``, ``dz_um``) µm."""
+        """The same contact moved.
+
+        Parameters
+        ----------
+        dx_um, dy_um, dz_um : float
+            Displacement (µm).
+
+        Returns
+        -------
+        RingContact
+            A copy with its centre and axis moved.
+        """
         return dataclasses.replace(self, x_um=self.x_um + dx_um, y_um=self.y_um + dy_um, z_um=self.z_um + dz_um)
 
     def distance_to_axis_um(self) -> float:
-        """Smallest transverse distance from the ring's circle to the z axis (lower bound for an arc)."""
+        """Smallest transverse distance from the ring's circle to the z axis.
+
+        Returns
+        -------
+        float
+            Distance (µm); a lower bound for an arc.
+        """
         return abs(self.radius_um - math.hypot(self.x_um, self.y_um))
 
 
@@ -218,9 +274,19 @@ class Electrode:
 
     @classmethod
     def point(cls, x_um: float, y_um: float, z_um: float, sigma_S_m: float | Sequence[float] | str) -> Electrode:
-        """A monopolar point source at (``x_um``, ``y_um``, ``z_um``) µm.
+        """A monopolar point source.
 
-        ``sigma_S_m`` is one conductivity (S/m), three (σx, σy, σz) or a preset name (see `medium_from`).
+        Parameters
+        ----------
+        x_um, y_um, z_um : float
+            Position (µm) in the fibre's frame.
+        sigma_S_m : float, sequence of 3 floats or str
+            One conductivity (S/m), (σx, σy, σz) or a preset name (see `medium_from`).
+
+        Returns
+        -------
+        Electrode
+            One source of weight +1.
         """
         return cls((PointSource(x_um, y_um, z_um),), medium_from(sigma_S_m))
 
@@ -245,6 +311,11 @@ class Electrode:
         x_um, y_um : float
             Position of the nerve axis (µm), i.e. minus the fibre's position in the nerve.
 
+        Returns
+        -------
+        Electrode
+            The two contacts, labelled, knowing the nerve's radius and axis.
+
         Raises
         ------
         ParameterError
@@ -266,8 +337,20 @@ class Electrode:
                    nerve_radius_um=d / 2, nerve_axis_um=(float(x_um), float(y_um)))
 
     def relative_to(self, x_um: float, y_um: float, z_um: float = 0.0) -> Electrode:
-        """The same electrode seen from a fibre whose axis passes through (``x_um``, ``y_um``) µm and
-        whose z origin is at ``z_um``: every contact (and the nerve axis) moves by (−x, −y, −z)."""
+        """The same electrode seen from another fibre.
+
+        Parameters
+        ----------
+        x_um, y_um : float
+            Where that fibre's axis passes (µm, in this electrode's frame).
+        z_um : float
+            Where that fibre's z origin lies (µm).
+
+        Returns
+        -------
+        Electrode
+            Every contact (and the nerve axis) moved by (−x, −y, −z).
+        """
         moved = tuple(
             PointSource(c.x_um - x_um, c.y_um - y_um, c.z_um - z_um, c.weight) if isinstance(c, PointSource)
             else c.translated(-x_um, -y_um, -z_um) for c in self.sources)
@@ -281,6 +364,11 @@ class Electrode:
         distance plus fibre radius within the nerve radius), and no source may lie inside or on
         the fibre. `potentials` applies the same checks; call this to check positions before
         building anything.
+
+        Parameters
+        ----------
+        diameter_um : float
+            Diameter (µm) of the fibre, whose axis is this frame's z axis.
 
         Raises
         ------
@@ -328,8 +416,20 @@ class Electrode:
         return f"{what} in {self.medium.description}"
 
     def source_points(self, fibre_radius_um: float) -> tuple[np.ndarray, np.ndarray]:
-        """All point sources (n, 3) in µm and their weights, discretised for a fibre on the z axis
-        of radius ``fibre_radius_um`` (µm)."""
+        """All point sources, extended contacts discretised for a fibre on the z axis.
+
+        Parameters
+        ----------
+        fibre_radius_um : float
+            The fibre's outer radius (µm): source spacing is the contact's gap to it / ``points_per_distance``.
+
+        Returns
+        -------
+        xyz : ndarray, shape (n, 3)
+            Source positions (µm).
+        weights : ndarray, shape (n,)
+            Their shares of the stimulus current.
+        """
         xyz, w = [], []
         for c in self.sources:
             if isinstance(c, PointSource):
@@ -342,7 +442,17 @@ class Electrode:
         return np.concatenate(xyz), np.concatenate(w)
 
     def potentials(self, fibre: Fibre) -> np.ndarray:
-        """Potential (mV per mA of source current) at each section centre of ``fibre`` (on the z axis).
+        """Potentials at the fibre's section centres for a source current of +1 mA.
+
+        Parameters
+        ----------
+        fibre : Fibre
+            The fibre, on the z axis.
+
+        Returns
+        -------
+        ndarray, shape (n_sections,)
+            Potential (mV per mA of source current; the waveform's sign gives the polarity).
 
         Raises
         ------
@@ -364,7 +474,17 @@ class Electrode:
 
 
 def medium_from(sigma_S_m: float | Sequence[float] | str | Medium) -> Medium:
-    """A medium from one conductivity (S/m), three (σx, σy, σz), a preset name or a `Medium`.
+    """A medium from a conductivity, three, a preset name or a `Medium`.
+
+    Parameters
+    ----------
+    sigma_S_m : float, sequence of 3 floats, str or Medium
+        One conductivity (S/m), (σx, σy, σz) in S/m, a preset name (`media_presets`) or a medium.
+
+    Returns
+    -------
+    Medium
+        The medium (a preset's carries its ``name``).
 
     Raises
     ------
@@ -429,7 +549,17 @@ class FilePotentials:
 
     @classmethod
     def from_file(cls, path: str | Path) -> FilePotentials:
-        """Read a CSV with header ``z_um,ve_mV`` or an NPY array of shape (n, 2) (µm, mV per mA).
+        """Read potentials from a file.
+
+        Parameters
+        ----------
+        path : str or Path
+            A CSV with header ``z_um,ve_mV`` or an NPY array of shape (n, 2) (µm, mV per mA).
+
+        Returns
+        -------
+        FilePotentials
+            The samples, with ``source`` the file's path.
 
         Raises
         ------
@@ -472,12 +602,28 @@ class FilePotentials:
         return cls(data[:, 0], data[:, 1], str(path))
 
     def to_csv(self, path: str | Path) -> None:
-        """Write a CSV that `from_file` reads back exactly (header ``z_um,ve_mV``, 17 digits)."""
+        """Write a CSV that `from_file` reads back exactly (header ``z_um,ve_mV``, 17 digits).
+
+        Parameters
+        ----------
+        path : str or Path
+            The file to write.
+        """
         np.savetxt(path, np.column_stack([self.z_um, self.ve_mV]), delimiter=",", header="z_um,ve_mV",
                    comments="", fmt="%.17g")
 
     def potentials(self, fibre: Fibre) -> np.ndarray:
-        """Potential (mV per mA) at each section centre of ``fibre``, interpolated linearly in z.
+        """Potentials at the fibre's section centres, interpolated linearly in z.
+
+        Parameters
+        ----------
+        fibre : Fibre
+            The fibre whose own z coordinate the samples use.
+
+        Returns
+        -------
+        ndarray, shape (n_sections,)
+            Potential (mV per mA).
 
         Raises
         ------

@@ -82,6 +82,7 @@ class JobOutcome:
     Attributes
     ----------
     job : ThresholdJob
+        The job.
     result : ThresholdResult or None
         None when the search failed.
     error : str or None
@@ -95,6 +96,16 @@ class JobOutcome:
 
 def prepare(job: ThresholdJob) -> Stimulation:
     """The job's fibre, potentials and waveform on its time grid, ready to search (no simulation yet).
+
+    Parameters
+    ----------
+    job : ThresholdJob
+        The job.
+
+    Returns
+    -------
+    Stimulation
+        Runs its probes one after another (``parallel=False``).
 
     Raises
     ------
@@ -114,8 +125,18 @@ def _search(job: ThresholdJob, stim: Stimulation) -> JobOutcome:
 
 
 def run_job(job: ThresholdJob) -> JobOutcome:
-    """Run one job; bad input or an unbracketed search becomes an error outcome, not an exception
-    (for sweeps, which store every point's outcome)."""
+    """Run one job; bad input or an unbracketed search becomes an error outcome, not an exception.
+
+    Parameters
+    ----------
+    job : ThresholdJob
+        The job.
+
+    Returns
+    -------
+    JobOutcome
+        The result, or the error (for sweeps, which store every point's outcome).
+    """
     try:
         stim = prepare(job)
     except ValueError as exc:
@@ -131,7 +152,21 @@ def iter_thresholds(jobs: Iterable[ThresholdJob], threads: int | None = None) ->
     ...) fails at once; a later job's own bad input raises when that job is reached, and the searches
     not yet started are cancelled. A search that cannot bracket a threshold is an outcome with
     ``error`` set. Each job is prepared in its worker thread, so memory stays bounded by the
-    number of threads, not of jobs. ``threads`` defaults to every core.
+    number of threads, not of jobs.
+
+    Parameters
+    ----------
+    jobs : iterable of ThresholdJob
+        The jobs.
+    threads : int or None
+        Worker threads (None: every core).
+
+    Yields
+    ------
+    index : int
+        The job's position in ``jobs``.
+    outcome : JobOutcome
+        Its outcome.
     """
     items = list(enumerate(jobs))
     if not items:
@@ -163,10 +198,16 @@ def find_thresholds(jobs: Iterable[ThresholdJob], threads: int | None = None,
     Parameters
     ----------
     jobs : iterable of ThresholdJob
+        The jobs.
     threads : int or None
         Worker threads (None: every core).
     progress : callable or None
         Called as ``progress(done, total)`` after each job.
+
+    Returns
+    -------
+    list of JobOutcome
+        One per job, in the jobs' order.
 
     Raises
     ------
