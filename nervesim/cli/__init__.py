@@ -14,7 +14,10 @@ from .common import Parser
 
 def build_parser() -> argparse.ArgumentParser:
     """The ``nervesim`` parser with every subcommand."""
-    p = Parser(prog="nervesim", description=__doc__.splitlines()[0])
+    p = Parser(prog="nervesim", description="Activation thresholds of myelinated nerve fibres (MRG double cable) "
+                                                  "under extracellular electrodes; NEURON-exact, Numba-fast.",
+               epilog="nervesim SUBCOMMAND --help describes each subcommand. Exit status: 0 done, 1 no threshold "
+                      "bracketed (or validation failed), 2 bad input (one line naming the flag), 130 interrupted.")
     p.add_argument("--version", action="version", version=f"nervesim {__version__}")
     sub = p.add_subparsers(dest="command", required=True, parser_class=Parser)
     for module in (single, analyses, sweeps):
