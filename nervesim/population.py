@@ -124,26 +124,6 @@ def _search(job: ThresholdJob, stim: Stimulation) -> JobOutcome:
         return JobOutcome(job, None, f"{type(exc).__name__}: {exc}")
 
 
-def run_job(job: ThresholdJob) -> JobOutcome:
-    """Run one job; bad input or an unbracketed search becomes an error outcome, not an exception.
-
-    Parameters
-    ----------
-    job : ThresholdJob
-        The job.
-
-    Returns
-    -------
-    JobOutcome
-        The result, or the error (for sweeps, which store every point's outcome).
-    """
-    try:
-        stim = prepare(job)
-    except ValueError as exc:
-        return JobOutcome(job, None, f"{type(exc).__name__}: {exc}")
-    return _search(job, stim)
-
-
 def iter_thresholds(jobs: Iterable[ThresholdJob], threads: int | None = None) -> Iterator[tuple[int, JobOutcome]]:
     """Yield (index, outcome) for each job as soon as it is done (completion order).
 

@@ -6,7 +6,7 @@ import pytest
 import nervesim
 import nervesim.population as population
 from nervesim.errors import ParameterError
-from nervesim.population import ThresholdJob, find_thresholds, run_job
+from nervesim.population import ThresholdJob, find_thresholds
 
 
 def job(width_ms=0.1, **kw):
@@ -53,9 +53,3 @@ def test_a_later_bad_job_stops_the_run(monkeypatch):
     with pytest.raises(ParameterError):
         find_thresholds([job(), job(dt_ms=0.5)] + [job() for _ in range(8)], threads=2)
     assert len(searched) < 9  # the queued searches were cancelled
-
-
-def test_run_job_reports_bad_input_as_an_outcome():
-    # Sweeps store every point's outcome, so the single-job runner does not raise.
-    out = run_job(job(dt_ms=0.5))
-    assert out.result is None and out.error.startswith("ParameterError: dt_ms=0.5")
