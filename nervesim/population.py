@@ -7,7 +7,6 @@ search runs its probes one after another (``parallel=False``), which gives exact
 """
 from __future__ import annotations
 
-import math
 import os
 from concurrent.futures import ThreadPoolExecutor, as_completed
 from dataclasses import dataclass
@@ -15,11 +14,10 @@ from typing import Callable, Iterable, Iterator
 
 import numpy as np
 
-from .errors import ParameterError
 from .extracellular import Electrode, FilePotentials
 from .fibre import build_fibre
 from .simulation import DEFAULT_DT_MS, Stimulation
-from .threshold import ThresholdResult, ThresholdSearchError, search_threshold
+from .threshold import ThresholdResult, ThresholdSearchError, check_search_args, search_threshold
 from .waveform import Waveform
 
 
@@ -67,12 +65,8 @@ class ThresholdJob:
     max_mA: float = 1e3
 
     def __post_init__(self) -> None:
-        # The same limits as `search_threshold`, checked when the job is made rather than when it runs.
-        if not (math.isfinite(self.tolerance) and 0 < self.tolerance < 1):
-            raise ParameterError("tolerance", f"tolerance={self.tolerance}: must be a relative tolerance in (0, 1), "
-                                 "e.g. 0.001")
-        if not (math.isfinite(self.max_mA) and self.max_mA > 0):
-            raise ParameterError("max_mA", f"max_mA={self.max_mA}: must be a finite positive amplitude in mA")
+        # The limits of `search_threshold`, checked when the job is made rather than when it runs.
+        check_search_args(self.tolerance, max_mA=self.max_mA)
 
 
 @dataclass(frozen=True)

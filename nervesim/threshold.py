@@ -219,7 +219,14 @@ def round_limit(min_mA: float, max_mA: float, tolerance: float, expand: float = 
     return 1 + ladder + 2 * split
 
 
-def _check_search_args(tolerance: float, min_mA: float, max_mA: float, probes: int) -> None:
+def check_search_args(tolerance: float, min_mA: float = 1e-6, max_mA: float = 1e3,
+                      probes: int = PROBES_PER_ROUND) -> None:
+    """Raise `ParameterError` (naming the argument) unless a search with these settings can run.
+
+    Shared by every caller that accepts search settings, so that all of them refuse the same values
+    before any work: ``tolerance`` from `MIN_TOLERANCE` to below 1, ``0 < min_mA < max_mA`` (mA),
+    ``probes`` an integer from 1 to 64.
+    """
     for name, value in (("min_mA", min_mA), ("max_mA", max_mA)):
         if not math.isfinite(value) or value <= 0:
             raise ParameterError(name, f"{name}={value}: must be a finite positive amplitude in mA")
@@ -320,7 +327,7 @@ def search_threshold(runner: Runner, *, tolerance: float = 1e-3, start_mA: float
         not detected at every amplitude down to ``min_mA``, or stays silent or undetected up to
         ``max_mA``) or after ``max_rounds`` rounds; the message and ``runs`` list what was tried.
     """
-    _check_search_args(tolerance, min_mA, max_mA, probes)
+    check_search_args(tolerance, min_mA, max_mA, probes)
     _check_ratio("expand", expand)
     limit = round_limit(min_mA, max_mA, tolerance, expand, probes) if max_rounds is None else max_rounds
     if not isinstance(limit, int) or limit < 1:
@@ -584,7 +591,7 @@ def activation_window(runner: Runner, *, tolerance: float = 1e-3, max_mA: float 
     ThresholdSearchError
         When the threshold search finds no bracket.
     """
-    _check_search_args(tolerance, min_mA, max_mA, probes)
+    check_search_args(tolerance, min_mA, max_mA, probes)
     _check_ratio("ratio", ratio)
     thr = search_threshold(runner, tolerance=tolerance, start_mA=start_mA, min_mA=min_mA, max_mA=max_mA,
                            probes=probes)

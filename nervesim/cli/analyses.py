@@ -79,17 +79,6 @@ def _check_plot(args: argparse.Namespace, parser: argparse.ArgumentParser) -> No
     common.check_output(parser, "--plot", args.plot, "figure", inputs=(getattr(args, "electrode_file", None),))
 
 
-def _population_electrode(args: argparse.Namespace) -> tuple[str, dict]:
-    """The electrode of a recruitment run (no single fibre to place): a phrase and a JSON object."""
-    z = args.z_um or 0.0
-    text, medium = common.describe_medium(args)
-    if args.cuff:
-        return (f"{args.cuff} cuff at z {z:g} um on a {args.nerve_diameter_um:g} um nerve, {text}",
-                {"kind": "cuff", "cuff": args.cuff, "nerve_diameter_um": args.nerve_diameter_um, "z_um": z, **medium})
-    return (f"electrode at ({args.x_um:g}, {args.y_um:g}, {z:g}) um in {text}",
-            {"kind": "point", "x_um": args.x_um, "y_um": args.y_um, "z_um": z, **medium})
-
-
 def _run_record(args: argparse.Namespace, **extra) -> dict:
     """Inputs shared by the analyses, for the JSON output."""
     run = {"model": args.model, "nodes": args.nodes, "temperature_c": args.temperature_c, "dt_ms": args.dt_ms}
@@ -170,7 +159,7 @@ def _recruitment(args: argparse.Namespace, parser: argparse.ArgumentParser) -> i
     except ValueError as exc:
         common.fail(parser, exc, args, flags)
     lo, hi = args.diameters_um
-    where, electrode_json = _population_electrode(args)
+    where, electrode_json = common.describe_electrode(args)
     what = (f"recruitment of {args.fibres} {args.model} fibres ({lo:g}-{hi:g} um, {args.nodes} nodes, seed "
             f"{args.seed}) in a {args.nerve_diameter_um:g} um nerve; {waveform.label}; {where}")
     if args.plot:

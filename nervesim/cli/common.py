@@ -162,12 +162,14 @@ def build_electrode(args: argparse.Namespace, parser: argparse.ArgumentParser, f
         if args.nerve_diameter_um is None:
             parser.error("argument --nerve-diameter-um: required with --cuff")
         x, y = args.x_um or 0.0, args.y_um or 0.0
-        if fibre is not None and math.hypot(x, y) + fibre.diameter_um / 2 > args.nerve_diameter_um / 2:
-            parser.error(f"argument --x-um/--y-um: the fibre at ({x:g}, {y:g}) um with radius "
-                         f"{fibre.diameter_um / 2:g} um does not fit inside the {args.nerve_diameter_um:g} um nerve "
-                         f"(radius {args.nerve_diameter_um / 2:g} um); place it within the nerve")
         cuff = Electrode.cuff(args.cuff, args.nerve_diameter_um, z, medium if medium is not None else "endoneurium")
-        return cuff.relative_to(x, y)
+        placed = cuff.relative_to(x, y)
+        if fibre is not None:
+            try:
+                placed.check_fibre(fibre.diameter_um)
+            except ParameterError as exc:
+                fail(parser, exc, args, {"x_um": "--x-um/--y-um", "y_um": "--x-um/--y-um"})
+        return placed
     for flag, value in (("--x-um", args.x_um), ("--y-um", args.y_um),
                         ("--sigma/--sigma-xyz/--medium", medium)):
         if value is None:
@@ -195,18 +197,25 @@ def describe_medium(args: argparse.Namespace) -> tuple[str, dict]:
             {"medium": name, "sigma_xyz_S_m": [m.sigma_x, m.sigma_y, m.sigma_z]})
 
 
-def describe_electrode(args: argparse.Namespace, fibre) -> tuple[str, dict]:
-    """What the electrode flags set up, with the fibre's place: a phrase and a JSON object (um, S/m)."""
+def describe_electrode(args: argparse.Namespace, fibre=None) -> tuple[str, dict]:
+    """What the electrode flags set up: a phrase for text output and a JSON object (um, S/m).
+
+    With ``fibre`` the default z is its centre node and a cuff run records the fibre's place in the
+    nerve; without (a population) z defaults to 0 and no fibre position is given.
+    """
     if args.electrode_file:
         return f"potentials from {args.electrode_file}", {"kind": "file", "file": args.electrode_file}
-    z = float(args.z_um if args.z_um is not None else fibre.node_z_um[fibre.centre_node])
+    centre = float(fibre.node_z_um[fibre.centre_node]) if fibre is not None else 0.0
+    z = float(args.z_um) if args.z_um is not None else centre
     text, medium = describe_medium(args)
     if args.cuff:
-        x, y = args.x_um or 0.0, args.y_um or 0.0
-        return (f"{args.cuff} cuff at z {z:.1f} um on a {args.nerve_diameter_um:g} um nerve, fibre at "
-                f"({x:g}, {y:g}) um, {text}",
-                {"kind": "cuff", "cuff": args.cuff, "nerve_diameter_um": args.nerve_diameter_um,
-                 "fibre_x_um": x, "fibre_y_um": y, "z_um": z, **medium})
+        where = {"kind": "cuff", "cuff": args.cuff, "nerve_diameter_um": args.nerve_diameter_um, "z_um": z}
+        phrase = f"{args.cuff} cuff at z {z:.1f} um on a {args.nerve_diameter_um:g} um nerve"
+        if fibre is not None:
+            x, y = args.x_um or 0.0, args.y_um or 0.0
+            where.update(fibre_x_um=x, fibre_y_um=y)
+            phrase += f", fibre at ({x:g}, {y:g}) um"
+        return f"{phrase}, {text}", {**where, **medium}
     return (f"electrode at ({args.x_um:g}, {args.y_um:g}, {z:.1f}) um in {text}",
             {"kind": "point", "x_um": args.x_um, "y_um": args.y_um, "z_um": z, **medium})
 
