@@ -21,6 +21,20 @@ import numpy as np
 from .errors import ParameterError
 from .fibre import Fibre
 
+#: Largest coordinate magnitude (µm, 1 km) and conductivity range (S/m) accepted: far beyond anything
+#: physical, and well inside float64, whose squares in the point-source formula would otherwise overflow.
+MAX_COORDINATE_UM = 1e9
+SIGMA_RANGE_S_M = (1e-20, 1e20)
+
+
+def _check_coordinates(obj, names: tuple[str, ...]) -> None:
+    for name in names:
+        value = getattr(obj, name)
+        if not math.isfinite(value):
+            raise ParameterError(name, f"{name}={value}: must be finite")
+        if name.endswith("_um") and abs(value) > MAX_COORDINATE_UM:
+            raise ParameterError(name, f"{name}={value:g}: must be within +-{MAX_COORDINATE_UM:g} um (1 km)")
+
 
 def _check_finite_positive(name: str, value: float) -> float:
     value = float(value)
@@ -47,8 +61,11 @@ class Medium:
     name: str = field(default="", compare=False)
 
     def __post_init__(self) -> None:
+        lo, hi = SIGMA_RANGE_S_M
         for name in ("sigma_x", "sigma_y", "sigma_z"):
-            _check_finite_positive(name, getattr(self, name))
+            value = _check_finite_positive(name, getattr(self, name))
+            if not lo <= value <= hi:
+                raise ParameterError(name, f"{name}={value:g}: conductivity must lie between {lo:g} and {hi:g} S/m")
 
     @classmethod
     def isotropic(cls, sigma_S_m: float) -> Medium:
@@ -135,9 +152,7 @@ class PointSource:
     weight: float = 1.0
 
     def __post_init__(self) -> None:
-        for name in ("x_um", "y_um", "z_um", "weight"):
-            if not math.isfinite(getattr(self, name)):
-                raise ParameterError(name, f"{name}={getattr(self, name)}: must be finite")
+        _check_coordinates(self, ("x_um", "y_um", "z_um", "weight"))
 
 
 @dataclass(frozen=True)
@@ -176,9 +191,8 @@ class RingContact:
     y_um: float = 0.0
 
     def __post_init__(self) -> None:
-        for name in ("radius_um", "z_um", "weight", "extent_deg", "start_deg", "pitch_um", "width_um", "x_um", "y_um"):
-            if not math.isfinite(getattr(self, name)):
-                raise ParameterError(name, f"{name}={getattr(self, name)}: must be finite")
+        _check_coordinates(self, ("radius_um", "z_um", "weight", "extent_deg", "start_deg", "pitch_um", "width_um",
+                                  "x_um", "y_um"))
         if self.radius_um <= 0 or not 0 < self.extent_deg <= 360 or self.width_um < 0:
             raise ParameterError("ring", f"ring contact: need radius_um > 0, 0 < extent_deg <= 360, width_um >= 0 "
                              f"(got {self.radius_um}, {self.extent_deg}, {self.width_um})")

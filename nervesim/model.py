@@ -19,7 +19,9 @@ GEOMETRY_KEYS = ("axon_diameter_um", "node_diameter_um", "flut_length_um", "delt
 
 
 class ModelRangeError(ParameterError):
-    """A fibre diameter outside the range a model is defined for (a `~nervesim.errors.ParameterError` for ``diameter_um``).
+    """A fibre diameter outside the range a model is defined for.
+
+    A `~nervesim.errors.ParameterError` about ``diameter_um``.
 
     Parameters
     ----------

@@ -210,10 +210,6 @@ def test_double_dash_value_is_refused(flag):
     assert code == 2 and stderr.count("\n") == 1 and f"argument {flag}: '--' is not a value" in stderr
 
 
-@pytest.mark.xfail(strict=True, reason="nervesim/extracellular.py: a source 1e300 um away or sigma 1e300 or 1e-300 "
-                                      "S/m over- or underflows in the point-source potential (numpy RuntimeWarning "
-                                      "on stderr; sigma is then blamed on --electrode-file) instead of a clean error "
-                                      "(reported)")
 @pytest.mark.parametrize("flag, value", [("--x-um", "1e300"), ("--y-um", "-1e300"), ("--z-um", "1e300"),
                                          ("--sigma", "1e300"), ("--sigma", "1e-300")])
 def test_overflowing_source_is_refused_cleanly(flag, value):
