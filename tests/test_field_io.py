@@ -116,3 +116,9 @@ def test_load_refuses_non_field(tmp_path):
         with pytest.raises(ParameterError) as err:
             Field.load(path)
         assert err.value.parameter == "field"
+
+
+def test_fitting_fibre_matches_ascent_node_counts():
+    """§7: 2.1, 3.6, 7.8 um MRG-interpolation fibres in a 25 mm model have 121, 75 and 29 nodes."""
+    from nervesim.field import fitting_fibre
+    assert [fitting_fibre("mrg-interp", d, 25000.0).n_nodes for d in (2.1, 3.6, 7.8)] == [121, 75, 29]

@@ -163,6 +163,16 @@ class Field:
         return cls(FieldSpec.from_dict(meta["spec"]), pickle.loads(mesh_bytes), vectors, meta["info"])
 
 
+def fitting_fibre(model: str, diameter_um: float, length_um: float):
+    """The fibre ASCENT places in a model of ``length_um`` (§7): whole internodes, floor(L/ΔZ) + 1 nodes, one
+    fewer if even so a node sits at the centre."""
+    from ..fibre import build_fibre
+
+    probe = build_fibre(model, diameter_um, n_nodes=5)
+    n = int(length_um // (probe.node_z_um[1] - probe.node_z_um[0])) + 1
+    return build_fibre(model, diameter_um, n_nodes=n if n % 2 else n - 1)
+
+
 def _versions() -> dict:
     import ngsolve
 
