@@ -1,0 +1,87 @@
+"""Yoo 2013 dog cervical VNS thresholds on a nervesim FEM field (issue 9, experiment 1; volume-conductor.md §7).
+
+Today's spec (``spec_point_contacts.toml``) has the nerve, fascicle, perineurium thin layer and muscle medium of
+ASCENT's Yoo model, but point contacts at the helical cuff's source positions instead of the cuff itself
+(silicone, platinum, saline fill): the thresholds are what *that* model gives, not ASCENT's Yoo model.
+
+Protocol (§7): MRG interpolation 2.1, 3.6, 7.8 µm at the fascicle centroid, a node at z = 12.5 mm, the fibre
+trimmed by whole internodes to [0, 25 mm]; weights [+1, −1] (contact 1 at z = 8.5 mm is the cathode of a 0.3 ms
+cathodic monophasic pulse).
+
+Run: ``python experiments/yoo2013/run.py [--json] [--spec FILE] [--figure FILE] [--no-cache]``.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import time
+from pathlib import Path
+
+import numpy as np
+
+from nervesim import Waveform, find_threshold
+from nervesim.field import fitting_fibre, load_spec, solve_field
+
+HERE = Path(__file__).parent
+DIAMETERS = (2.1, 3.6, 7.8)
+
+
+def plot(spec, field, fibres, xy, path: Path) -> None:
+    import matplotlib
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, (ax, bx) = plt.subplots(1, 2, figsize=(11, 4.5))
+    t = np.linspace(0, 2 * np.pi, 200)
+    r = spec.nerve_diameter_um / 2
+    ax.plot(r * np.cos(t), r * np.sin(t), "k-", label="nerve (epineurium)")
+    for f in spec.fascicles:
+        ax.plot(f.x_um + f.diameter_um / 2 * np.cos(t), f.y_um + f.diameter_um / 2 * np.sin(t), "b-",
+                label="endoneurium + perineurium layer")
+    for i, c in enumerate(spec.contacts):
+        ax.plot(c.x_um, c.y_um, "r^", ms=9)
+        ax.annotate(f"contact {i + 1} (z = {c.z_um / 1000:g} mm)", (c.x_um, c.y_um + 80 * (1 - 2 * i)), fontsize=8)
+    ax.plot(*xy, "k+", ms=10, label="fibres")
+    ax.set_aspect("equal")
+    ax.set_xlabel("x (µm)")
+    ax.set_ylabel("y (µm)")
+    ax.legend(fontsize=8, loc="lower left")
+    ax.set_title("cross-section")
+    for d, fib in fibres.items():
+        z = field.section_z_um(fib)
+        bx.plot(z / 1000, field.potentials(fib, *xy, weights=[1, -1]), label=f"{d} µm")
+    bx.set_xlabel("z (mm)")
+    bx.set_ylabel("potential (mV per mA, weights [+1, −1])")
+    bx.legend(fontsize=8)
+    bx.set_title("potential along the fibre")
+    fig.tight_layout()
+    fig.savefig(path, dpi=120)
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--spec", type=Path, default=HERE / "spec_point_contacts.toml")
+    ap.add_argument("--figure", type=Path, default=HERE / "yoo2013_point_contacts.png")
+    ap.add_argument("--json", action="store_true")
+    ap.add_argument("--no-cache", action="store_true")
+    args = ap.parse_args()
+    spec = load_spec(args.spec)
+    t0 = time.perf_counter()
+    field = solve_field(spec, cache=not args.no_cache)
+    field_s = time.perf_counter() - t0
+    f = spec.fascicles[0]
+    xy = (f.x_um, f.y_um)  # centroid of the circular fascicle
+    fibres = {str(d): fitting_fibre("mrg-interp", d, spec.medium_length_um) for d in DIAMETERS}
+    t1 = time.perf_counter()
+    thresholds = {d: find_threshold(fib, field.potentials(fib, *xy, weights=[1, -1]),
+                                    Waveform.monophasic(0.3)).threshold_mA for d, fib in fibres.items()}
+    out = {"thresholds_mA": thresholds, "n_nodes": {d: fib.n_nodes for d, fib in fibres.items()},
+           "electrode": "point contacts at the LivaNova2000 source positions; no cuff (see the spec)",
+           "field": field.info, "field_wall_s": round(field_s, 1),
+           "threshold_s": round(time.perf_counter() - t1, 1), "figure": str(args.figure)}
+    plot(spec, field, fibres, xy, args.figure)
+    print(json.dumps(out, indent=1 if args.json else None))
+
+
+if __name__ == "__main__":
+    main()
