@@ -35,7 +35,8 @@ def homogeneous(sigma):
                      mesh=MeshSettings(order=2, h_far_um=800, h_nerve_um=200, h_contact_um=40))
 
 
-@pytest.mark.parametrize("sigma", [(0.5, 0.5, 0.5), (0.086, 0.086, 0.35)], ids=["isotropic", "anisotropic"])
+@pytest.mark.parametrize("sigma", [(0.5, 0.5, 0.5), (0.086, 0.086, 0.35), (0.1, 0.3, 0.5)],
+                         ids=["isotropic", "anisotropic", "general-diagonal"])
 def test_point_source_homogeneous(sigma):
     """§8.1/8.2 with the exact potential on the outer surface (§8.9): potentials at an MRG fibre's sections within
     1 % (measured 0.03 %), at the fascicle centre and in the epineurium."""
@@ -99,3 +100,20 @@ def test_threshold_from_fem_field(layered):
         fem = find_threshold(fibre, layered.potentials(fibre, x, y), wave).threshold_mA
         ref = find_threshold(fibre, exact, wave).threshold_mA
         assert fem == pytest.approx(ref, rel=0.01)
+
+
+def test_reciprocity_with_an_intrafascicular_contact():
+    """Reciprocity (symmetric operator, §1): the potential at contact B from 1 mA at contact A equals the one at A
+    from 1 mA at B, with A inside a fascicle (its endoneurium side of the thin layer) and B outside the nerve,
+    within 1e-6; and the thin layer makes the inside potential of A's own fascicle far higher than outside."""
+    spec = FieldSpec(nerve_diameter_um=2000, fascicles=(Fascicle(-200, 0, 900), Fascicle(450, 300, 400)),
+                     contacts=(Contact(-300, 100, 3000), Contact(1300, -200, 4500)), medium_radius_um=2500,
+                     medium_length_um=8000, perineurium_thickness="HUMAN_VN_INHOUSE_200601",
+                     mesh=MeshSettings(order=2, h_far_um=1000, h_nerve_um=250, h_contact_um=60))
+    field = solve_field(spec, cache=False)
+    a, b = spec.contacts
+    ab = field.sample([b.x_um], [b.y_um], [b.z_um], [1, 0])[0]
+    ba = field.sample([a.x_um], [a.y_um], [a.z_um], [0, 1])[0]
+    assert ab == pytest.approx(ba, rel=1e-6)
+    inside, outside = field.sample([-200 + 440, -200 + 460], [0, 0], [3000, 3000], [1, 0])
+    assert inside > outside + 10  # mV per mA: the jump of the layer around A's fascicle
