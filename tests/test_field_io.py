@@ -122,3 +122,23 @@ def test_fitting_fibre_matches_ascent_node_counts():
     """§7: 2.1, 3.6, 7.8 um MRG-interpolation fibres in a 25 mm model have 121, 75 and 29 nodes."""
     from nervesim.field import fitting_fibre
     assert [fitting_fibre("mrg-interp", d, 25000.0).n_nodes for d in (2.1, 3.6, 7.8)] == [121, 75, 29]
+
+
+def test_size_estimate_and_refusal(cached):
+    """The pre-mesh estimate is within 30 % of the real mesh (it is fitted to this and nine other meshes: 25 %);
+    a model estimated above the memory limit is refused before meshing, naming the mesh size."""
+    import dataclasses
+
+    from nervesim.field.mesh import estimate_size
+    field, _ = cached
+    est = estimate_size(SPEC)
+    assert est["elements"] == pytest.approx(field.info["elements"], rel=0.3)
+    assert est["unknowns"] == pytest.approx(field.info["unknowns"], rel=0.3)
+    fine = dataclasses.replace(SPEC, mesh=dataclasses.replace(SPEC.mesh, h_nerve_um=5.0))
+    t0 = time.perf_counter()
+    with pytest.raises(ParameterError) as err:
+        solve_field(fine, cache=False)
+    assert err.value.parameter == "mesh.h_nerve_um" and "GB" in str(err.value)
+    assert time.perf_counter() - t0 < 1.0
+    with pytest.raises(ParameterError):
+        solve_field(SPEC, cache=False, max_memory_GB=0.1)

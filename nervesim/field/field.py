@@ -36,7 +36,7 @@ class Field:
     ----------
     spec : the model
     info : dict with ``spec_hash``, ``versions``, ``elements``, ``unknowns``, ``mesh_s``, ``solve_s``,
-        ``peak_rss_MB``
+        ``peak_rss_MB``, ``estimate`` (`nervesim.field.mesh.estimate_size` before meshing)
     """
 
     def __init__(self, spec: FieldSpec, mesh, vectors: np.ndarray, info: dict) -> None:
@@ -181,7 +181,8 @@ def _versions() -> dict:
     return {"nervesim": __version__, "ngsolve": ngsolve.__version__}
 
 
-def solve_field(spec: FieldSpec, *, cache: bool = True, boundary_mV: Callable | None = None) -> Field:
+def solve_field(spec: FieldSpec, *, cache: bool = True, boundary_mV: Callable | None = None,
+                max_memory_GB: float | None = None) -> Field:
     """Mesh and solve ``spec``: one basis per contact at 1 mA (§1); cached by the spec hash.
 
     Parameters
@@ -189,8 +190,10 @@ def solve_field(spec: FieldSpec, *, cache: bool = True, boundary_mV: Callable | 
     spec : the model
     cache : reuse / store ``field_cache_dir()/<hash>.npz``
     boundary_mV : tests only: potential (mV per mA) on the outer surface instead of ground (§8.9); not cached
+    max_memory_GB : refuse (ParameterError, before meshing) a model estimated above it; default the memory
+        available now (`nervesim.field.mesh.estimate_size`)
     """
-    from .mesh import build_mesh
+    from .mesh import build_mesh, check_size
     from .solve import solve_loads
 
     key = spec.hash()
@@ -198,6 +201,7 @@ def solve_field(spec: FieldSpec, *, cache: bool = True, boundary_mV: Callable | 
     use_cache = cache and boundary_mV is None
     if use_cache and path.is_file():
         return Field.load(path)
+    estimate = check_size(spec, max_memory_GB)
     t0 = time.perf_counter()
     mesh = build_mesh(spec)
     t_mesh = time.perf_counter() - t0
@@ -205,7 +209,7 @@ def solve_field(spec: FieldSpec, *, cache: bool = True, boundary_mV: Callable | 
     fes, vectors = solve_loads(mesh, spec, loads, boundary_mV=boundary_mV)
     info = {"spec_hash": key, "versions": _versions(), "elements": mesh.ne, "unknowns": fes.ndof,
             "mesh_s": round(t_mesh, 3), "solve_s": round(time.perf_counter() - t0 - t_mesh, 3),
-            "peak_rss_MB": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024)}
+            "peak_rss_MB": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024), "estimate": estimate}
     field = Field(spec, mesh, vectors * 1e3, info)
     if use_cache:
         field.save(path)
