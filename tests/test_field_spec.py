@@ -120,3 +120,51 @@ def test_bad_toml(tmp_path):
     with pytest.raises(ParameterError) as err:
         load_spec(path)
     assert err.value.parameter == "spec"
+
+
+CUFF = {"inner_radius_um": 1700, "thickness_um": 600, "length_um": 5000, "z_um": 12500, "angle_deg": 90,
+        "arc_deg": 270, "contact": [{"z_um": -1000, "width_um": 500, "arc_deg": 90, "recess_um": 50},
+                                    {"z_um": 1000, "width_um": 500, "arc_deg": 180}]}
+
+
+def test_cuff_keys_and_sources():
+    """[cuff] with [[cuff.contact]]: bases after the point contacts; each source at mid-angle (from the cuff's
+    angle), mid-thickness of the recessed metal, at the contact's z (§1, §5)."""
+    spec = spec_with(lambda d: d.update(cuff=copy.deepcopy(CUFF)))
+    src = spec.sources_um()
+    assert len(src) == 4 and src[:2] == [(1671.27, 0, 8500), (1671.27, 0, 16500)]
+    r1 = 1700 + 50 + 12.5
+    assert src[2] == pytest.approx((r1 * math.cos(math.radians(135)), r1 * math.sin(math.radians(135)), 11500))
+    r2 = 1700 + 12.5
+    assert src[3] == pytest.approx((r2 * math.cos(math.radians(180)), r2 * math.sin(math.radians(180)), 13500))
+    assert FieldSpec.from_dict(spec.to_dict()) == spec
+    assert spec.hash() != spec_with(lambda d: None).hash()
+
+
+def with_cuff(edit):
+    def apply(d):
+        d["cuff"] = copy.deepcopy(CUFF)
+        edit(d["cuff"])
+    return apply
+
+
+@pytest.mark.parametrize("edit, parameter", [
+    (lambda c: c.update(inner_radius_um=1600), "cuff.inner_radius_um"),  # smaller than the nerve, not expandable
+    (lambda c: c.update(arc_deg=400), "cuff.arc_deg"),
+    (lambda c: c.update(length_um=30000), "cuff"),
+    (lambda c: c.update(thickness_um=3000), "cuff"),
+    (lambda c: c["contact"][0].update(arc_deg=300), "cuff.contact[0].arc_deg"),
+    (lambda c: c["contact"][0].update(recess_um=580), "cuff.contact[0]"),
+    (lambda c: c["contact"][1].update(z_um=2400), "cuff.contact[1]"),  # beyond the cuff
+    (lambda c: c["contact"][1].update(z_um=-800), "cuff.contact[1]"),  # overlaps contact 0
+    (lambda c: c["contact"][1].update(width_um=-5), "cuff.contact[1].width_um"),
+    (lambda c: c["contact"][1].pop("width_um"), "cuff.contact[1].width_um"),
+    (lambda c: c["contact"][1].update(colour="red"), "cuff.contact[1].colour"),
+    (lambda c: c.update(contact=[]), "cuff.contact"),
+    (lambda c: c.pop("z_um"), "cuff.z_um"),
+    (lambda c: c.update(preset="Purdue"), "cuff.preset"),  # presets are not implemented yet
+])
+def test_bad_cuff_names_the_key(edit, parameter):
+    with pytest.raises(ParameterError) as err:
+        spec_with(with_cuff(edit))
+    assert err.value.parameter == parameter

@@ -22,6 +22,24 @@ def point_source_mV(sigma_S_m, source_um, x_um, y_um, z_um) -> np.ndarray:
     return 1.0 / (4 * np.pi * (sy * sz * dx**2 + sx * sz * dy**2 + sx * sy * dz**2) ** 0.5)
 
 
+def ring_source_mV(sigma_t_S_m: float, sigma_l_S_m: float, ring_radius_um: float, ring_z_um: float, x_um, y_um,
+                   z_um):
+    """§8.3: potential (mV) of 1 mA spread uniformly over a ring around the z axis in diag(σt, σt, σl).
+
+    K(m) by the arithmetic-geometric mean, K = π / (2 AGM(1, √(1 − m))), so the formula takes ngsolve
+    coordinates as well as numpy arrays (8 AGM steps: converged to double precision for m ≤ 0.999).
+    """
+    rho = (x_um**2 + y_um**2) ** 0.5 * 1e-6
+    zp = (z_um - ring_z_um) * 1e-6 * (sigma_t_S_m / sigma_l_S_m) ** 0.5
+    r0 = ring_radius_um * 1e-6
+    q = (rho + r0) ** 2 + zp**2
+    a, b = 1.0, (1 - 4 * rho * r0 / q) ** 0.5
+    for _ in range(8):
+        a, b = (a + b) / 2, (a * b) ** 0.5
+    k = np.pi / (2 * a)
+    return 1e-3 * k / (2 * np.pi**2 * (sigma_t_S_m * sigma_l_S_m) ** 0.5 * q**0.5) * 1e3
+
+
 def _dive(n, x):  # I_n'(x) e^{-x}
     return 0.5 * (ive(n - 1, x) + ive(n + 1, x)) if n else ive(1, x)
 

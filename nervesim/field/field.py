@@ -47,13 +47,14 @@ class Field:
         self.info = info
         self._space = make_space(mesh, spec)
         self._vectors = np.asarray(vectors, dtype=float)
-        if self._vectors.shape != (len(spec.contacts), self._space.ndof):
+        if self._vectors.shape != (len(spec.sources_um()), self._space.ndof):
             raise ParameterError("field", f"field: {self._vectors.shape} solution values do not match the mesh "
-                                          f"({len(spec.contacts)} x {self._space.ndof}); the file is damaged")
+                                          f"({len(spec.sources_um())} x {self._space.ndof}); the file is damaged")
 
     @property
     def n_contacts(self) -> int:
-        return len(self.spec.contacts)
+        """Bases: point contacts, then cuff contacts."""
+        return len(self.spec.sources_um())
 
     def _weights(self, weights: Sequence[float] | None) -> np.ndarray:
         if weights is None:
@@ -205,7 +206,7 @@ def solve_field(spec: FieldSpec, *, cache: bool = True, boundary_mV: Callable | 
     t0 = time.perf_counter()
     mesh = build_mesh(spec)
     t_mesh = time.perf_counter() - t0
-    loads = [[((c.x_um, c.y_um, c.z_um), 1.0)] for c in spec.contacts]
+    loads = [[(p, 1.0)] for p in spec.sources_um()]
     fes, vectors = solve_loads(mesh, spec, loads, boundary_mV=boundary_mV)
     info = {"spec_hash": key, "versions": _versions(), "elements": mesh.ne, "unknowns": fes.ndof,
             "mesh_s": round(t_mesh, 3), "solve_s": round(time.perf_counter() - t0 - t_mesh, 3),

@@ -1,10 +1,12 @@
 """Geometry and mesh of a `FieldSpec` with netgen's OCC kernel (lengths in mm inside the mesh).
 
-Regions: ``medium`` (outside the nerve), ``epineurium`` (nerve minus fascicles), ``endo_<i>`` (fascicle i).
+Regions: ``medium`` (outside the nerve), ``epineurium`` (nerve minus fascicles), ``endo_<i>`` (fascicle i), and
+with a cuff ``fill`` (lumen between nerve and tube), ``insulator``, ``conductor``, ``recess`` (§3 functions).
 Boundaries are named *after* meshing from where their faces lie, because names set on faces before the
 boolean operations are unreliable on shared faces: ``ground`` (the medium's lateral surface and both end
 planes, every region's end faces included, §1), ``peri_<i>`` (the lateral surface of fascicle i: the
-perineurium thin layer, §2), ``nerve`` (the epineurium's outer surface; interior, continuous).
+perineurium thin layer, §2), ``nerve`` (the epineurium's outer surface) and ``interior`` (cuff faces); the last
+two carry no condition (continuous potential).
 """
 from __future__ import annotations
 
@@ -40,7 +42,7 @@ def _classify_faces(ngmesh, spec: FieldSpec) -> None:
                 if np.all(np.abs(rf - f.diameter_um / 2 * MM) < tol):
                     name = f"peri_{i}"
             if name is None:
-                raise RuntimeError(f"mesh face {fd + 1} matches no known surface")  # a geometry bug, not bad input
+                name = "interior"  # cuff and fill faces: continuous potential, no condition
         ngmesh.SetBCName(fd, name)
 
 
@@ -50,9 +52,10 @@ def estimate_size(spec: FieldSpec) -> dict:
     A model of netgen's size field on the cross-section (the geometry is a z-extrusion): the region size (nerve /
     far), at most 0.42 × the radius on each cylinder surface (netgen refines curved faces), growing by ``grading``
     per unit distance from each surface; elements = length × ∫ dA / (0.2026 h³). The two constants are fitted to
-    ten netgen meshes (nerves 1.2–3.3 mm, h 150–400 µm, grading 0.3–0.5: all within 25 %). Contacts add little
-    (measured: 1.5 % per contact) and are left out. Memory: 2.5 kB per unknown (measured 1.7–2.1 kB with
-    CG + BDDC) plus 0.3 GB for the process.
+    ten netgen meshes (nerves 1.2–3.3 mm, h 150–400 µm, grading 0.3–0.5: all within 25 %). Point contacts add
+    little (measured: 1.5 % per contact) and are left out; a cuff adds its tube faces over its length and its metal
+    bands meshed across their thickness. Memory: 2.5 kB per unknown (measured 1.7–2.1 kB with CG + BDDC) plus
+    0.3 GB for the process.
     """
     m = spec.mesh
     big_r, r_nerve = spec.medium_radius_um * MM, spec.nerve_diameter_um / 2 * MM
@@ -60,12 +63,26 @@ def estimate_size(spec: FieldSpec) -> dict:
     axis = np.linspace(-big_r, big_r, 300)
     x, y = np.meshgrid(axis, axis)
     r = np.hypot(x, y)
-    h = np.where(r < r_nerve, h_nerve, h_far)
+    cell = (axis[1] - axis[0]) ** 2
+
+    def per_length(surfaces):  # elements per mm of length
+        h = np.where(r < r_nerve, h_nerve, h_far)
+        for cx, cy, radius, h_region in surfaces:
+            h = np.minimum(h, min(h_region, 0.42 * radius) + m.grading * np.abs(np.hypot(x - cx, y - cy) - radius))
+        return np.sum(cell / (0.2026 * h[r < big_r] ** 3))
+
     surfaces = [(0.0, 0.0, r_nerve, h_nerve), (0.0, 0.0, big_r, h_far)] + \
         [(f.x_um * MM, f.y_um * MM, f.diameter_um / 2 * MM, h_nerve) for f in spec.fascicles]
-    for cx, cy, radius, h_region in surfaces:
-        h = np.minimum(h, min(h_region, 0.42 * radius) + m.grading * np.abs(np.hypot(x - cx, y - cy) - radius))
-    elements = spec.medium_length_um * MM * np.sum((axis[1] - axis[0]) ** 2 / (0.2026 * h[r < big_r] ** 3))
+    elements = spec.medium_length_um * MM * per_length(surfaces)
+    c = spec.cuff
+    if c is not None:  # the tube's faces over its length, and each metal band resolved across its thickness
+        tube = [(0.0, 0.0, c.inner_radius_um * MM, h_nerve), (0.0, 0.0, (c.inner_radius_um + c.thickness_um) * MM,
+                                                               h_nerve)]
+        elements += c.length_um * MM * (per_length(surfaces + tube) - per_length(surfaces))
+        for e in c.contacts:
+            h_metal = min(m.h_contact_um, e.thickness_um) * MM
+            volume = 2 * np.pi * (c.inner_radius_um + e.recess_um) * e.arc_deg / 360 * e.width_um * e.thickness_um
+            elements += volume * MM**3 / (0.2026 * h_metal**3)
     p = m.order  # unknowns per tetrahedron: vertices ~1/5.6, edges ~7/6, faces 2, cells 1, times the dofs on each
     unknowns = elements * (1 / 5.6 + (p - 1) * 7 / 6 + (p - 1) * (p - 2) + (p - 1) * (p - 2) * (p - 3) / 6)
     return {"elements": int(elements), "unknowns": int(unknowns), "memory_GB": round(float(0.3 + 2.5e-6 * unknowns), 2)}
@@ -85,6 +102,47 @@ def check_size(spec: FieldSpec, max_memory_GB: float | None = None) -> dict:
                              f"elements, {est['unknowns']:,} unknowns and {est['memory_GB']:g} GB, more than the "
                              f"{max_memory_GB:.1f} GB available; increase the mesh sizes or lower mesh.order")
     return est
+
+
+def _sector(r_um: float, z0_um: float, length_um: float, start_deg: float, arc_deg: float):
+    """A solid cylinder of radius ``r_um`` over z0..z0+length, cut to the angles start..start+arc (OCC shape)."""
+    from netgen.occ import Axis, Cylinder, Pnt, WorkPlane, Z
+
+    cyl = Cylinder(Pnt(0, 0, z0_um * MM), Z, r=r_um * MM, h=length_um * MM)
+    if arc_deg >= 360:
+        return cyl
+    n = max(2, int(np.ceil(arc_deg / 30)))
+    reach = 2 * r_um * MM / np.cos(np.radians(arc_deg / n / 2))  # polygon edges stay outside the cylinder
+    wp = WorkPlane().MoveTo(0, 0)
+    for a in np.radians(np.linspace(0, arc_deg, n + 1)):
+        wp.LineTo(reach * np.cos(a), reach * np.sin(a))
+    wedge = wp.Close().Face().Extrude(length_um * MM).Move((0, 0, z0_um * MM))
+    return (cyl * wedge).Rotate(Axis((0, 0, 0), Z), start_deg)
+
+
+def _cuff_parts(spec: FieldSpec, nerve):
+    """(fill, insulator, conductor, recess) solids of the cuff (None where absent) and the tube's outline."""
+    from netgen.occ import Glue
+
+    c = spec.cuff
+    z0 = c.z_um - c.length_um / 2
+    outer = _sector(c.inner_radius_um + c.thickness_um, z0, c.length_um, c.angle_deg, c.arc_deg)
+    tube = outer - _sector(c.inner_radius_um, z0, c.length_um, c.angle_deg, 360)
+    metal, recess = [], []
+    for e in c.contacts:
+        ez0 = c.z_um + e.z_um - e.width_um / 2
+        r_metal = c.inner_radius_um + e.recess_um
+        ring = _sector(r_metal + e.thickness_um, ez0, e.width_um, c.angle_deg, e.arc_deg) - \
+            _sector(r_metal, ez0, e.width_um, c.angle_deg, 360)
+        metal.append(ring)
+        if e.recess_um > 0:
+            recess.append(_sector(r_metal, ez0, e.width_um, c.angle_deg, e.arc_deg)
+                          - _sector(c.inner_radius_um, ez0, e.width_um, c.angle_deg, 360))
+    conductor = Glue(metal) if len(metal) > 1 else metal[0]
+    recess_solid = (Glue(recess) if len(recess) > 1 else recess[0]) if recess else None
+    insulator = tube - conductor - recess_solid if recess_solid is not None else tube - conductor
+    fill = _sector(c.inner_radius_um, z0, c.length_um, 0, 360) - nerve
+    return fill, insulator, conductor, recess_solid, outer
 
 
 def build_mesh(spec: FieldSpec):
@@ -110,11 +168,21 @@ def build_mesh(spec: FieldSpec):
     epi.mat("epineurium")
     epi.maxh = spec.mesh.h_nerve_um * MM
     outside = medium - nerve
+    parts = [epi, *fascicles]
+    if spec.cuff is not None:
+        fill, insulator, conductor, recess, outline = _cuff_parts(spec, nerve)
+        for solid, name in ((fill, "fill"), (insulator, "insulator"), (conductor, "conductor"), (recess, "recess")):
+            if solid is not None:
+                solid.mat(name)
+                solid.maxh = spec.mesh.h_contact_um * MM if name in ("conductor", "recess") else \
+                    spec.mesh.h_nerve_um * MM
+                parts.append(solid)
+        outside = outside - outline - fill
     outside.mat("medium")
     params = MeshingParameters(maxh=spec.mesh.h_far_um * MM, grading=spec.mesh.grading)
-    for c in spec.contacts:
-        params.RestrictH(x=c.x_um * MM, y=c.y_um * MM, z=c.z_um * MM, h=spec.mesh.h_contact_um * MM)
-    ngmesh = OCCGeometry(Glue([outside, epi, *fascicles])).GenerateMesh(params)
+    for x, y, z in spec.sources_um():
+        params.RestrictH(x=x * MM, y=y * MM, z=z * MM, h=spec.mesh.h_contact_um * MM)
+    ngmesh = OCCGeometry(Glue([outside, *parts])).GenerateMesh(params)
     _classify_faces(ngmesh, spec)
     mesh = ng.Mesh(ngmesh)
     if spec.mesh.order >= 2:

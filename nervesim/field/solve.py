@@ -19,6 +19,7 @@ import numpy as np
 from .spec import FieldSpec
 
 MM = 1e-3
+OUTSIDE = "medium|epineurium|fill|insulator|conductor|recess"  # regions of the space outside the fascicles
 
 
 def layered(spec: FieldSpec) -> bool:
@@ -34,7 +35,7 @@ def make_space(mesh, spec: FieldSpec):
     kw = dict(order=spec.mesh.order, dirichlet="ground", wb_withedges=False)
     if not layered(spec):
         return ng.H1(mesh, **kw)
-    outside = ng.Compress(ng.H1(mesh, definedon="medium|epineurium", **kw))
+    outside = ng.Compress(ng.H1(mesh, definedon=OUTSIDE, **kw))
     inside = ng.Compress(ng.H1(mesh, definedon="endo_.*", **kw))
     fes = ng.FESpace([outside, inside])
     # ... plus every unknown on a perineurium face: the layer term alone couples u_in and u_out there, so a
@@ -67,16 +68,15 @@ def assemble(mesh, spec: FieldSpec):
     fes = make_space(mesh, spec)
     a = ng.BilinearForm(fes, symmetric=True)
     pre = ng.Preconditioner(a, "bddc")  # registered before assembly: it collects the element matrices
-    s_med, s_epi, s_endo = (_tensor(spec.conductivity(f)) for f in ("medium", "epineurium", "endoneurium"))
+    sigma = mesh.MaterialCF({f: _tensor(spec.conductivity(f)) for f in OUTSIDE.split("|")}
+                            | {"endo_.*": _tensor(spec.conductivity("endoneurium"))})
     if not layered(spec):
         u, v = fes.TnT()
-        sigma = mesh.MaterialCF({"medium": s_med, "epineurium": s_epi, "endo_.*": s_endo})
         a += (sigma * ng.grad(u)) * ng.grad(v) * ng.dx
     else:
         (uo, ui), (vo, vi) = fes.TnT()
-        a += (s_med * ng.grad(uo)) * ng.grad(vo) * ng.dx(definedon=mesh.Materials("medium"))
-        a += (s_epi * ng.grad(uo)) * ng.grad(vo) * ng.dx(definedon=mesh.Materials("epineurium"))
-        a += (s_endo * ng.grad(ui)) * ng.grad(vi) * ng.dx(definedon=mesh.Materials("endo_.*"))
+        a += (sigma * ng.grad(uo)) * ng.grad(vo) * ng.dx(definedon=mesh.Materials(OUTSIDE))
+        a += (sigma * ng.grad(ui)) * ng.grad(vi) * ng.dx(definedon=mesh.Materials("endo_.*"))
         for i, f in enumerate(spec.fascicles):
             g = MM / spec.sheet_resistance_ohm_m2(f)
             a += g * (ui - uo) * (vi - vo) * ng.ds(definedon=mesh.Boundaries(f"peri_{i}"))

@@ -12,7 +12,14 @@ TOML keys (all lengths in µm)::
                    material name (models/field/materials.toml), a scalar or [σx, σy, σz]
     [medium]       material (= materials.medium), radius_um, length_um
     [[contact]]    x_um, y_um, z_um                   (point contact carrying 1 mA in its basis solve)
+    [cuff]         inner_radius_um, thickness_um, length_um, z_um (centre), angle_deg = 0, arc_deg = 360
+                   (a silicone tube, ASCENT's TubeCuff; the lumen between nerve and tube is `fill`)
+    [[cuff.contact]] z_um (from the cuff centre), width_um, arc_deg = 360, thickness_um = 25, recess_um = 0
+                   (ribbon/ring contact on the tube's inner face; source inside the metal at mid-angle,
+                   mid-thickness, §1; sectors start at the cuff's angle_deg, counter-clockwise)
     [mesh]         order = 2, h_far_um = 1600, h_nerve_um = 200, h_contact_um = 50, grading = 0.3
+
+Basis (contact) order: the point contacts, then the cuff contacts.
 """
 from __future__ import annotations
 
@@ -97,6 +104,40 @@ class Contact:
 
 
 @dataclass(frozen=True)
+class CuffContact:
+    """A ribbon (``arc_deg`` < 360) or ring contact on the cuff's inner face: centre ``z_um`` from the cuff
+    centre, axial ``width_um``, radial ``thickness_um``, set back radially by ``recess_um`` (filled with `recess`)."""
+
+    z_um: float
+    width_um: float
+    arc_deg: float = 360.0
+    thickness_um: float = 25.0
+    recess_um: float = 0.0
+
+
+@dataclass(frozen=True)
+class Cuff:
+    """A silicone tube (ASCENT's TubeCuff) centred on the nerve axis: lumen radius ``inner_radius_um``, wall
+    ``thickness_um``, ``length_um`` centred at ``z_um``, covering ``arc_deg`` from ``angle_deg`` (counter-clockwise
+    from +x), with ``contacts``."""
+
+    inner_radius_um: float
+    thickness_um: float
+    length_um: float
+    z_um: float
+    contacts: tuple[CuffContact, ...]
+    angle_deg: float = 0.0
+    arc_deg: float = 360.0
+
+    def source_um(self, k: int) -> tuple[float, float, float]:
+        """Where contact ``k``'s current enters (§1): mid-angle, mid-thickness of the metal, its centre z."""
+        c = self.contacts[k]
+        r = self.inner_radius_um + c.recess_um + c.thickness_um / 2
+        a = math.radians(self.angle_deg + c.arc_deg / 2)
+        return (r * math.cos(a), r * math.sin(a), self.z_um + c.z_um)
+
+
+@dataclass(frozen=True)
 class MeshSettings:
     """Element ``order``; mesh sizes (µm) far away, inside the nerve and at each contact; netgen ``grading``."""
 
@@ -116,6 +157,7 @@ class FieldSpec:
     nerve_diameter_um : epineurium (nerve) circle diameter, centred at (0, 0)
     fascicles : endoneurium circles; each carries the perineurium thin layer on its boundary (§2)
     contacts : point contacts, one basis solve each (§1)
+    cuff : optional silicone tube with ring/ribbon contacts (one basis each, after the point contacts)
     medium_radius_um, medium_length_um : the grounded medium cylinder, z from 0 to its length (§1, §4)
     perineurium_thickness : rule name of §2 or thickness in µm (0: no thin layer, φ continuous)
     perineurium_resistivity_ohm_m : bulk resistivity of the perineurium (ASCENT: 1149 Ω·m)
@@ -132,6 +174,7 @@ class FieldSpec:
     perineurium_resistivity_ohm_m: float = 1149.0
     materials: dict[str, Any] = field(default_factory=dict)
     mesh: MeshSettings = MeshSettings()
+    cuff: Cuff | None = None
 
     def __post_init__(self) -> None:
         _number("nerve.diameter_um", self.nerve_diameter_um)
@@ -169,8 +212,11 @@ class FieldSpec:
         if self.medium_radius_um <= r_nerve:
             raise ParameterError("medium.radius_um", f"medium.radius_um={self.medium_radius_um:g}: must exceed the "
                                                      f"nerve radius {r_nerve:g} um")
-        if not self.contacts:
-            raise ParameterError("contact", "contact: give at least one [[contact]] (x_um, y_um, z_um)")
+        if not self.contacts and (self.cuff is None or not self.cuff.contacts):
+            raise ParameterError("contact", "contact: give at least one [[contact]] (x_um, y_um, z_um) or "
+                                            "[[cuff.contact]]")
+        if self.cuff is not None:
+            self._check_cuff(r_nerve)
         for i, c in enumerate(self.contacts):
             key = f"contact[{i}]"
             for name in ("x_um", "y_um", "z_um"):
@@ -186,6 +232,48 @@ class FieldSpec:
             _number(f"mesh.{name}", getattr(m, name))
         if m.grading >= 1:
             raise ParameterError("mesh.grading", f"mesh.grading={m.grading:g}: must be in (0, 1)")
+
+    def _check_cuff(self, r_nerve: float) -> None:
+        c = self.cuff
+        for name in ("inner_radius_um", "thickness_um", "length_um", "z_um"):
+            _number(f"cuff.{name}", getattr(c, name))
+        _number("cuff.angle_deg", c.angle_deg, positive=False)
+        if not 0 < _number("cuff.arc_deg", c.arc_deg) <= 360:
+            raise ParameterError("cuff.arc_deg", f"cuff.arc_deg={c.arc_deg:g}: must be in (0, 360]")
+        if c.inner_radius_um <= r_nerve:
+            raise ParameterError("cuff.inner_radius_um",
+                                 f"cuff.inner_radius_um={c.inner_radius_um:g}: the cuff must be wider than the nerve "
+                                 f"(radius {r_nerve:g} um); this cuff does not expand")
+        if c.inner_radius_um + c.thickness_um >= self.medium_radius_um or c.z_um - c.length_um / 2 <= 0 or \
+                c.z_um + c.length_um / 2 >= self.medium_length_um:
+            raise ParameterError("cuff", "cuff: the tube must lie inside the medium cylinder (radius "
+                                         f"{self.medium_radius_um:g} um, z in (0, {self.medium_length_um:g}) um)")
+        if not c.contacts:
+            raise ParameterError("cuff.contact", "cuff.contact: a cuff needs at least one [[cuff.contact]]")
+        for k, e in enumerate(c.contacts):
+            key = f"cuff.contact[{k}]"
+            _number(f"{key}.z_um", e.z_um, positive=False)
+            for name in ("width_um", "thickness_um"):
+                _number(f"{key}.{name}", getattr(e, name))
+            _number(f"{key}.recess_um", e.recess_um, allow_zero=True)
+            if not 0 < _number(f"{key}.arc_deg", e.arc_deg) <= c.arc_deg:
+                raise ParameterError(f"{key}.arc_deg", f"{key}.arc_deg={e.arc_deg:g}: must be in (0, cuff.arc_deg]")
+            if e.recess_um + e.thickness_um >= c.thickness_um:
+                raise ParameterError(key, f"{key}: recess + thickness ({e.recess_um + e.thickness_um:g} um) must be "
+                                          f"less than the cuff wall ({c.thickness_um:g} um)")
+            if abs(e.z_um) + e.width_um / 2 >= c.length_um / 2:
+                raise ParameterError(key, f"{key}: z_um={e.z_um:g}, width {e.width_um:g} um reaches beyond the cuff "
+                                          f"(length {c.length_um:g} um)")
+            for j, o in enumerate(c.contacts[:k]):
+                if abs(e.z_um - o.z_um) < (e.width_um + o.width_um) / 2:
+                    raise ParameterError(key, f"{key} overlaps cuff.contact[{j}] along z; move them apart")
+
+    def sources_um(self) -> list[tuple[float, float, float]]:
+        """Where each basis's 1 mA enters (µm): the point contacts, then each cuff contact's source (§1)."""
+        out = [(c.x_um, c.y_um, c.z_um) for c in self.contacts]
+        if self.cuff is not None:
+            out += [self.cuff.source_um(k) for k in range(len(self.cuff.contacts))]
+        return out
 
     # ---- derived quantities -------------------------------------------------------------------------------------
     def conductivity(self, function: str) -> tuple[float, float, float]:
@@ -214,7 +302,10 @@ class FieldSpec:
                 "materials": dict(self.materials),
                 "medium": {"radius_um": self.medium_radius_um, "length_um": self.medium_length_um},
                 "contact": [dataclasses.asdict(c) for c in self.contacts],
-                "mesh": dataclasses.asdict(self.mesh)}
+                "mesh": dataclasses.asdict(self.mesh)} | \
+            ({} if self.cuff is None else {"cuff": {k: v for k, v in dataclasses.asdict(self.cuff).items()
+                                                    if k != "contacts"}
+                                           | {"contact": [dataclasses.asdict(e) for e in self.cuff.contacts]}})
 
     def hash(self) -> str:
         """SHA-256 (hex) of the spec with the conductivities resolved: the key of cached fields."""
@@ -226,7 +317,8 @@ class FieldSpec:
     @classmethod
     def from_dict(cls, data: dict) -> FieldSpec:
         """Build a spec from TOML-shaped data; every unknown key or bad value raises ParameterError naming it."""
-        _known_keys("spec", data, ("nerve", "fascicle", "perineurium", "materials", "medium", "contact", "mesh"))
+        _known_keys("spec", data, ("nerve", "fascicle", "perineurium", "materials", "medium", "contact", "mesh",
+                                   "cuff"))
         for name in ("nerve", "medium"):
             if name not in data:
                 raise ParameterError(name, f"{name}: missing table [{name}]")
@@ -244,26 +336,40 @@ class FieldSpec:
         mesh = data.get("mesh", {})
         _known_keys("mesh", mesh, tuple(f.name for f in dataclasses.fields(MeshSettings)))
 
-        def rows(name, kind, keys):
+        def rows(table, name, kind, keys, optional=(), prefix=""):
             out = []
-            for i, row in enumerate(data.get(name, [])):
-                _known_keys(f"{name}[{i}]", row, keys)
+            for i, row in enumerate(table.get(name, [])):
+                label = f"{prefix}{name}[{i}]"
+                _known_keys(label, row, keys + optional)
                 for k in keys:
                     if k not in row:
-                        raise ParameterError(f"{name}[{i}].{k}", f"{name}[{i}].{k}: missing")
-                out.append(kind(**{k: row[k] for k in keys}))
+                        raise ParameterError(f"{label}.{k}", f"{label}.{k}: missing")
+                out.append(kind(**{k: row[k] for k in keys + optional if k in row}))
             return tuple(out)
+
+        cuff = None
+        if "cuff" in data:
+            table = dict(data["cuff"])
+            fixed = ("inner_radius_um", "thickness_um", "length_um", "z_um")
+            _known_keys("cuff", table, fixed + ("angle_deg", "arc_deg", "contact"))
+            for k in fixed:
+                if k not in table:
+                    raise ParameterError(f"cuff.{k}", f"cuff.{k}: missing")
+            contacts = rows(table, "contact", CuffContact, ("z_um", "width_um"),
+                            ("arc_deg", "thickness_um", "recess_um"), prefix="cuff.")
+            table.pop("contact", None)
+            cuff = Cuff(contacts=contacts, **table)
 
         for key in (("nerve", "diameter_um"), ("medium", "radius_um"), ("medium", "length_um")):
             if key[1] not in data[key[0]]:
                 raise ParameterError(".".join(key), f"{'.'.join(key)}: missing")
         return cls(nerve_diameter_um=nerve["diameter_um"],
-                   fascicles=rows("fascicle", Fascicle, ("x_um", "y_um", "diameter_um")),
-                   contacts=rows("contact", Contact, ("x_um", "y_um", "z_um")),
+                   fascicles=rows(data, "fascicle", Fascicle, ("x_um", "y_um", "diameter_um")),
+                   contacts=rows(data, "contact", Contact, ("x_um", "y_um", "z_um")),
                    medium_radius_um=medium["radius_um"], medium_length_um=medium["length_um"],
                    perineurium_thickness=peri.get("thickness", "PIG_VN_INHOUSE_200523"),
                    perineurium_resistivity_ohm_m=peri.get("resistivity_ohm_m", 1149.0),
-                   materials=materials, mesh=MeshSettings(**mesh))
+                   materials=materials, mesh=MeshSettings(**mesh), cuff=cuff)
 
 
 def load_spec(path: str | Path) -> FieldSpec:
