@@ -75,7 +75,8 @@ def main() -> int:
     result = {"spec": str(SPEC.relative_to(HERE.parent)), "killed_after_rows": killed_at,
               "first_run_s": round(first_s, 1), "resume_s": round(resume_s, 1),
               "rows_after_resume": len(got), "ok": ok, "identical_to_uninterrupted_run": same,
-              "uninterrupted_run_s": round(reference_s, 1), "resume_output": out.strip()}
+              "uninterrupted_run_s": round(reference_s, 1),
+              "resume_output": out.strip().replace(str(store), store.name)}
     (HERE / "results").mkdir(exist_ok=True)
     (HERE / "results" / "sweep_kill_resume.json").write_text(json.dumps(result, indent=1) + "\n")
     print(json.dumps(result, indent=1))
