@@ -224,8 +224,21 @@ def check_search_args(tolerance: float, min_mA: float = 1e-6, max_mA: float = 1e
     """Raise `ParameterError` (naming the argument) unless a search with these settings can run.
 
     Shared by every caller that accepts search settings, so that all of them refuse the same values
-    before any work: ``tolerance`` from `MIN_TOLERANCE` to below 1, ``0 < min_mA < max_mA`` (mA),
-    ``probes`` an integer from 1 to 64.
+    before any work.
+
+    Parameters
+    ----------
+    tolerance : float
+        Relative bracket width, from `MIN_TOLERANCE` to below 1.
+    min_mA, max_mA : float
+        Amplitude range (mA), ``0 < min_mA < max_mA``.
+    probes : int
+        Amplitudes per round, 1 to 64.
+
+    Raises
+    ------
+    ParameterError
+        For the first argument out of range.
     """
     for name, value in (("min_mA", min_mA), ("max_mA", max_mA)):
         if not math.isfinite(value) or value <= 0:
