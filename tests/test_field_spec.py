@@ -162,9 +162,37 @@ def with_cuff(edit):
     (lambda c: c["contact"][1].update(colour="red"), "cuff.contact[1].colour"),
     (lambda c: c.update(contact=[]), "cuff.contact"),
     (lambda c: c.pop("z_um"), "cuff.z_um"),
-    (lambda c: c.update(preset="Purdue"), "cuff.preset"),  # presets are not implemented yet
+    (lambda c: c.update(preset="Purdue"), "cuff.inner_radius_um"),  # a preset takes no geometry keys
 ])
 def test_bad_cuff_names_the_key(edit, parameter):
     with pytest.raises(ParameterError) as err:
         spec_with(with_cuff(edit))
+    assert err.value.parameter == parameter
+
+
+def test_cortec300_preset_opens_as_ascent():
+    """§5.3 on a 3272.5 um nerve: R_in = r_nerve + 10 um, arc = 360°·150/R_in, contact arc = 360°·600/(2π R_in),
+    contact 1 at Center + 750 um, sources at mid-contact-angle (= angle_deg + contact arc / 2), mid-thickness."""
+    spec = spec_with(lambda d: d.update(contact=[], cuff={"preset": "CorTec300", "angle_deg": 90}))
+    c = spec.cuff
+    r_in = 3272.5 / 2 + 10
+    assert c.inner_radius_um == pytest.approx(r_in) and c.thickness_um == 650 and c.length_um == 2000
+    assert c.arc_deg == pytest.approx(360 * 150 / r_in) and c.z_um == 12500
+    theta = 360 * 600 / (2 * math.pi * r_in)
+    src = spec.sources_um()
+    a = math.radians(90 + theta / 2)
+    assert src == [pytest.approx(((r_in + 12.5) * math.cos(a), (r_in + 12.5) * math.sin(a), z)) for z in (13250, 11750)]
+    # the contacts sit in the middle of the tube's arc
+    e = c.contacts[0]
+    assert e.start_deg + e.arc_deg / 2 == pytest.approx(c.arc_deg / 2)
+
+
+@pytest.mark.parametrize("cuff, parameter", [
+    ({"preset": "NoSuchCuff"}, "cuff.preset"),
+    ({"preset": "CorTec300", "angle_deg": math.nan}, "cuff.angle_deg"),
+    ({"preset": "CorTec300", "length_um": 5}, "cuff.length_um"),
+])
+def test_bad_preset(cuff, parameter):
+    with pytest.raises(ParameterError) as err:
+        spec_with(lambda d: d.update(cuff=cuff))
     assert err.value.parameter == parameter

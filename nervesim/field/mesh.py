@@ -132,12 +132,13 @@ def _cuff_parts(spec: FieldSpec, nerve):
     for e in c.contacts:
         ez0 = c.z_um + e.z_um - e.width_um / 2
         r_metal = c.inner_radius_um + e.recess_um
-        ring = _sector(r_metal + e.thickness_um, ez0, e.width_um, c.angle_deg, e.arc_deg) - \
-            _sector(r_metal, ez0, e.width_um, c.angle_deg, 360)
+        start = c.angle_deg + e.start_deg
+        ring = _sector(r_metal + e.thickness_um, ez0, e.width_um, start, e.arc_deg) - \
+            _sector(r_metal, ez0, e.width_um, start, 360)
         metal.append(ring)
         if e.recess_um > 0:
-            recess.append(_sector(r_metal, ez0, e.width_um, c.angle_deg, e.arc_deg)
-                          - _sector(c.inner_radius_um, ez0, e.width_um, c.angle_deg, 360))
+            recess.append(_sector(r_metal, ez0, e.width_um, start, e.arc_deg)
+                          - _sector(c.inner_radius_um, ez0, e.width_um, start, 360))
     conductor = Glue(metal) if len(metal) > 1 else metal[0]
     recess_solid = (Glue(recess) if len(recess) > 1 else recess[0]) if recess else None
     insulator = tube - conductor - recess_solid if recess_solid is not None else tube - conductor

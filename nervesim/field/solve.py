@@ -5,8 +5,8 @@ Weak form (volume-conductor.md §2), lengths in mm, φ in V for a 1 mA source:
     Σ_regions ∫ σ ∇u·∇v dx + Σ_i (10⁻³ / ρs_i) ∫_{peri_i} (u_in − u_out)(v_in − v_out) ds = v(x_c),
 
 since in SI units s·∫σ∇̃u·∇̃v + s²·∫[u][v]/ρs = I·v(x_c) with s = 10⁻³ m/mm and I = 10⁻³ A. The potential
-is discontinuous across each fascicle boundary: one H1 space outside the fascicles (medium, epineurium)
-and one inside (the endoneurium), coupled only by the layer term. Ground (φ = 0) on the ``ground``
+is discontinuous across each fascicle boundary: one H1 space outside the fascicles (medium, epineurium, cuff
+parts) and one inside (the endoneurium), coupled only by the layer term. Ground (φ = 0) on the ``ground``
 faces only (§1). One solve per contact at +1 mA, all others 0 (§1, superposition). φ in V per mA is
 φ in mV per mA after ×10³, the unit `Stimulation` takes.
 """

@@ -14,9 +14,10 @@ TOML keys (all lengths in µm)::
     [[contact]]    x_um, y_um, z_um                   (point contact carrying 1 mA in its basis solve)
     [cuff]         inner_radius_um, thickness_um, length_um, z_um (centre), angle_deg = 0, arc_deg = 360
                    (a silicone tube, ASCENT's TubeCuff; the lumen between nerve and tube is `fill`)
-    [[cuff.contact]] z_um (from the cuff centre), width_um, arc_deg = 360, thickness_um = 25, recess_um = 0
-                   (ribbon/ring contact on the tube's inner face; source inside the metal at mid-angle,
-                   mid-thickness, §1; sectors start at the cuff's angle_deg, counter-clockwise)
+    [[cuff.contact]] z_um (from the cuff centre), width_um, arc_deg = 360, thickness_um = 25, recess_um = 0,
+                   start_deg = 0 (ribbon/ring contact on the tube's inner face, from the cuff's angle_deg,
+                   counter-clockwise; source inside the metal at mid-angle, mid-thickness, §1)
+    or [cuff] preset = name in models/field/cuffs.toml, angle_deg = 0, z_um = mid-length (§5)
     [mesh]         order = 2, h_far_um = 1600, h_nerve_um = 200, h_contact_um = 50, grading = 0.3
 
 Basis (contact) order: the point contacts, then the cuff contacts.
@@ -106,13 +107,15 @@ class Contact:
 @dataclass(frozen=True)
 class CuffContact:
     """A ribbon (``arc_deg`` < 360) or ring contact on the cuff's inner face: centre ``z_um`` from the cuff
-    centre, axial ``width_um``, radial ``thickness_um``, set back radially by ``recess_um`` (filled with `recess`)."""
+    centre, axial ``width_um``, radial ``thickness_um``, set back radially by ``recess_um`` (filled with `recess`),
+    spanning ``start_deg`` … ``start_deg + arc_deg`` from the cuff's ``angle_deg``."""
 
     z_um: float
     width_um: float
     arc_deg: float = 360.0
     thickness_um: float = 25.0
     recess_um: float = 0.0
+    start_deg: float = 0.0
 
 
 @dataclass(frozen=True)
@@ -133,7 +136,7 @@ class Cuff:
         """Where contact ``k``'s current enters (§1): mid-angle, mid-thickness of the metal, its centre z."""
         c = self.contacts[k]
         r = self.inner_radius_um + c.recess_um + c.thickness_um / 2
-        a = math.radians(self.angle_deg + c.arc_deg / 2)
+        a = math.radians(self.angle_deg + c.start_deg + c.arc_deg / 2)
         return (r * math.cos(a), r * math.sin(a), self.z_um + c.z_um)
 
 
@@ -256,8 +259,10 @@ class FieldSpec:
             for name in ("width_um", "thickness_um"):
                 _number(f"{key}.{name}", getattr(e, name))
             _number(f"{key}.recess_um", e.recess_um, allow_zero=True)
-            if not 0 < _number(f"{key}.arc_deg", e.arc_deg) <= c.arc_deg:
-                raise ParameterError(f"{key}.arc_deg", f"{key}.arc_deg={e.arc_deg:g}: must be in (0, cuff.arc_deg]")
+            if not 0 < _number(f"{key}.arc_deg", e.arc_deg) <= c.arc_deg - _number(f"{key}.start_deg", e.start_deg,
+                                                                                  allow_zero=True):
+                raise ParameterError(f"{key}.arc_deg", f"{key}.arc_deg={e.arc_deg:g}: start_deg + arc_deg must lie "
+                                                       f"in (0, cuff.arc_deg = {c.arc_deg:g}]")
             if e.recess_um + e.thickness_um >= c.thickness_um:
                 raise ParameterError(key, f"{key}: recess + thickness ({e.recess_um + e.thickness_um:g} um) must be "
                                           f"less than the cuff wall ({c.thickness_um:g} um)")
@@ -348,7 +353,12 @@ class FieldSpec:
             return tuple(out)
 
         cuff = None
-        if "cuff" in data:
+        if "cuff" in data and "preset" in data["cuff"]:
+            _known_keys("cuff", data["cuff"], ("preset", "angle_deg", "z_um"))
+            cuff = preset_cuff(data["cuff"]["preset"], _number("nerve.diameter_um", nerve.get("diameter_um")),
+                               data["cuff"].get("angle_deg", 0.0),
+                               data["cuff"].get("z_um", _number("medium.length_um", medium.get("length_um")) / 2))
+        elif "cuff" in data:
             table = dict(data["cuff"])
             fixed = ("inner_radius_um", "thickness_um", "length_um", "z_um")
             _known_keys("cuff", table, fixed + ("angle_deg", "arc_deg", "contact"))
@@ -356,7 +366,7 @@ class FieldSpec:
                 if k not in table:
                     raise ParameterError(f"cuff.{k}", f"cuff.{k}: missing")
             contacts = rows(table, "contact", CuffContact, ("z_um", "width_um"),
-                            ("arc_deg", "thickness_um", "recess_um"), prefix="cuff.")
+                            ("arc_deg", "thickness_um", "recess_um", "start_deg"), prefix="cuff.")
             table.pop("contact", None)
             cuff = Cuff(contacts=contacts, **table)
 
@@ -370,6 +380,35 @@ class FieldSpec:
                    perineurium_thickness=peri.get("thickness", "PIG_VN_INHOUSE_200523"),
                    perineurium_resistivity_ohm_m=peri.get("resistivity_ohm_m", 1149.0),
                    materials=materials, mesh=MeshSettings(**mesh), cuff=cuff)
+
+
+def cuff_presets() -> dict[str, dict]:
+    """Cuff presets of ``models/field/cuffs.toml`` (§5): name -> parameters."""
+    return _read("cuffs.toml")
+
+
+def preset_cuff(name: str, nerve_diameter_um: float, angle_deg: float = 0.0, z_um: float = 0.0) -> Cuff:
+    """The cuff of preset ``name`` around a nerve of ``nerve_diameter_um``, centred at ``z_um``, rotated by
+    ``angle_deg`` (ASCENT's pos_ang), opened as ASCENT opens expandable tube cuffs (§5.3):
+    R_in = max(r_nerve + gap, r_pre), arc = 360°·fraction·r_pre/R_in, contact arc = 360°·B/(2π(R_in + recess)),
+    contacts centred in the tube's arc (the tube turned by −(arc − contact arc)/2)."""
+    presets = cuff_presets()
+    if name not in presets:
+        raise ParameterError("cuff.preset", f"cuff.preset={name!r}: unknown; known: {', '.join(presets)}")
+    p = presets[name]
+    _number("cuff.angle_deg", angle_deg, positive=False)
+    r_need = nerve_diameter_um / 2 + p["gap_um"]
+    if r_need > p["r_cuff_in_pre_um"] and not p["expandable"]:
+        raise ParameterError("cuff.preset", f"cuff.preset={name!r}: inner radius {p['r_cuff_in_pre_um']:g} um is "
+                                            f"smaller than the nerve needs ({r_need:g} um) and it does not expand")
+    r_in = max(r_need, p["r_cuff_in_pre_um"])
+    arc = min(360.0, 360.0 * p["percent_circ_cuff_pre"] * p["r_cuff_in_pre_um"] / r_in)
+    contact_arc = min(arc, 360.0 * p["contact_arc_um"] / (2 * math.pi * (r_in + p["recess_um"])))
+    contacts = tuple(CuffContact(z_um=sign * p["pitch_um"] / 2, width_um=p["contact_width_um"], arc_deg=contact_arc,
+                                 thickness_um=p["contact_thickness_um"], recess_um=p["recess_um"],
+                                 start_deg=(arc - contact_arc) / 2) for sign in p["contact_z_sign"])
+    return Cuff(inner_radius_um=r_in, thickness_um=p["thickness_um"], length_um=p["length_um"], z_um=z_um,
+                contacts=contacts, angle_deg=angle_deg - (arc - contact_arc) / 2, arc_deg=arc)
 
 
 def load_spec(path: str | Path) -> FieldSpec:
