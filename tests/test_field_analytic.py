@@ -151,10 +151,14 @@ def test_cuff_reciprocity_with_silicone_and_platinum():
     from nervesim.field.spec import Cuff, CuffContact
     cuff = Cuff(inner_radius_um=1000, thickness_um=400, length_um=3000, z_um=4000, angle_deg=30, arc_deg=300,
                 contacts=(CuffContact(z_um=-600, width_um=300, arc_deg=120, recess_um=50),
-                          CuffContact(z_um=600, width_um=300, arc_deg=200)))
+                          CuffContact(z_um=600, width_um=300, arc_deg=100, start_deg=150)))
     spec = cuff_spec(cuff, {}, thickness="PIG_VN_INHOUSE_200523")
     field = solve_field(spec, cache=False)
     (x1, y1, z1), (x2, y2, z2) = spec.sources_um()
+    import ngsolve as ng
+    for x, y, z in spec.sources_um():  # each source inside its metal (§1)
+        mp = field.mesh(x * 1e-3, y * 1e-3, z * 1e-3)
+        assert field.mesh[ng.ElementId(ng.VOL, mp.nr)].mat == "conductor"
     assert field.sample([x2], [y2], [z2], [1, 0])[0] == pytest.approx(field.sample([x1], [y1], [z1], [0, 1])[0],
                                                                       rel=1e-6)
     a = np.radians(90)  # mid-angle of contact 1 (30 + 120 / 2)
