@@ -41,6 +41,8 @@ def test_cache_keyed_by_hash_and_round_trip(cached, tmp_path):
     x, y, z = np.array([-150.0, 250.0, 0.0]), np.array([0.0, 100.0, -400.0]), np.array([3000.0, 4000.0, 7000.0])
     assert np.array_equal(again.sample(x, y, z, [1, 0.5]), field.sample(x, y, z, [1, 0.5]))
     copy = Field.load(field.save(tmp_path / "f.npz"))
+    assert (tmp_path / "f.npz").stat().st_mode & 0o044 == 0o044  # readable by others, like any output file
+    assert not list(tmp_path.glob("*.tmp.npz"))
     assert np.array_equal(copy.sample(x, y, z, [0.2, -1]), field.sample(x, y, z, [0.2, -1]))
     for key in ("spec_hash", "versions", "elements", "unknowns", "mesh_s", "solve_s", "peak_rss_MB"):
         assert key in field.info

@@ -143,6 +143,7 @@ class Field:
         os.close(fd)
         np.savez_compressed(tmp, meta=np.frombuffer(json.dumps(meta).encode(), dtype=np.uint8),
                             mesh=np.frombuffer(pickle.dumps(self.mesh), dtype=np.uint8), vectors=self._vectors)
+        os.chmod(tmp, 0o644)  # mkstemp makes it private; a field file is data to share
         os.replace(tmp, path)
         return path
 
