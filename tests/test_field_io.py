@@ -144,3 +144,14 @@ def test_size_estimate_and_refusal(cached):
     assert time.perf_counter() - t0 < 1.0
     with pytest.raises(ParameterError):
         solve_field(SPEC, cache=False, max_memory_GB=0.1)
+
+
+def test_plot_field_writes_the_figure(cached, tmp_path):
+    """plot_field writes an 11 x 4.5 inch PNG at 120 dpi (cross-section and potential panels)."""
+    import matplotlib.image
+
+    from nervesim.field.plot import plot_field
+    field, _ = cached
+    out = plot_field(field, tmp_path / "f.png", {"2 um": build_fibre("mrg-interp", 2.0, n_nodes=21)}, (-150, 0),
+                     weights=[1, -1])
+    assert matplotlib.image.imread(out).shape[:2] == (540, 1320)

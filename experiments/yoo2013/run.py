@@ -17,45 +17,12 @@ import json
 import time
 from pathlib import Path
 
-import numpy as np
-
 from nervesim import Waveform, find_threshold
 from nervesim.field import fitting_fibre, load_spec, solve_field
+from nervesim.field.plot import plot_field
 
 HERE = Path(__file__).parent
 DIAMETERS = (2.1, 3.6, 7.8)
-
-
-def plot(spec, field, fibres, xy, path: Path) -> None:
-    import matplotlib
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    fig, (ax, bx) = plt.subplots(1, 2, figsize=(11, 4.5))
-    t = np.linspace(0, 2 * np.pi, 200)
-    r = spec.nerve_diameter_um / 2
-    ax.plot(r * np.cos(t), r * np.sin(t), "k-", label="nerve (epineurium)")
-    for f in spec.fascicles:
-        ax.plot(f.x_um + f.diameter_um / 2 * np.cos(t), f.y_um + f.diameter_um / 2 * np.sin(t), "b-",
-                label="endoneurium + perineurium layer")
-    for i, c in enumerate(spec.contacts):
-        ax.plot(c.x_um, c.y_um, "r^", ms=9)
-        ax.annotate(f"contact {i + 1} (z = {c.z_um / 1000:g} mm)", (c.x_um, c.y_um + 80 * (1 - 2 * i)), fontsize=8)
-    ax.plot(*xy, "k+", ms=10, label="fibres")
-    ax.set_aspect("equal")
-    ax.set_xlabel("x (µm)")
-    ax.set_ylabel("y (µm)")
-    ax.legend(fontsize=8, loc="lower left")
-    ax.set_title("cross-section")
-    for d, fib in fibres.items():
-        z = field.section_z_um(fib)
-        bx.plot(z / 1000, field.potentials(fib, *xy, weights=[1, -1]), label=f"{d} µm")
-    bx.set_xlabel("z (mm)")
-    bx.set_ylabel("potential (mV per mA, weights [+1, −1])")
-    bx.legend(fontsize=8)
-    bx.set_title("potential along the fibre")
-    fig.tight_layout()
-    fig.savefig(path, dpi=120)
 
 
 def main() -> None:
@@ -79,7 +46,7 @@ def main() -> None:
            "electrode": "point contacts at the LivaNova2000 source positions; no cuff (see the spec)",
            "field": field.info, "field_wall_s": round(field_s, 1),
            "threshold_s": round(time.perf_counter() - t1, 1), "figure": str(args.figure)}
-    plot(spec, field, fibres, xy, args.figure)
+    plot_field(field, args.figure, {f'{d} µm': fib for d, fib in fibres.items()}, xy, weights=[1, -1])
     print(json.dumps(out, indent=1 if args.json else None))
 
 

@@ -1,0 +1,58 @@
+"""Figure of a solved field: the cross-section (nerve, fascicles, cuff, contacts, fibre) and the potential along
+fibres (what ``nervesim field --plot`` is meant to show, issue 9)."""
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+
+import numpy as np
+
+
+def plot_field(field, path: str | Path, fibres: Mapping[str, object], xy_um: tuple[float, float],
+               weights: Sequence[float] | None = None) -> Path:
+    """Write a two-panel figure to ``path``.
+
+    Parameters
+    ----------
+    field : a solved `Field`
+    fibres : label -> Fibre, each drawn with its centre node at the model's mid-length
+    xy_um : the fibres' place in the cross-section (µm)
+    weights : contact weights (default: one contact, weight 1)
+    """
+    import matplotlib
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    spec = field.spec
+    fig, (ax, bx) = plt.subplots(1, 2, figsize=(11, 4.5))
+    t = np.linspace(0, 2 * np.pi, 361)
+    r = spec.nerve_diameter_um / 2
+    ax.plot(r * np.cos(t), r * np.sin(t), "k-", label="nerve (epineurium)")
+    for i, f in enumerate(spec.fascicles):
+        ax.plot(f.x_um + f.diameter_um / 2 * np.cos(t), f.y_um + f.diameter_um / 2 * np.sin(t), "b-",
+                label="endoneurium | perineurium layer" if i == 0 else None)
+    if spec.cuff is not None:
+        c = spec.cuff
+        a = np.radians(c.angle_deg + np.linspace(0, c.arc_deg, 181))
+        for rad in (c.inner_radius_um, c.inner_radius_um + c.thickness_um):
+            ax.plot(rad * np.cos(a), rad * np.sin(a), color="0.5", label="cuff" if rad == c.inner_radius_um else None)
+    for i, (x, y, z) in enumerate(spec.sources_um()):
+        ax.plot(x, y, "r^", ms=8, label="contact sources" if i == 0 else None)
+        ax.annotate(f"{i + 1}: z = {z / 1000:g} mm", (x, y), xytext=(4, 4 - 12 * i), textcoords="offset points",
+                    fontsize=7)
+    ax.plot(*xy_um, "k+", ms=10, label="fibre")
+    ax.set_aspect("equal")
+    ax.set_xlabel("x (µm)")
+    ax.set_ylabel("y (µm)")
+    ax.legend(fontsize=7, loc="lower left")
+    ax.set_title("cross-section")
+    for label, fibre in fibres.items():
+        bx.plot(field.section_z_um(fibre) / 1000, field.potentials(fibre, *xy_um, weights=weights), label=label)
+    bx.set_xlabel("z (mm)")
+    bx.set_ylabel(f"potential (mV per mA, weights {list(weights) if weights is not None else [1]})")
+    bx.legend(fontsize=8)
+    bx.set_title("potential along the fibre")
+    fig.tight_layout()
+    fig.savefig(path, dpi=120)
+    plt.close(fig)
+    return Path(path)
