@@ -16,7 +16,22 @@ from scipy.special import ive, kve
 
 
 def point_source_mV(sigma_S_m, source_um, x_um, y_um, z_um) -> np.ndarray:
-    """§8.2: potential (mV) of 1 mA at ``source_um`` in diag(σx, σy, σz); coordinates in µm (numpy or ngsolve)."""
+    """§8.2: potential of 1 mA at a point in an infinite medium diag(σx, σy, σz).
+
+    Parameters
+    ----------
+    sigma_S_m : sequence of float
+        (σx, σy, σz) S/m.
+    source_um : sequence of float
+        Source (x, y, z) µm.
+    x_um, y_um, z_um : array_like or ngsolve.CoefficientFunction
+        Field points (µm).
+
+    Returns
+    -------
+    ndarray or ngsolve.CoefficientFunction
+        Potential (mV).
+    """
     sx, sy, sz = sigma_S_m
     dx, dy, dz = ((c - s) * 1e-6 for c, s in zip((x_um, y_um, z_um), source_um))
     return 1.0 / (4 * np.pi * (sy * sz * dx**2 + sx * sz * dy**2 + sx * sy * dz**2) ** 0.5)
@@ -28,6 +43,20 @@ def ring_source_mV(sigma_t_S_m: float, sigma_l_S_m: float, ring_radius_um: float
 
     K(m) by the arithmetic-geometric mean, K = π / (2 AGM(1, √(1 − m))), so the formula takes ngsolve
     coordinates as well as numpy arrays (8 AGM steps: converged to double precision for m ≤ 0.999).
+
+    Parameters
+    ----------
+    sigma_t_S_m, sigma_l_S_m : float
+        Transverse and longitudinal conductivity (S/m).
+    ring_radius_um, ring_z_um : float
+        Ring radius and plane (µm).
+    x_um, y_um, z_um : array_like or ngsolve.CoefficientFunction
+        Field points (µm).
+
+    Returns
+    -------
+    ndarray or ngsolve.CoefficientFunction
+        Potential (mV).
     """
     rho = (x_um**2 + y_um**2) ** 0.5 * 1e-6
     zp = (z_um - ring_z_um) * 1e-6 * (sigma_t_S_m / sigma_l_S_m) ** 0.5
@@ -65,11 +94,27 @@ def grounded_cylinder_mV(rho_um, theta, z_um, *, source_rho_um: float, source_th
 
     Parameters
     ----------
-    rho_um, theta, z_um : field points (arrays); ``side="inside"`` needs rho < a, ``"outside"`` a < rho < rho0
-    core_sigma_S_m, outer_sigma_S_m : (σ_radial, σ_z) of the core and of the medium around it
-    radius_um, length_um : the grounded cylinder (φ = 0 at rho = R, z = 0 and z = L)
-    rho_s_ohm_m2 : sheet resistance of the thin layer at rho = a (0: none)
-    n_max, m_max : angular and axial modes kept (m_max default: k_m up to 60 / (rho0 − a))
+    rho_um, theta, z_um : array_like
+        Field points: radius (µm), angle (rad), z (µm).
+    source_rho_um, source_theta, source_z_um : float
+        The source, outside the core (rho0 > a).
+    core_radius_um : float
+        Core radius a (µm).
+    core_sigma_S_m, outer_sigma_S_m : tuple of float
+        (σ_radial, σ_z) of the core and of the medium around it (S/m).
+    radius_um, length_um : float
+        The grounded cylinder (φ = 0 at rho = R, z = 0 and z = L), µm.
+    rho_s_ohm_m2 : float, optional
+        Sheet resistance of the thin layer at rho = a (0: none).
+    n_max, m_max : int, optional
+        Angular and axial modes kept (m_max default: k_m up to 60 / (rho0 − a)); n_max = 0 is a ring source.
+    side : {"inside", "outside"}, optional
+        Points inside the core (rho < a) or between it and the source radius (a < rho < rho0).
+
+    Returns
+    -------
+    ndarray
+        Potential (mV), shaped like the broadcast field points.
     """
     a, r0, big_r, length = (v * 1e-6 for v in (core_radius_um, source_rho_um, radius_um, length_um))
     rho = np.asarray(rho_um, float) * 1e-6

@@ -25,18 +25,32 @@ FILE_FORMAT = 1
 
 
 def field_cache_dir() -> Path:
-    """Where solved fields are cached: ``cache_root()/fields`` (not created here)."""
+    """Where solved fields are cached.
+
+    Returns
+    -------
+    Path
+        ``cache_root()/fields`` (not created here).
+    """
     return cache_root() / "fields"
 
 
 class Field:
     """Per-contact potentials (mV per mA) of a `FieldSpec`, ready to sample at fibre sections (§6).
 
-    Attributes
+    Made by `solve_field` or `Field.load`.
+
+    Parameters
     ----------
-    spec : the model
-    info : dict with ``spec_hash``, ``versions``, ``elements``, ``unknowns``, ``mesh_s``, ``solve_s``,
-        ``peak_rss_MB``, ``estimate`` (`nervesim.field.mesh.estimate_size` before meshing)
+    spec : FieldSpec
+        The model.
+    mesh : ngsolve.Mesh
+        Its mesh (lengths in mm).
+    vectors : ndarray
+        Solution coefficients, one row per basis (contact), in mV per mA.
+    info : dict
+        ``spec_hash``, ``versions``, ``elements``, ``unknowns``, ``mesh_s``, ``solve_s``, ``peak_rss_MB``,
+        ``estimate`` (`nervesim.field.mesh.estimate_size` before meshing).
     """
 
     def __init__(self, spec: FieldSpec, mesh, vectors: np.ndarray, info: dict) -> None:
@@ -53,7 +67,7 @@ class Field:
 
     @property
     def n_contacts(self) -> int:
-        """Bases: point contacts, then cuff contacts."""
+        """Number of bases: the point contacts, then the cuff contacts."""
         return len(self.spec.sources_um())
 
     def _weights(self, weights: Sequence[float] | None) -> np.ndarray:
@@ -69,7 +83,20 @@ class Field:
         return w
 
     def sample(self, x_um, y_um, z_um, weights: Sequence[float] | None = None) -> np.ndarray:
-        """Potential (mV per mA of unit-weight current) at points (µm arrays): Σ_c w_c φ_c, superposed (§1)."""
+        """Potential at points: Σ_c w_c φ_c, the bases superposed (§1).
+
+        Parameters
+        ----------
+        x_um, y_um, z_um : array_like
+            Point coordinates (µm), broadcast together.
+        weights : sequence of float, optional
+            One weight per basis (contact); default [1] for a one-contact field.
+
+        Returns
+        -------
+        ndarray
+            Potential (mV per mA of unit-weight current), flattened.
+        """
         import ngsolve as ng
 
         from .solve import potential_cf
@@ -90,7 +117,20 @@ class Field:
         return np.asarray(values).ravel()
 
     def section_z_um(self, fibre, fibre_z_um: float | None = None) -> np.ndarray:
-        """z (µm) of each section centre of ``fibre`` with its centre node at ``fibre_z_um`` (default mid-length)."""
+        """z of each section centre of ``fibre`` placed in the model.
+
+        Parameters
+        ----------
+        fibre : Fibre
+            The fibre.
+        fibre_z_um : float, optional
+            z (µm) of its centre node; default the model's mid-length.
+
+        Returns
+        -------
+        ndarray
+            Section-centre z (µm), all inside the model.
+        """
         zc = self.spec.medium_length_um / 2 if fibre_z_um is None else float(fibre_z_um)
         if not np.isfinite(zc):
             raise ParameterError("fibre_z_um", f"fibre_z_um={fibre_z_um}: must be finite")
@@ -103,17 +143,51 @@ class Field:
 
     def potentials(self, fibre, x_um: float, y_um: float, weights: Sequence[float] | None = None,
                    fibre_z_um: float | None = None, *, epineurial: bool = False) -> np.ndarray:
-        """Potentials (mV per mA) at the section centres of ``fibre`` placed at (``x_um``, ``y_um``) (§6).
+        """Potentials at the section centres of ``fibre`` placed at (``x_um``, ``y_um``) (§6).
 
-        The array is what `nervesim.Stimulation` and `nervesim.find_threshold` take as ``electrode``.
-        ``weights``: one per contact (spec order), e.g. [1, -1] for a bipolar pair; default [1] for one contact.
-        A fibre outside every fascicle is refused unless ``epineurial``.
+        Parameters
+        ----------
+        fibre : Fibre
+            The fibre.
+        x_um, y_um : float
+            Its place in the cross-section (µm).
+        weights : sequence of float, optional
+            One per basis in spec order, e.g. [1, -1] for a bipolar pair; default [1] for one contact.
+        fibre_z_um : float, optional
+            z (µm) of its centre node; default the model's mid-length.
+        epineurial : bool, optional
+            Allow a fibre outside every fascicle (refused by default).
+
+        Returns
+        -------
+        ndarray
+            mV per mA, one per section: what `nervesim.Stimulation` and `nervesim.find_threshold` take as
+            ``electrode``.
         """
         return self.potentials_many(fibre, [x_um], [y_um], weights, fibre_z_um, epineurial=epineurial)[0]
 
     def potentials_many(self, fibre, x_um, y_um, weights: Sequence[float] | None = None,
                         fibre_z_um: float | None = None, *, epineurial: bool = False) -> np.ndarray:
-        """`potentials` for many fibres of one kind at (``x_um[i]``, ``y_um[i]``): array (n_fibres, n_sections)."""
+        """`potentials` for many fibres of one kind, in one evaluation.
+
+        Parameters
+        ----------
+        fibre : Fibre
+            The fibre (all share its sections).
+        x_um, y_um : array_like
+            Places in the cross-section (µm), one pair per fibre.
+        weights : sequence of float, optional
+            One per basis in spec order; default [1] for one contact.
+        fibre_z_um : float, optional
+            z (µm) of the centre nodes; default the model's mid-length.
+        epineurial : bool, optional
+            Allow fibres outside every fascicle (refused by default).
+
+        Returns
+        -------
+        ndarray
+            mV per mA, shape (n_fibres, n_sections).
+        """
         x, y = np.asarray(x_um, float).ravel(), np.asarray(y_um, float).ravel()
         if x.shape != y.shape:
             raise ParameterError("y_um", f"y_um: {y.size} values for {x.size} x_um values; give one per fibre")
@@ -135,7 +209,18 @@ class Field:
 
     # ---- files ------------------------------------------------------------------------------------------------
     def save(self, path: str | Path) -> Path:
-        """Write the field to ``path`` (``.npz``) atomically; returns the path."""
+        """Write the field to a ``.npz`` file, atomically.
+
+        Parameters
+        ----------
+        path : str or Path
+            Destination (parent directories are created).
+
+        Returns
+        -------
+        Path
+            ``path``.
+        """
         path = Path(path)
         path.parent.mkdir(parents=True, exist_ok=True)
         meta = {"format": FILE_FORMAT, "spec": self.spec.to_dict(), "info": self.info}
@@ -149,7 +234,18 @@ class Field:
 
     @classmethod
     def load(cls, path: str | Path) -> Field:
-        """Read a field written by `save`."""
+        """Read a field written by `save`.
+
+        Parameters
+        ----------
+        path : str or Path
+            The ``.npz`` file.
+
+        Returns
+        -------
+        Field
+            The field, ready to sample.
+        """
         path = Path(path)
         if not path.is_file():
             raise ParameterError("field", f"field {path}: no such file; make one with solve_field / nervesim field")
@@ -166,8 +262,23 @@ class Field:
 
 
 def fitting_fibre(model: str, diameter_um: float, length_um: float):
-    """The fibre ASCENT places in a model of ``length_um`` (§7): whole internodes, floor(L/ΔZ) + 1 nodes, one
-    fewer if even so a node sits at the centre."""
+    """The fibre ASCENT places in a model (§7): whole internodes, floor(L/ΔZ) + 1 nodes, one fewer if even so
+    a node sits at the centre.
+
+    Parameters
+    ----------
+    model : str
+        Fibre model name (``mrg-interp``, ...).
+    diameter_um : float
+        Fibre diameter (µm).
+    length_um : float
+        Model length (µm).
+
+    Returns
+    -------
+    Fibre
+        The longest such fibre that fits.
+    """
     from ..fibre import build_fibre
 
     probe = build_fibre(model, diameter_um, n_nodes=5)
@@ -189,11 +300,21 @@ def solve_field(spec: FieldSpec, *, cache: bool = True, boundary_mV: Callable | 
 
     Parameters
     ----------
-    spec : the model
-    cache : reuse / store ``field_cache_dir()/<hash>.npz``
-    boundary_mV : tests only: potential (mV per mA) on the outer surface instead of ground (§8.9); not cached
-    max_memory_GB : refuse (ParameterError, before meshing) a model estimated above it; default the memory
-        available now (`nervesim.field.mesh.estimate_size`)
+    spec : FieldSpec
+        The model.
+    cache : bool, optional
+        Reuse / store ``field_cache_dir()/<hash>.npz`` (default True).
+    boundary_mV : callable, optional
+        Tests only: ``f(x_um, y_um, z_um)`` (arithmetic only, it gets ngsolve coordinates), the potential (mV per
+        mA) on the outer surface instead of ground (§8.9); such fields are not cached.
+    max_memory_GB : float, optional
+        Refuse (ParameterError, before meshing) a model estimated above it; default the memory available now
+        (`nervesim.field.mesh.estimate_size`).
+
+    Returns
+    -------
+    Field
+        The solved (or cached) field.
     """
     from .mesh import build_mesh, check_size
     from .solve import solve_loads

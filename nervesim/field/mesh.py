@@ -56,6 +56,16 @@ def estimate_size(spec: FieldSpec) -> dict:
     little (measured: 1.5 % per contact) and are left out; a cuff adds its tube faces over its length and its metal
     bands meshed across their thickness. Memory: 2.5 kB per unknown (measured 1.7–2.1 kB with CG + BDDC) plus
     0.3 GB for the process.
+    
+    Parameters
+    ----------
+    spec : FieldSpec
+        The model.
+
+    Returns
+    -------
+    dict
+        ``elements``, ``unknowns``, ``memory_GB``.
     """
     m = spec.mesh
     big_r, r_nerve = spec.medium_radius_um * MM, spec.nerve_diameter_um / 2 * MM
@@ -89,8 +99,20 @@ def estimate_size(spec: FieldSpec) -> dict:
 
 
 def check_size(spec: FieldSpec, max_memory_GB: float | None = None) -> dict:
-    """`estimate_size`, refused with ParameterError (``mesh.h_nerve_um``) above ``max_memory_GB`` (default: the
-    memory available now)."""
+    """`estimate_size`, refused above a memory limit.
+
+    Parameters
+    ----------
+    spec : FieldSpec
+        The model.
+    max_memory_GB : float, optional
+        The limit; default the memory available now.
+
+    Returns
+    -------
+    dict
+        The estimate; ParameterError (``mesh.h_nerve_um``) with the estimate when above the limit.
+    """
     import os
 
     est = estimate_size(spec)
@@ -149,8 +171,18 @@ def _cuff_parts(spec: FieldSpec, nerve):
 def build_mesh(spec: FieldSpec):
     """Mesh ``spec`` (netgen, second-order curved geometry if ``spec.mesh.order`` >= 2); returns an ngsolve Mesh.
 
-    Mesh size: ``h_far_um`` in the medium, ``h_nerve_um`` inside the nerve, ``h_contact_um`` around each
-    contact, graded by netgen with ``grading``.
+    Mesh size: ``h_far_um`` in the medium, ``h_nerve_um`` inside the nerve and cuff, ``h_contact_um`` around each
+    source and in the contact metal, graded by netgen with ``grading``.
+
+    Parameters
+    ----------
+    spec : FieldSpec
+        The model.
+
+    Returns
+    -------
+    ngsolve.Mesh
+        Regions and boundaries named as in the module docstring; lengths in mm.
     """
     import ngsolve as ng
     from netgen.meshing import MeshingParameters

@@ -14,10 +14,21 @@ def plot_field(field, path: str | Path, fibres: Mapping[str, object], xy_um: tup
 
     Parameters
     ----------
-    field : a solved `Field`
-    fibres : label -> Fibre, each drawn with its centre node at the model's mid-length
-    xy_um : the fibres' place in the cross-section (µm)
-    weights : contact weights (default: one contact, weight 1)
+    field : Field
+        A solved field.
+    path : str or Path
+        The image file.
+    fibres : mapping
+        Label -> Fibre, each drawn with its centre node at the model's mid-length.
+    xy_um : tuple of float
+        The fibres' place in the cross-section (µm).
+    weights : sequence of float, optional
+        Contact weights (default: one contact, weight 1).
+
+    Returns
+    -------
+    Path
+        ``path``.
     """
     import matplotlib
     matplotlib.use("Agg")

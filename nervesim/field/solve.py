@@ -23,12 +23,36 @@ OUTSIDE = "medium|epineurium|fill|insulator|conductor|recess"  # regions of the 
 
 
 def layered(spec: FieldSpec) -> bool:
-    """True when the fascicles carry a perineurium thin layer (thickness > 0)."""
+    """Whether the fascicles carry a perineurium thin layer.
+
+    Parameters
+    ----------
+    spec : FieldSpec
+        The model.
+
+    Returns
+    -------
+    bool
+        True when the thickness is > 0.
+    """
     return all(spec.perineurium_thickness_um(f) > 0 for f in spec.fascicles)
 
 
 def make_space(mesh, spec: FieldSpec):
-    """The H1 space of ``spec`` on ``mesh``: one space, or (outside, endoneurium) with a thin layer."""
+    """The H1 space of a model.
+
+    Parameters
+    ----------
+    mesh : ngsolve.Mesh
+        From `nervesim.field.mesh.build_mesh`.
+    spec : FieldSpec
+        The model.
+
+    Returns
+    -------
+    ngsolve.FESpace
+        One H1 space, or the product (outside, endoneurium) with a thin layer.
+    """
     import ngsolve as ng
 
     # BDDC (see `solve_loads`): only vertex unknowns in the coarse (wirebasket) space ...
@@ -55,14 +79,42 @@ def _tensor(sigma):
 
 
 def potential_cf(mesh, spec: FieldSpec, gf):
-    """The potential of a GridFunction of `make_space` as one CoefficientFunction over the whole mesh."""
+    """The potential of a GridFunction as one CoefficientFunction over the whole mesh.
+
+    Parameters
+    ----------
+    mesh : ngsolve.Mesh
+        The mesh.
+    spec : FieldSpec
+        The model.
+    gf : ngsolve.GridFunction
+        On `make_space`.
+
+    Returns
+    -------
+    ngsolve.CoefficientFunction
+        The endoneurium component inside fascicles, the outside one elsewhere.
+    """
     if not layered(spec):
         return gf
     return mesh.MaterialCF({"endo_.*": gf.components[1]}, default=gf.components[0])
 
 
 def assemble(mesh, spec: FieldSpec):
-    """Space, assembled bilinear form and BDDC preconditioner of ``spec`` on ``mesh``."""
+    """Assemble the weak form of the module docstring.
+
+    Parameters
+    ----------
+    mesh : ngsolve.Mesh
+        The mesh.
+    spec : FieldSpec
+        The model.
+
+    Returns
+    -------
+    tuple
+        (space, assembled bilinear form, BDDC preconditioner).
+    """
     import ngsolve as ng
 
     fes = make_space(mesh, spec)
@@ -85,10 +137,28 @@ def assemble(mesh, spec: FieldSpec):
 
 
 def point_load(mesh, spec: FieldSpec, fes, point_um: Sequence[float], weight: float = 1.0) -> np.ndarray:
-    """Right-hand side of a point current ``weight`` mA at ``point_um``: the basis functions' values there.
+    """Right-hand side of a point current: the basis functions' values at the point.
 
     The point belongs to the region of the element netgen finds for it; with a thin layer, a source inside a
     fascicle loads the endoneurium space, any other the outside space.
+
+    Parameters
+    ----------
+    mesh : ngsolve.Mesh
+        The mesh.
+    spec : FieldSpec
+        The model.
+    fes : ngsolve.FESpace
+        From `make_space`.
+    point_um : sequence of float
+        (x, y, z) µm.
+    weight : float, optional
+        Current (mA).
+
+    Returns
+    -------
+    ndarray
+        One entry per unknown.
     """
     import ngsolve as ng
 
@@ -108,10 +178,24 @@ def point_load(mesh, spec: FieldSpec, fes, point_um: Sequence[float], weight: fl
 
 def solve_loads(mesh, spec: FieldSpec, loads: Sequence[Sequence[tuple[Sequence[float], float]]],
                 boundary_mV: Callable | None = None) -> tuple[object, np.ndarray]:
-    """Solve one problem per load; a load is a list of (point µm, current mA). Returns (space, vectors).
+    """Solve one problem per load with CG + BDDC.
 
-    ``boundary_mV(x_um, y_um, z_um)`` (written with arithmetic only, so it accepts ngsolve coordinates) sets the
-    potential (mV) on the ``ground`` faces instead of 0: for tests against infinite-medium solutions (§8.9).
+    Parameters
+    ----------
+    mesh : ngsolve.Mesh
+        The mesh.
+    spec : FieldSpec
+        The model.
+    loads : sequence
+        Each a list of (point µm, current mA).
+    boundary_mV : callable, optional
+        ``f(x_um, y_um, z_um)`` written with arithmetic only (it gets ngsolve coordinates): the potential (mV) on
+        the ``ground`` faces instead of 0, for tests against infinite-medium solutions (§8.9).
+
+    Returns
+    -------
+    tuple
+        (space, array of shape (n_loads, n_unknowns)): coefficients of φ in V.
     """
     import ngsolve as ng
 

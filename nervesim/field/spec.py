@@ -13,7 +13,7 @@ TOML keys (all lengths in µm)::
     [medium]       material (= materials.medium), radius_um, length_um
     [[contact]]    x_um, y_um, z_um                   (point contact carrying 1 mA in its basis solve)
     [cuff]         inner_radius_um, thickness_um, length_um, z_um (centre), angle_deg = 0, arc_deg = 360
-                   (a silicone tube, ASCENT's TubeCuff; the lumen between nerve and tube is `fill`)
+                   (a silicone tube, ASCENT's TubeCuff; the lumen between nerve and tube is ``fill``)
     [[cuff.contact]] z_um (from the cuff centre), width_um, arc_deg = 360, thickness_um = 25, recess_um = 0,
                    start_deg = 0 (ribbon/ring contact on the tube's inner face, from the cuff's angle_deg,
                    counter-clockwise; source inside the metal at mid-angle, mid-thickness, §1)
@@ -45,12 +45,24 @@ def _read(name: str) -> dict:
 
 
 def material_table() -> dict[str, float | list[float]]:
-    """ASCENT's materials (§3): name -> conductivity (S/m, scalar or [σx, σy, σz])."""
+    """ASCENT's materials (§3).
+
+    Returns
+    -------
+    dict
+        Name -> conductivity (S/m, scalar or [σx, σy, σz]).
+    """
     return _read("materials.toml")["conductivity_S_m"]
 
 
 def thickness_rules() -> dict[str, tuple[float, float]]:
-    """ASCENT's perineurium thickness rules (§2): name -> (a, b) of thickness_um = a·d + b."""
+    """ASCENT's perineurium thickness rules (§2).
+
+    Returns
+    -------
+    dict
+        Name -> (a, b) of thickness_um = a·d + b, d the endoneurium diameter (µm).
+    """
     return {k: (v["a"], v["b"]) for k, v in _read("perineurium.toml")["rules"].items()}
 
 
@@ -88,7 +100,15 @@ def _known_keys(table: str, data: dict, allowed: tuple[str, ...]) -> None:
 
 @dataclass(frozen=True)
 class Fascicle:
-    """A circular fascicle: centre (``x_um``, ``y_um``) and endoneurium ``diameter_um`` (µm)."""
+    """A circular fascicle.
+
+    Attributes
+    ----------
+    x_um, y_um : float
+        Centre (µm).
+    diameter_um : float
+        Endoneurium diameter (µm); the perineurium layer sits on this circle.
+    """
 
     x_um: float
     y_um: float
@@ -97,7 +117,13 @@ class Fascicle:
 
 @dataclass(frozen=True)
 class Contact:
-    """A point contact at (``x_um``, ``y_um``, ``z_um``) µm; its basis solve injects 1 mA there (§1)."""
+    """A point contact; its basis solve injects 1 mA there (§1).
+
+    Attributes
+    ----------
+    x_um, y_um, z_um : float
+        Position (µm).
+    """
 
     x_um: float
     y_um: float
@@ -106,9 +132,23 @@ class Contact:
 
 @dataclass(frozen=True)
 class CuffContact:
-    """A ribbon (``arc_deg`` < 360) or ring contact on the cuff's inner face: centre ``z_um`` from the cuff
-    centre, axial ``width_um``, radial ``thickness_um``, set back radially by ``recess_um`` (filled with `recess`),
-    spanning ``start_deg`` … ``start_deg + arc_deg`` from the cuff's ``angle_deg``."""
+    """A ribbon (``arc_deg`` < 360) or ring contact on the cuff's inner face.
+
+    Attributes
+    ----------
+    z_um : float
+        Centre, from the cuff centre (µm).
+    width_um : float
+        Axial width (µm).
+    arc_deg : float
+        Angular extent (degrees).
+    thickness_um : float
+        Radial metal thickness (µm).
+    recess_um : float
+        Radial set-back from the lumen, filled with the ``recess`` material (µm).
+    start_deg : float
+        Start angle from the cuff's ``angle_deg`` (degrees, counter-clockwise).
+    """
 
     z_um: float
     width_um: float
@@ -120,9 +160,19 @@ class CuffContact:
 
 @dataclass(frozen=True)
 class Cuff:
-    """A silicone tube (ASCENT's TubeCuff) centred on the nerve axis: lumen radius ``inner_radius_um``, wall
-    ``thickness_um``, ``length_um`` centred at ``z_um``, covering ``arc_deg`` from ``angle_deg`` (counter-clockwise
-    from +x), with ``contacts``."""
+    """A silicone tube (ASCENT's TubeCuff) centred on the nerve axis.
+
+    Attributes
+    ----------
+    inner_radius_um, thickness_um : float
+        Lumen radius and wall thickness (µm); the lumen around the nerve is ``fill``.
+    length_um, z_um : float
+        Length and centre along the nerve (µm).
+    contacts : tuple of CuffContact
+        Its contacts (one basis each).
+    angle_deg, arc_deg : float
+        Start angle (counter-clockwise from +x) and extent of the tube (degrees).
+    """
 
     inner_radius_um: float
     thickness_um: float
@@ -133,7 +183,18 @@ class Cuff:
     arc_deg: float = 360.0
 
     def source_um(self, k: int) -> tuple[float, float, float]:
-        """Where contact ``k``'s current enters (§1): mid-angle, mid-thickness of the metal, its centre z."""
+        """Where contact ``k``'s current enters (§1).
+
+        Parameters
+        ----------
+        k : int
+            Contact index.
+
+        Returns
+        -------
+        tuple of float
+            (x, y, z) µm: mid-angle, mid-thickness of the metal, at its centre z.
+        """
         c = self.contacts[k]
         r = self.inner_radius_um + c.recess_um + c.thickness_um / 2
         a = math.radians(self.angle_deg + c.start_deg + c.arc_deg / 2)
@@ -142,7 +203,17 @@ class Cuff:
 
 @dataclass(frozen=True)
 class MeshSettings:
-    """Element ``order``; mesh sizes (µm) far away, inside the nerve and at each contact; netgen ``grading``."""
+    """Discretisation of a model.
+
+    Attributes
+    ----------
+    order : int
+        Lagrange order of the potential (2 recommended; 1 needs far finer meshes).
+    h_far_um, h_nerve_um, h_contact_um : float
+        Mesh size (µm) in the medium, inside the nerve and cuff, and at each source / contact metal.
+    grading : float
+        Netgen's grading (0 to 1): how fast the element size may grow.
+    """
 
     order: int = 2
     h_far_um: float = 1600.0
@@ -155,17 +226,26 @@ class MeshSettings:
 class FieldSpec:
     """A volume-conductor model (see the module docstring for the TOML form).
 
-    Parameters
+    Attributes
     ----------
-    nerve_diameter_um : epineurium (nerve) circle diameter, centred at (0, 0)
-    fascicles : endoneurium circles; each carries the perineurium thin layer on its boundary (§2)
-    contacts : point contacts, one basis solve each (§1)
-    cuff : optional silicone tube with ring/ribbon contacts (one basis each, after the point contacts)
-    medium_radius_um, medium_length_um : the grounded medium cylinder, z from 0 to its length (§1, §4)
-    perineurium_thickness : rule name of §2 or thickness in µm (0: no thin layer, φ continuous)
-    perineurium_resistivity_ohm_m : bulk resistivity of the perineurium (ASCENT: 1149 Ω·m)
-    materials : overrides by function (keys of `FUNCTIONS`): material name, scalar or [σx, σy, σz] S/m
-    mesh : element order and mesh sizes
+    nerve_diameter_um : float
+        Epineurium (nerve) circle diameter (µm), centred at (0, 0).
+    fascicles : tuple of Fascicle
+        Endoneurium circles; each carries the perineurium thin layer on its boundary (§2).
+    contacts : tuple of Contact
+        Point contacts, one basis solve each (§1).
+    medium_radius_um, medium_length_um : float
+        The grounded medium cylinder (µm), z from 0 to its length (§1, §4).
+    perineurium_thickness : str or float
+        Rule name of §2 or thickness in µm (0: no thin layer, φ continuous).
+    perineurium_resistivity_ohm_m : float
+        Bulk resistivity of the perineurium (ASCENT: 1149 Ω·m).
+    materials : dict
+        Overrides by function (keys of ``FUNCTIONS``): material name, scalar or [σx, σy, σz] S/m.
+    mesh : MeshSettings
+        Element order and mesh sizes.
+    cuff : Cuff or None
+        Silicone tube with ring/ribbon contacts (one basis each, after the point contacts).
     """
 
     nerve_diameter_um: float
@@ -274,7 +354,13 @@ class FieldSpec:
                     raise ParameterError(key, f"{key} overlaps cuff.contact[{j}] along z; move them apart")
 
     def sources_um(self) -> list[tuple[float, float, float]]:
-        """Where each basis's 1 mA enters (µm): the point contacts, then each cuff contact's source (§1)."""
+        """Where each basis's 1 mA enters (§1).
+
+        Returns
+        -------
+        list of tuple
+            (x, y, z) µm: the point contacts, then each cuff contact's source.
+        """
         out = [(c.x_um, c.y_um, c.z_um) for c in self.contacts]
         if self.cuff is not None:
             out += [self.cuff.source_um(k) for k in range(len(self.cuff.contacts))]
@@ -282,12 +368,34 @@ class FieldSpec:
 
     # ---- derived quantities -------------------------------------------------------------------------------------
     def conductivity(self, function: str) -> tuple[float, float, float]:
-        """(σx, σy, σz) S/m of a function (`FUNCTIONS`): the override, else ASCENT's default material (§3)."""
+        """Conductivity of a function: the override, else ASCENT's default material (§3).
+
+        Parameters
+        ----------
+        function : str
+            One of ``FUNCTIONS``.
+
+        Returns
+        -------
+        tuple of float
+            (σx, σy, σz) S/m.
+        """
         value = self.materials.get(function, _read("materials.toml")["function_defaults"][function])
         return _conductivity(f"materials.{function}", value)
 
     def perineurium_thickness_um(self, fascicle: Fascicle) -> float:
-        """Thickness (µm) of the fascicle's perineurium: the number given, or rule a·d + b with d its diameter (§2)."""
+        """Thickness of a fascicle's perineurium: the number given, or rule a·d + b, d its diameter (§2).
+
+        Parameters
+        ----------
+        fascicle : Fascicle
+            The fascicle.
+
+        Returns
+        -------
+        float
+            Thickness (µm).
+        """
         t = self.perineurium_thickness
         if isinstance(t, str):
             a, b = thickness_rules()[t]
@@ -295,11 +403,28 @@ class FieldSpec:
         return float(t)
 
     def sheet_resistance_ohm_m2(self, fascicle: Fascicle) -> float:
-        """ρs = thickness × resistivity (Ω·m²) of the fascicle's perineurium (§2)."""
+        """Sheet resistance of a fascicle's perineurium (§2).
+
+        Parameters
+        ----------
+        fascicle : Fascicle
+            The fascicle.
+
+        Returns
+        -------
+        float
+            ρs = thickness × resistivity (Ω·m²).
+        """
         return self.perineurium_thickness_um(fascicle) * 1e-6 * self.perineurium_resistivity_ohm_m
 
     def to_dict(self) -> dict:
-        """The spec as TOML-shaped plain data (`from_dict` inverts it)."""
+        """The spec as TOML-shaped plain data.
+
+        Returns
+        -------
+        dict
+            Keys as in the TOML file, a cuff preset resolved; `from_dict` inverts it.
+        """
         return {"nerve": {"diameter_um": self.nerve_diameter_um},
                 "fascicle": [dataclasses.asdict(f) for f in self.fascicles],
                 "perineurium": {"thickness": self.perineurium_thickness,
@@ -313,7 +438,13 @@ class FieldSpec:
                                            | {"contact": [dataclasses.asdict(e) for e in self.cuff.contacts]}})
 
     def hash(self) -> str:
-        """SHA-256 (hex) of the spec with the conductivities resolved: the key of cached fields."""
+        """The key of cached fields.
+
+        Returns
+        -------
+        str
+            SHA-256 (hex) of the spec with the conductivities resolved.
+        """
         data = self.to_dict()
         data["resolved_S_m"] = {f: self.conductivity(f) for f in FUNCTIONS}
         data["format"] = SPEC_FORMAT
@@ -321,7 +452,18 @@ class FieldSpec:
 
     @classmethod
     def from_dict(cls, data: dict) -> FieldSpec:
-        """Build a spec from TOML-shaped data; every unknown key or bad value raises ParameterError naming it."""
+        """Build a spec from TOML-shaped data.
+
+        Parameters
+        ----------
+        data : dict
+            Tables as in the module docstring; every unknown key or bad value raises ParameterError naming it.
+
+        Returns
+        -------
+        FieldSpec
+            The checked spec.
+        """
         _known_keys("spec", data, ("nerve", "fascicle", "perineurium", "materials", "medium", "contact", "mesh",
                                    "cuff"))
         for name in ("nerve", "medium"):
@@ -383,7 +525,13 @@ class FieldSpec:
 
 
 def cuff_presets() -> dict[str, dict]:
-    """Cuff presets of ``models/field/cuffs.toml`` (§5): name -> parameters."""
+    """Cuff presets of ``models/field/cuffs.toml`` (§5).
+
+    Returns
+    -------
+    dict
+        Name -> parameters.
+    """
     return _read("cuffs.toml")
 
 
@@ -391,7 +539,24 @@ def preset_cuff(name: str, nerve_diameter_um: float, angle_deg: float = 0.0, z_u
     """The cuff of preset ``name`` around a nerve of ``nerve_diameter_um``, centred at ``z_um``, rotated by
     ``angle_deg`` (ASCENT's pos_ang), opened as ASCENT opens expandable tube cuffs (§5.3):
     R_in = max(r_nerve + gap, r_pre), arc = 360°·fraction·r_pre/R_in, contact arc = 360°·B/(2π(R_in + recess)),
-    contacts centred in the tube's arc (the tube turned by −(arc − contact arc)/2)."""
+    contacts centred in the tube's arc (the tube turned by −(arc − contact arc)/2).
+
+    Parameters
+    ----------
+    name : str
+        Preset name (`cuff_presets`).
+    nerve_diameter_um : float
+        Nerve diameter (µm).
+    angle_deg : float, optional
+        Rotation about the nerve axis (degrees).
+    z_um : float, optional
+        Cuff centre (µm).
+
+    Returns
+    -------
+    Cuff
+        The opened cuff.
+    """
     presets = cuff_presets()
     if name not in presets:
         raise ParameterError("cuff.preset", f"cuff.preset={name!r}: unknown; known: {', '.join(presets)}")
@@ -412,7 +577,18 @@ def preset_cuff(name: str, nerve_diameter_um: float, angle_deg: float = 0.0, z_u
 
 
 def load_spec(path: str | Path) -> FieldSpec:
-    """Read a TOML model spec (module docstring) and check it."""
+    """Read a TOML model spec (module docstring) and check it.
+
+    Parameters
+    ----------
+    path : str or Path
+        The TOML file.
+
+    Returns
+    -------
+    FieldSpec
+        The checked spec.
+    """
     try:
         data = tomllib.loads(Path(path).read_text())
     except tomllib.TOMLDecodeError as exc:
