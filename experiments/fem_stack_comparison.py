@@ -11,8 +11,9 @@ against §8.2.
 Stacks: A) ngsolve + netgen-mesher (OCC geometry, LGPL-2.1), sparse Cholesky or CG + BDDC;
 B) gmsh (GPL-2+, meshing only) + scikit-fem (BSD-3) + pyamg (MIT), CG + smoothed-aggregation AMG.
 
-Run: ``python experiments/fem_stack_comparison.py [--json]`` (each stack in its own process so
-peak memory is its own; about a minute on 2 cores).
+Run: ``pip install ngsolve gmsh scikit-fem pyamg`` (stack B is not a nervesim dependency), then
+``python experiments/fem_stack_comparison.py [--json]`` (each stack in its own process so peak memory is its
+own; about a minute on 2 cores).
 """
 from __future__ import annotations
 
