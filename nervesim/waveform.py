@@ -169,6 +169,8 @@ class Waveform:
         r = float(ratio)
         if not math.isfinite(r) or r < 1:
             raise ParameterError("ratio", f"ratio={ratio}: the second phase must be at least as long (ratio >= 1)")
+        if not math.isfinite(float(width_ms) * r):
+            raise ParameterError("ratio", f"ratio={ratio:g}: the second phase ({width_ms:g} ms x {r:g}) overflows")
         g = _nonneg("gap_ms", gap_ms)
         d = _nonneg("delay_ms", delay_ms)
         s = _sign(polarity)
@@ -249,6 +251,8 @@ class Waveform:
             raise ParameterError("waveform", "sampled waveform: times and values must be finite")
         if t[0] < 0 or np.any(np.diff(t) <= 0):
             raise ParameterError("waveform", "sampled waveform: times must start at >= 0 ms and increase strictly")
+        if not np.any(v):
+            raise ParameterError("waveform", "sampled waveform: every value is 0, so there is no stimulus")
         return cls(tuple(Phase(float(a), float(b - a), float(x)) for a, b, x in zip(t[:-1], t[1:], v) if x != 0),
                    label)
 
