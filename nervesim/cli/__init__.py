@@ -8,7 +8,7 @@ from __future__ import annotations
 import argparse
 
 from .. import __version__
-from . import analyses, single, sweeps
+from . import analyses, fields, single, sweeps
 from .common import Parser
 
 
@@ -20,7 +20,7 @@ def build_parser() -> argparse.ArgumentParser:
                       "bracketed (or validation failed), 2 bad input (one line naming the flag), 130 interrupted.")
     p.add_argument("--version", action="version", version=f"nervesim {__version__}")
     sub = p.add_subparsers(dest="command", required=True, parser_class=Parser)
-    for module in (single, analyses, sweeps):
+    for module in (single, analyses, fields, sweeps):
         module.add_parsers(sub)
     return p
 

@@ -13,6 +13,7 @@ import sys
 import numpy as np
 
 from .. import __version__
+from ..errors import ParameterError
 from ..threshold import ThresholdSearchError
 from . import common
 
@@ -34,10 +35,14 @@ def add_parsers(sub) -> None:
                         description="Fibres placed uniformly in a round nerve (diameters uniform in a range), "
                                     "each with a random node phase, under a cuff or point electrode.")
     common.fibre_args(rc, diameter=False)
-    common.electrode_args(rc)
+    common.electrode_args(rc, field=True, xy_lists=True)
+    rc.add_argument("--per-fascicle", type=int, metavar="N",
+                    help="with --field: N fibres per fascicle at random (seeded) in its endoneurium; default one "
+                         "at each fascicle's centre, or the places --x-um X1,X2,... --y-um Y1,Y2,...")
     common.pulse_args(rc)
     common.run_args(rc)
-    rc.add_argument("--fibres", type=int, default=200, help="number of fibres (default 200)")
+    rc.add_argument("--fibres", type=int, help="number of fibres in the nerve (default 200; with --field use "
+                                               "--per-fascicle)")
     rc.add_argument("--diameters-um", type=common.floats, default=[2.0, 10.0], help="fibre diameter range LO,HI (um)")
     rc.add_argument("--currents-ma", type=common.floats,
                     help="currents I1,I2,... (mA; default 40 log-spaced from below the lowest to above the highest "
@@ -135,41 +140,44 @@ def _sd_curve(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
 def _recruitment(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
     from tqdm import tqdm
 
-    from ..analyses import FibrePopulation, plot_recruitment, recruitment
+    from ..analyses import plot_recruitment, recruitment
 
     _check_plot(args, parser)
-    if args.nerve_diameter_um is None:
-        parser.error("argument --nerve-diameter-um: required (fibres are placed inside the nerve)")
-    if args.electrode_file:
-        parser.error("argument --electrode-file: recruitment needs a point or cuff electrode")
-    if args.cuff and (args.x_um is not None or args.y_um is not None):
-        parser.error("argument --x-um/--y-um: with --cuff, recruitment places the fibres in the nerve itself; "
-                     "give no --x-um/--y-um")
     flags = {"n": "--fibres", "diameters_um": "--diameters-um", "diameter_um": "--diameters-um",
-             "currents_mA": "--currents-ma", "margin_um": "--diameters-um", "seed": "--seed"}
+             "currents_mA": "--currents-ma", "margin_um": "--diameters-um", "seed": "--seed",
+             "per_fascicle": "--per-fascicle"}
+    if args.field:
+        pop, electrode = _field_population(args, parser, flags)
+    else:
+        pop, electrode = _nerve_population(args, parser, flags)
     try:
-        pop = FibrePopulation.uniform(args.fibres, args.nerve_diameter_um, tuple(args.diameters_um), seed=args.seed)
-        electrode = common.build_electrode(args, parser)
         waveform = common.build_waveform(args, parser, args.width_ms)
         show = not (args.json or args.quiet) and sys.stderr.isatty()
-        with tqdm(total=args.fibres, unit="fibre", file=sys.stderr, smoothing=0.1, disable=not show) as bar:
+        with tqdm(total=len(pop.x_um), unit="fibre", file=sys.stderr, smoothing=0.1, disable=not show) as bar:
             rec = recruitment(args.model, pop, electrode, waveform, args.currents_ma, n_nodes=args.nodes,
                               dt_ms=args.dt_ms, tolerance=args.tolerance, max_mA=args.max_ma,
                               progress=lambda done, total: bar.update(1))
     except ValueError as exc:
-        common.fail(parser, exc, args, flags)
+        common.fail(parser, exc, args, {**flags, **(common.FIELD_FLAGS if args.field else {})})
     lo, hi = args.diameters_um
     where, electrode_json = common.describe_electrode(args)
-    what = (f"recruitment of {args.fibres} {args.model} fibres ({lo:g}-{hi:g} um, {args.nodes} nodes, seed "
-            f"{args.seed}) in a {args.nerve_diameter_um:g} um nerve; {waveform.label}; {where}")
+    if args.field:
+        placed = (f"{args.per_fascicle} per fascicle" if args.per_fascicle else
+                  "at the given places" if args.x_um is not None else "at the fascicle centres")
+        what = (f"recruitment of {len(pop.x_um)} {args.model} fibres ({lo:g}-{hi:g} um, {args.nodes} nodes, seed "
+                f"{args.seed}) {placed}; {waveform.label}; {where}")
+    else:
+        what = (f"recruitment of {args.fibres} {args.model} fibres ({lo:g}-{hi:g} um, {args.nodes} nodes, seed "
+                f"{args.seed}) in a {args.nerve_diameter_um:g} um nerve; {waveform.label}; {where}")
     if args.plot:
         plot_recruitment(rec, args.plot, what)
     out = {"currents_mA": rec.currents_mA.tolist(), "fraction_activated": rec.fraction.tolist(),
            "thresholds_mA": [None if not np.isfinite(t) else float(t) for t in rec.thresholds_mA],
            "diameters_um": pop.diameter_um.tolist(), "x_um": pop.x_um.tolist(), "y_um": pop.y_um.tolist(),
            "failed": len(rec.errors), "errors": list(rec.errors),
-           "inputs": _run_record(args, fibres=args.fibres, diameter_range_um=[lo, hi],
+           "inputs": _run_record(args, fibres=len(pop.x_um), diameter_range_um=[lo, hi],
                                  nerve_diameter_um=args.nerve_diameter_um, seed=args.seed, waveform=waveform.label,
+                                 **({"per_fascicle": args.per_fascicle} if args.field else {}),
                                  currents="given" if args.currents_ma else "default",
                                  electrode=electrode_json)}
     if args.json:
@@ -181,6 +189,67 @@ def _recruitment(args: argparse.Namespace, parser: argparse.ArgumentParser) -> i
     if rec.errors:
         print(f"WARNING {len(rec.errors)} fibres had no threshold below --max-ma (counted as not activated)")
     return 0
+
+
+def _nerve_population(args: argparse.Namespace, parser: argparse.ArgumentParser, flags: dict):
+    """Fibres uniform in a round nerve under a point or cuff electrode (no --field)."""
+    from ..analyses import FibrePopulation
+
+    if args.per_fascicle is not None:
+        parser.error("argument --per-fascicle: only with --field (fascicles come from the field's spec)")
+    if args.nerve_diameter_um is None:
+        parser.error("argument --nerve-diameter-um: required (fibres are placed inside the nerve)")
+    if args.electrode_file:
+        parser.error("argument --electrode-file: recruitment needs a point or cuff electrode")
+    if args.cuff and (args.x_um is not None or args.y_um is not None):
+        parser.error("argument --x-um/--y-um: with --cuff, recruitment places the fibres in the nerve itself; "
+                     "give no --x-um/--y-um")
+    for name in ("x_um", "y_um"):
+        value = getattr(args, name)
+        if value is not None and len(value) != 1:
+            parser.error(f"argument --{name.replace('_', '-')}: one value, the point electrode's offset (lists "
+                         "place fibres in a --field)")
+        setattr(args, name, None if value is None else value[0])
+    if args.fibres is None:
+        args.fibres = 200
+    try:
+        pop = FibrePopulation.uniform(args.fibres, args.nerve_diameter_um, tuple(args.diameters_um), seed=args.seed)
+        return pop, common.build_electrode(args, parser)
+    except ValueError as exc:
+        common.fail(parser, exc, args, flags)
+
+
+def _field_population(args: argparse.Namespace, parser: argparse.ArgumentParser, flags: dict):
+    """Fibres placed per fascicle of the --field's spec (centres, --per-fascicle at random, or --x-um/--y-um
+    lists) and the field electrode; every place checked before any search."""
+    from ..analyses import FibrePopulation
+
+    if args.fibres is not None:
+        parser.error("argument --fibres: not with --field; use --per-fascicle N (or --x-um/--y-um lists)")
+    given = (args.x_um is not None) + (args.y_um is not None)
+    if given == 1 or given and args.per_fascicle is not None:
+        parser.error("argument --x-um/--y-um: give both lists (one x and one y per fibre), and no --per-fascicle")
+    electrode = common.field_electrode(args, parser)
+    field = electrode.field
+    try:
+        x, y, d, phase = field.fibre_places(tuple(args.diameters_um), args.per_fascicle, args.seed)
+        if given:
+            if len(args.x_um) != len(args.y_um):
+                parser.error(f"argument --x-um/--y-um: {len(args.x_um)} x and {len(args.y_um)} y values; give one "
+                             "pair per fibre")
+            n = len(args.x_um)
+            rng = np.random.default_rng(args.seed)
+            x, y, d, phase = (np.array(args.x_um), np.array(args.y_um), rng.uniform(*args.diameters_um, n),
+                              rng.uniform(0, 1, n))
+        pop = FibrePopulation(x, y, d, phase)
+        for i in range(len(x)):  # every place before any search, naming the fibre
+            try:
+                electrode.relative_to(x[i], y[i]).check_fibre(d[i])
+            except ParameterError as exc:
+                raise ParameterError(exc.parameter, f"fibre {i}: {exc}") from None
+    except ValueError as exc:
+        common.fail(parser, exc, args, {**flags, **common.FIELD_FLAGS})
+    return pop, electrode
 
 
 def _threshold_curve(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:

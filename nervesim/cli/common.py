@@ -70,12 +70,16 @@ def fibre_args(p: argparse.ArgumentParser, diameter: bool = True) -> None:
     p.add_argument("--temperature-c", type=finite, help="temperature (default the model's, 37 C)")
 
 
-def electrode_args(p: argparse.ArgumentParser) -> None:
+def electrode_args(p: argparse.ArgumentParser, field: bool = False, xy_lists: bool = False) -> None:
+    """Electrode flags; ``field`` adds --field and its flags, ``xy_lists`` lets --x-um/--y-um take lists (fibre
+    places in a field)."""
     g = p.add_argument_group("electrode", "a point source (--x-um --y-um and a medium), a cuff preset, "
                                          "or potentials from a file")
-    g.add_argument("--x-um", type=finite, help="electrode transverse offset x (um); with --cuff, the fibre's "
-                                               "position in the nerve")
-    g.add_argument("--y-um", type=finite, help="electrode transverse offset y (um)")
+    xy = floats if xy_lists else finite
+    g.add_argument("--x-um", type=xy, help="electrode transverse offset x (um); with --cuff, the fibre's "
+                                           "position in the nerve" + ("; with --field, fibre places X1,X2,..."
+                                                                      if xy_lists else ""))
+    g.add_argument("--y-um", type=xy, help="electrode transverse offset y (um)")
     g.add_argument("--z-um", type=finite, help="electrode position along the fibre (um, 0 = start of the "
                                                "first node); default the centre node")
     medium_args(g, required=False)
@@ -83,6 +87,18 @@ def electrode_args(p: argparse.ArgumentParser) -> None:
     g.add_argument("--nerve-diameter-um", type=finite, help="nerve diameter for --cuff (um)")
     g.add_argument("--electrode-file", metavar="FILE",
                    help="CSV with header z_um,ve_mV: potential (mV) per 1 mA along the fibre, z as --z-um")
+    if field:
+        f = p.add_argument_group("finite-element field", "potentials from a field solved by `nervesim field`; "
+                                                         "--x-um/--y-um are then the fibre's place in the nerve "
+                                                         "cross-section (the spec's frame)")
+        f.add_argument("--field", metavar="FILE", help="a field file (.npz) written by `nervesim field --out`")
+        f.add_argument("--weights", type=floats, metavar="W1,W2,...",
+                       help="current of each contact per mA of stimulus, in spec order (point contacts, then cuff "
+                            "contacts), e.g. 1,-1 for a bipolar pair; default 1 for a one-contact field")
+        f.add_argument("--fibre-z-um", type=finite,
+                       help="model z (um) of the fibre's centre node (default the model's mid-length)")
+        f.add_argument("--epineurial", action="store_true",
+                       help="allow fibres outside every fascicle (refused by default)")
 
 
 def medium_args(p, required: bool) -> None:
@@ -153,6 +169,11 @@ def chosen_medium(args: argparse.Namespace):
 def build_electrode(args: argparse.Namespace, parser: argparse.ArgumentParser, fibre=None):
     """Electrode from the CLI flags; ``fibre`` places a default z at its centre node."""
     medium = chosen_medium(args)
+    if getattr(args, "field", None):
+        return field_electrode(args, parser, fibre)
+    for flag in ("--weights", "--fibre-z-um", "--epineurial"):
+        if getattr(args, flag[2:].replace("-", "_"), None):
+            parser.error(f"argument {flag}: only with --field")
     if args.electrode_file:
         if any(v is not None for v in (args.x_um, args.y_um, args.z_um, medium, args.cuff)):
             parser.error("argument --electrode-file: replaces --x-um/--y-um/--z-um/--sigma/--cuff; give only the file")
@@ -176,6 +197,51 @@ def build_electrode(args: argparse.Namespace, parser: argparse.ArgumentParser, f
             parser.error(f"argument {flag}: required for a point-source electrode "
                          "(or give --cuff or --electrode-file)")
     return Electrode.point(args.x_um, args.y_um, z, medium)
+
+
+#: Library parameters of a field electrode and the flags that set them.
+FIELD_FLAGS = {"x_um": "--x-um/--y-um", "y_um": "--x-um/--y-um", "weights": "--weights", "fibre_z_um": "--fibre-z-um",
+               "field": "--field", "z_um": "--fibre-z-um"}
+
+
+def load_field(parser: argparse.ArgumentParser, path: str):
+    """The field in file ``path`` (read once per process), or exit 2 naming --field."""
+    from ..field import Field
+
+    key = str(Path(path).resolve())
+    if key not in _FIELDS:
+        try:
+            _FIELDS[key] = Field.load(path)
+        except ImportError as exc:
+            parser.error(f"argument --field: {exc}; install the fem extra: pip install 'nervesim[fem]'")
+        except ValueError as exc:
+            fail(parser, exc, None, FIELD_FLAGS)
+    return _FIELDS[key]
+
+
+_FIELDS: dict = {}
+
+
+def field_electrode(args: argparse.Namespace, parser: argparse.ArgumentParser, fibre=None):
+    """The --field electrode: with ``fibre``, its potentials (mV per mA) at (--x-um, --y-um) with the centre node at
+    --fibre-z-um (exactly `Field.potentials`); without, a `FieldElectrode` on the nerve axis for a population."""
+    for flag, value in (("--z-um", args.z_um), (flag_for("sigma_S_m", args), chosen_medium(args)),
+                        ("--cuff", args.cuff), ("--nerve-diameter-um", args.nerve_diameter_um),
+                        ("--electrode-file", args.electrode_file)):
+        if value is not None:
+            parser.error(f"argument {flag}: not with --field (the field file is the electrode; the fibre's centre "
+                         "node z is --fibre-z-um)")
+    field = load_field(parser, args.field)
+    try:
+        if fibre is None:
+            return field.electrode(args.weights, args.fibre_z_um, epineurial=args.epineurial)
+        for flag, value in (("--x-um", args.x_um), ("--y-um", args.y_um)):
+            if value is None:
+                parser.error(f"argument {flag}: required with --field (the fibre's place in the nerve, um)")
+        return field.potentials(fibre, args.x_um, args.y_um, args.weights, args.fibre_z_um,
+                                epineurial=args.epineurial)
+    except ValueError as exc:
+        fail(parser, exc, args, FIELD_FLAGS)
 
 
 def build_waveform(args: argparse.Namespace, parser: argparse.ArgumentParser, width_ms: float) -> Waveform:
@@ -203,6 +269,17 @@ def describe_electrode(args: argparse.Namespace, fibre=None) -> tuple[str, dict]
     With ``fibre`` the default z is its centre node and a cuff run records the fibre's place in the
     nerve; without (a population) z defaults to 0 and no fibre position is given.
     """
+    if getattr(args, "field", None):
+        field = _FIELDS[str(Path(args.field).resolve())]
+        weights = [float(w) for w in field.electrode(args.weights).weights]
+        zc = field.spec.medium_length_um / 2 if args.fibre_z_um is None else args.fibre_z_um
+        where = {"kind": "field", "field": args.field, "spec_hash": field.info["spec_hash"], "weights": weights,
+                 "fibre_z_um": zc}
+        phrase = f"field {args.field} (spec {field.info['spec_hash'][:12]}), weights {weights}"
+        if fibre is not None:
+            where.update(fibre_x_um=args.x_um, fibre_y_um=args.y_um)
+            phrase += f", fibre at ({args.x_um:g}, {args.y_um:g}) um, centre node at z {zc:g} um"
+        return phrase, where
     if args.electrode_file:
         return f"potentials from {args.electrode_file}", {"kind": "file", "file": args.electrode_file}
     centre = float(fibre.node_z_um[fibre.centre_node]) if fibre is not None else 0.0
@@ -258,6 +335,7 @@ OUTPUT_KINDS = {
     "csv": ((".csv",), ()),
     "parquet": ((".parquet",), (b"PAR1",)),
     "sqlite": ((".db", ".sqlite", ".sqlite3"), (b"SQLite format 3\x00",)),
+    "field": ((".npz",), (b"PK\x03\x04",)),  # a NumPy .npz archive is a zip file
 }
 _BINARY_MAGIC = {magic: kind for kind, (_, magics) in OUTPUT_KINDS.items() for magic in magics}
 
@@ -292,7 +370,7 @@ def check_output(parser: argparse.ArgumentParser, flag: str, path: str | None, k
             parser.error(f"argument {flag}: {path} is also an input; write the output to another file")
     if out.exists() and not force:
         found = _kind_of_file(out)
-        binary = kind in ("sqlite", "parquet")
+        binary = kind in ("sqlite", "parquet", "field")
         if found is not None and found != kind or binary and found != kind and out.stat().st_size > 0:
             parser.error(f"argument {flag}: {path} exists and is not a {kind} file; remove it, choose another "
                          "name, or pass --force")

@@ -14,9 +14,9 @@ from . import common
 def add_parsers(sub) -> None:
     t = sub.add_parser("threshold", help="activation threshold of one fibre",
                        description="Activation threshold of one fibre. The fibre runs along z; x, y are the "
-                                   "electrode's transverse offsets.")
+                                   "electrode's transverse offsets (with --field: the fibre's place in the nerve).")
     common.fibre_args(t)
-    common.electrode_args(t)
+    common.electrode_args(t, field=True)
     common.pulse_args(t)
     common.run_args(t)
     t.add_argument("--tstop-ms", type=common.finite,
@@ -36,7 +36,7 @@ def add_parsers(sub) -> None:
                                     "arrive; --plot draws Vm against time at chosen nodes and a space-time image, "
                                     "--csv writes Vm of every node at every step.")
     common.fibre_args(sm)
-    common.electrode_args(sm)
+    common.electrode_args(sm, field=True)
     common.pulse_args(sm)
     sm.add_argument("--amplitude-ma", required=True, type=common.finite,
                     help="stimulus amplitude (mA, a magnitude; --polarity sets the sign)")
@@ -192,8 +192,8 @@ def _window_text(w: ActivationWindow) -> str:
 
 
 def _simulate(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
-    common.check_output(parser, "--plot", args.plot, "figure")
-    common.check_output(parser, "--csv", args.csv, "csv")
+    common.check_output(parser, "--plot", args.plot, "figure", inputs=(args.field,))
+    common.check_output(parser, "--csv", args.csv, "csv", inputs=(args.field,))
     try:
         fibre, notes = common.build_fibre(args)
         trace_nodes = _node_list(parser, args.trace_nodes, fibre.n_nodes)

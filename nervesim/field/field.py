@@ -11,6 +11,7 @@ import os
 import pickle
 import resource
 import tempfile
+import threading
 import time
 from collections.abc import Callable, Sequence
 from pathlib import Path
@@ -22,6 +23,7 @@ from ..errors import ParameterError
 from .spec import FieldSpec
 
 FILE_FORMAT = 1
+_SAMPLING = threading.Lock()  # threshold searches on worker threads share one field; keep its evaluation serial
 
 
 def field_cache_dir() -> Path:
@@ -111,9 +113,10 @@ class Field:
             name = "x_um" if 0 <= z[k] <= s.medium_length_um else "z_um"
             raise ParameterError(name, f"point ({x[k]:g}, {y[k]:g}, {z[k]:g}) um lies outside the medium cylinder "
                                        f"(radius {s.medium_radius_um:g} um, z in [0, {s.medium_length_um:g}] um)")
-        gf = ng.GridFunction(self._space)
-        gf.vec.FV().NumPy()[:] = w @ self._vectors  # coefficients already in mV per mA
-        values = potential_cf(self.mesh, s, gf)(self.mesh(x * 1e-3, y * 1e-3, z * 1e-3))
+        with _SAMPLING:
+            gf = ng.GridFunction(self._space)
+            gf.vec.FV().NumPy()[:] = w @ self._vectors  # coefficients already in mV per mA
+            values = potential_cf(self.mesh, s, gf)(self.mesh(x * 1e-3, y * 1e-3, z * 1e-3))
         return np.asarray(values).ravel()
 
     def section_z_um(self, fibre, fibre_z_um: float | None = None) -> np.ndarray:
@@ -134,12 +137,41 @@ class Field:
         zc = self.spec.medium_length_um / 2 if fibre_z_um is None else float(fibre_z_um)
         if not np.isfinite(zc):
             raise ParameterError("fibre_z_um", f"fibre_z_um={fibre_z_um}: must be finite")
-        z = fibre.z_um - fibre.z_um[fibre.node_sections[fibre.centre_node]] + zc
+        return self._placed_z_um(fibre, zc - fibre.z_um[fibre.node_sections[fibre.centre_node]])
+
+    def _placed_z_um(self, fibre, origin_z_um: float) -> np.ndarray:
+        """Section-centre z of ``fibre`` with its own z origin at model z ``origin_z_um``, checked to lie inside."""
+        z = origin_z_um + fibre.z_um
         if z[0] < 0 or z[-1] > self.spec.medium_length_um:
-            raise ParameterError("fibre_z_um", f"fibre_z_um={zc:g}: the fibre spans z = {z[0]:g} to {z[-1]:g} um, "
-                                               f"outside the model (0 to {self.spec.medium_length_um:g} um); "
+            centre = z[fibre.node_sections[fibre.centre_node]]
+            raise ParameterError("fibre_z_um", f"fibre_z_um={centre:g}: the fibre spans z = {z[0]:g} to {z[-1]:g} "
+                                               f"um, outside the model (0 to {self.spec.medium_length_um:g} um); "
                                                "use fewer nodes or move it")
         return z
+
+    def check_inside(self, x_um, y_um, diameter_um: float = 0.0) -> None:
+        """Refuse fibres not wholly inside one fascicle's endoneurium.
+
+        Parameters
+        ----------
+        x_um, y_um : array_like
+            Fibre axes in the cross-section (µm).
+        diameter_um : float, optional
+            Fibre diameter (µm): axis distance plus fibre radius must stay within a fascicle radius.
+
+        Raises
+        ------
+        ParameterError
+            (``x_um``) naming the first fibre outside, and the fix.
+        """
+        x, y = np.asarray(x_um, float).ravel(), np.asarray(y_um, float).ravel()
+        inside = np.zeros(x.size, dtype=bool)
+        for f in self.spec.fascicles:
+            inside |= np.hypot(x - f.x_um, y - f.y_um) + diameter_um / 2 < f.diameter_um / 2
+        if not np.all(inside):
+            k = int(np.flatnonzero(~inside)[0])
+            raise ParameterError("x_um", f"fibre at ({x[k]:g}, {y[k]:g}) um (diameter {diameter_um:g} um) is not "
+                                         "wholly inside any fascicle; place it inside one, or allow epineurial fibres")
 
     def potentials(self, fibre, x_um: float, y_um: float, weights: Sequence[float] | None = None,
                    fibre_z_um: float | None = None, *, epineurial: bool = False) -> np.ndarray:
@@ -156,7 +188,7 @@ class Field:
         fibre_z_um : float, optional
             z (µm) of its centre node; default the model's mid-length.
         epineurial : bool, optional
-            Allow a fibre outside every fascicle (refused by default).
+            Allow a fibre outside every fascicle (by default it must lie wholly inside one, `check_inside`).
 
         Returns
         -------
@@ -181,7 +213,7 @@ class Field:
         fibre_z_um : float, optional
             z (µm) of the centre nodes; default the model's mid-length.
         epineurial : bool, optional
-            Allow fibres outside every fascicle (refused by default).
+            Allow fibres outside every fascicle (by default each must lie wholly inside one, `check_inside`).
 
         Returns
         -------
@@ -195,17 +227,76 @@ class Field:
             if not np.all(np.isfinite(v)):
                 raise ParameterError(name, f"{name}={v[~np.isfinite(v)][0]}: must be finite")
         if not epineurial:
-            inside = np.zeros(x.size, dtype=bool)
-            for f in self.spec.fascicles:
-                inside |= np.hypot(x - f.x_um, y - f.y_um) < f.diameter_um / 2
-            if not np.all(inside):
-                k = int(np.flatnonzero(~inside)[0])
-                raise ParameterError("x_um", f"fibre at ({x[k]:g}, {y[k]:g}) um lies outside every fascicle; place it "
-                                             "inside one, or pass epineurial=True for an epineurial fibre")
+            self.check_inside(x, y, fibre.diameter_um)
         z = self.section_z_um(fibre, fibre_z_um)
         shape = (x.size, z.size)
         return self.sample(np.broadcast_to(x[:, None], shape), np.broadcast_to(y[:, None], shape),
                            np.broadcast_to(z, shape), weights).reshape(shape)
+
+    def electrode(self, weights: Sequence[float] | None = None, fibre_z_um: float | None = None, *,
+                  epineurial: bool = False) -> FieldElectrode:
+        """The weighted field as an electrode, in a frame whose z axis is the nerve's axis (x, y as in the spec)
+        and whose z = 0 is the model's z = ``fibre_z_um``; place fibres with ``relative_to`` as with
+        `nervesim.Electrode` (e.g. in `nervesim.analyses.recruitment`).
+
+        Parameters
+        ----------
+        weights : sequence of float, optional
+            One per basis in spec order; default [1] for one contact.
+        fibre_z_um : float, optional
+            Model z (µm) of the frame's origin; default the model's mid-length.
+        epineurial : bool, optional
+            Allow fibres outside every fascicle.
+
+        Returns
+        -------
+        FieldElectrode
+            With a fibre's own z origin at the frame's z = 0 on the nerve axis.
+        """
+        zc = self.spec.medium_length_um / 2 if fibre_z_um is None else float(fibre_z_um)
+        if not np.isfinite(zc):
+            raise ParameterError("fibre_z_um", f"fibre_z_um={fibre_z_um}: must be finite")
+        return FieldElectrode(self, tuple(self._weights(weights)), 0.0, 0.0, zc, epineurial)
+
+    def fibre_places(self, diameters_um, per_fascicle: int | None = None, seed: int = 0) -> tuple[np.ndarray, ...]:
+        """Fibre axes placed per fascicle: each fascicle's centroid, or ``per_fascicle`` fibres uniform in each
+        fascicle's endoneurium shrunk by the fibre's radius.
+
+        Parameters
+        ----------
+        diameters_um : (float, float)
+            Fibre diameter range LO, HI (µm); diameters are drawn uniformly from it.
+        per_fascicle : int, optional
+            Random fibres per fascicle; default one at each centroid.
+        seed : int, optional
+            Random seed (diameters, places, node phases).
+
+        Returns
+        -------
+        tuple of ndarray
+            x_um, y_um, diameter_um, and the node phase in internodes (uniform in [0, 1)), one per fibre.
+        """
+        lo, hi = (float(d) for d in diameters_um)
+        n = 1 if per_fascicle is None else per_fascicle
+        if not isinstance(n, (int, np.integer)) or n < 1:
+            raise ParameterError("per_fascicle", f"per_fascicle={per_fascicle}: give a positive whole number")
+        if not isinstance(seed, (int, np.integer)) or seed < 0:
+            raise ParameterError("seed", f"seed={seed}: the random seed must be a non-negative integer")
+        narrowest = min(f.diameter_um for f in self.spec.fascicles)
+        if not (np.isfinite(lo) and np.isfinite(hi) and 0 < lo <= hi < narrowest):
+            raise ParameterError("diameters_um", f"diameters_um=({lo:g}, {hi:g}): give LO, HI with 0 < LO <= HI < "
+                                                 f"the narrowest fascicle ({narrowest:g} um)")
+        rng = np.random.default_rng(seed)
+        m = n * len(self.spec.fascicles)
+        d = rng.uniform(lo, hi, m)
+        cx = np.repeat([f.x_um for f in self.spec.fascicles], n)
+        cy = np.repeat([f.y_um for f in self.spec.fascicles], n)
+        if per_fascicle is None:
+            return cx, cy, d, rng.uniform(0, 1, m)
+        room = np.repeat([f.diameter_um / 2 for f in self.spec.fascicles], n) - d / 2
+        # sqrt of a uniform: uniform per unit area; 0.999 keeps the fibre strictly inside (check_inside is strict)
+        r, phi = 0.999 * room * np.sqrt(rng.uniform(0, 1, m)), rng.uniform(0, 2 * np.pi, m)
+        return cx + r * np.cos(phi), cy + r * np.sin(phi), d, rng.uniform(0, 1, m)
 
     # ---- files ------------------------------------------------------------------------------------------------
     def save(self, path: str | Path) -> Path:
@@ -259,6 +350,73 @@ class Field:
             raise ParameterError("field", f"field {path}: format {meta.get('format')} is not {FILE_FORMAT}; "
                                           "solve the spec again")
         return cls(FieldSpec.from_dict(meta["spec"]), pickle.loads(mesh_bytes), vectors, meta["info"])
+
+
+class FieldElectrode:
+    """A solved field with contact weights, seen from a fibre on its frame's z axis: what `nervesim.Stimulation`
+    takes as ``electrode`` (`Field.electrode` makes one).
+
+    Parameters
+    ----------
+    field : Field
+        The solved field.
+    weights : tuple of float
+        One per basis.
+    x_um, y_um : float
+        The fibre axis in the model's cross-section (µm).
+    origin_z_um : float
+        Model z (µm) of the fibre's own z origin.
+    epineurial : bool
+        Allow fibres outside every fascicle.
+    """
+
+    def __init__(self, field: Field, weights: tuple[float, ...], x_um: float, y_um: float, origin_z_um: float,
+                 epineurial: bool = False) -> None:
+        self.field, self.weights, self.epineurial = field, weights, epineurial
+        self.x_um, self.y_um, self.origin_z_um = float(x_um), float(y_um), float(origin_z_um)
+
+    def relative_to(self, x_um: float, y_um: float, z_um: float = 0.0) -> FieldElectrode:
+        """The same field seen from a fibre whose axis passes (``x_um``, ``y_um``) and whose z origin lies at
+        ``z_um`` (µm, in this electrode's frame), as `nervesim.Electrode.relative_to`.
+
+        Returns
+        -------
+        FieldElectrode
+            The moved electrode.
+        """
+        return FieldElectrode(self.field, self.weights, self.x_um + x_um, self.y_um + y_um, self.origin_z_um + z_um,
+                              self.epineurial)
+
+    def check_fibre(self, diameter_um: float) -> None:
+        """Refuse a fibre of ``diameter_um`` (µm) not wholly inside a fascicle (unless epineurial).
+
+        Raises
+        ------
+        ParameterError
+            (``x_um``) for a fibre outside every fascicle.
+        """
+        for name, v in (("x_um", self.x_um), ("y_um", self.y_um), ("fibre_z_um", self.origin_z_um)):
+            if not np.isfinite(v):
+                raise ParameterError(name, f"{name}={v}: must be finite")
+        if not self.epineurial:
+            self.field.check_inside(self.x_um, self.y_um, diameter_um)
+
+    def potentials(self, fibre) -> np.ndarray:
+        """Potentials (mV per mA) at the section centres of ``fibre`` (§6).
+
+        Parameters
+        ----------
+        fibre : Fibre
+            The fibre, on this frame's z axis.
+
+        Returns
+        -------
+        ndarray
+            One per section.
+        """
+        self.check_fibre(fibre.diameter_um)
+        z = self.field._placed_z_um(fibre, self.origin_z_um)
+        return self.field.sample(np.full(z.size, self.x_um), np.full(z.size, self.y_um), z, self.weights)
 
 
 def fitting_fibre(model: str, diameter_um: float, length_um: float):

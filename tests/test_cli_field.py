@@ -1,0 +1,191 @@
+"""``nervesim field`` and ``--field`` on threshold, simulate and recruitment (issue 9, scope 4), on the layered
+cylinder of test_field_analytic (a few seconds to solve), checked against the library on the same arrays and
+against the exact field of volume-conductor.md §8.5."""
+import json
+import time
+
+import numpy as np
+import pytest
+from conftest import require
+from test_field_analytic import S_EPI, exact_layered
+
+from nervesim import Waveform, build_fibre, find_threshold
+from nervesim.cli import main
+
+require("ngsolve")
+from nervesim.field import Field  # noqa: E402
+
+# The layered cylinder of test_field_analytic.layered as a TOML spec.
+SPEC = f"""
+[nerve]
+diameter_um = 2400
+[[fascicle]]
+x_um = 0
+y_um = 0
+diameter_um = 1690
+[perineurium]
+thickness = 46.48
+resistivity_ohm_m = 1149
+[materials]
+medium = {S_EPI!r}
+epineurium = {S_EPI!r}
+[medium]
+radius_um = 3000
+length_um = 12000
+[[contact]]
+x_um = 1671
+y_um = 0
+z_um = 6000
+[mesh]
+order = 2
+h_far_um = 1200
+h_nerve_um = 300
+h_contact_um = 50
+"""
+FIBRE = ["--model", "mrg-interp", "--diameter-um", "2", "--nodes", "41"]
+RUN = ["--pulse", "mono", "--width-ms", "0.3", "--dt-ms", "0.005"]
+
+
+@pytest.fixture(scope="module")
+def solved(tmp_path_factory):
+    """The spec solved by ``nervesim field`` into a fresh cache; yields (folder, field file, its JSON report)."""
+    folder = tmp_path_factory.mktemp("field")
+    mp = pytest.MonkeyPatch()
+    mp.setenv("NERVESIM_CACHE_DIR", str(folder / "cache"))
+    (folder / "spec.toml").write_text(SPEC)
+    out = folder / "f.npz"
+    yield folder, out, _run_json(["field", str(folder / "spec.toml"), "--out", str(out), "--json"])
+    mp.undo()
+
+
+def _run_json(argv):
+    import contextlib
+    import io
+
+    buf = io.StringIO()
+    with contextlib.redirect_stdout(buf):
+        assert main(argv) == 0
+    return json.loads(buf.getvalue())
+
+
+def test_field_command_reports_and_caches(solved, tmp_path):
+    folder, out, report = solved
+    field = Field.load(out)
+    assert report["spec_hash"] == field.info["spec_hash"] == field.spec.hash()
+    assert report["unknowns"] == field.info["unknowns"] > 10000 and report["elements"] == field.info["elements"]
+    assert report["from_cache"] is False and report["peak_rss_MB"] > 0 and report["mesh_s"] > 0
+    t0 = time.perf_counter()  # the same spec again: read from the cache keyed by its hash, no meshing
+    again = _run_json(["field", str(folder / "spec.toml"), "--out", str(tmp_path / "g.npz"), "--json",
+                       "--plot", str(tmp_path / "g.png")])
+    assert again["from_cache"] is True and again["unknowns"] == report["unknowns"]
+    assert time.perf_counter() - t0 < report["mesh_s"] + report["solve_s"]
+    assert (tmp_path / "g.png").read_bytes()[:4] == b"\x89PNG"
+    x, y, z = [0.0, 300.0], [0.0, 200.0], [6000.0, 5000.0]
+    assert np.array_equal(Field.load(tmp_path / "g.npz").sample(x, y, z), field.sample(x, y, z))
+
+
+def test_threshold_with_field_matches_library_and_exact_field(solved):
+    """The CLI threshold equals find_threshold on Field.potentials (same arrays, exactly) and lies within 1 % of
+    the threshold from the exact layered-cylinder potentials (§8.5, bounded)."""
+    _, out, report = solved
+    got = _run_json(["threshold", "--field", str(out), "--x-um", "300", "--y-um", "200", *FIBRE, *RUN, "--json"])
+    fibre = build_fibre("mrg-interp", 2.0, 41)
+    field = Field.load(out)
+    wave = Waveform.monophasic(0.3)
+    lib = find_threshold(fibre, field.potentials(fibre, 300, 200), wave, dt_ms=0.005).threshold_mA
+    assert got["threshold_mA"] == lib
+    exact = exact_layered(np.hypot(300, 200), np.arctan2(200, 300), field.section_z_um(fibre))
+    assert got["threshold_mA"] == pytest.approx(find_threshold(fibre, exact, wave, dt_ms=0.005).threshold_mA,
+                                                rel=0.01)
+    assert got["electrode"] == {"kind": "field", "field": str(out), "spec_hash": report["spec_hash"],
+                                "weights": [1.0], "fibre_z_um": 6000.0, "fibre_x_um": 300.0, "fibre_y_um": 200.0}
+
+
+def test_simulate_with_field_fires_above_threshold_only(solved):
+    """simulate --field at 1 % above / below the threshold --field gives (same fibre, centre node moved to
+    z = 5 mm) fires / does not; an epineurial fibre runs only with --epineurial."""
+    _, out, _ = solved
+    place = ["--field", str(out), "--x-um", "-400", "--y-um", "0", "--fibre-z-um", "5000", *FIBRE, *RUN]
+    thr = _run_json(["threshold", *place, "--tolerance", "1e-4", "--json"])["threshold_mA"]
+    assert _run_json(["simulate", *place, "--amplitude-ma", str(1.01 * thr), "--json"])["fired"] is True
+    assert _run_json(["simulate", *place, "--amplitude-ma", str(0.99 * thr), "--json"])["fired"] is False
+    epi = ["--field", str(out), "--x-um", "1000", "--y-um", "0", *FIBRE, *RUN, "--amplitude-ma", "1", "--json"]
+    assert _run_json(["simulate", *epi, "--epineurial"])["electrode"]["fibre_x_um"] == 1000.0
+
+
+def test_recruitment_per_fascicle_places_fibres_and_matches_single_thresholds(solved):
+    """--per-fascicle N: N fibres wholly inside the fascicle; each fibre's threshold is the one of the same fibre
+    placed by Field.potentials (centre node at mid-length + its node phase)."""
+    _, out, _ = solved
+    rec = _run_json(["recruitment", "--field", str(out), "--per-fascicle", "3", "--diameters-um", "2,3", "--seed",
+                     "4", "--model", "mrg-interp", "--nodes", "21", *RUN, "--json"])
+    x, y, d = (np.array(rec[k]) for k in ("x_um", "y_um", "diameters_um"))
+    assert len(x) == 3 and np.all(np.hypot(x, y) + d / 2 < 845) and len(set(x)) == 3
+    field = Field.load(out)
+    _, _, _, phase = field.fibre_places((2, 3), 3, 4)
+    for i in range(3):
+        fibre = build_fibre("mrg-interp", d[i], 21)
+        centre = 6000 + phase[i] * fibre.geometry["deltax_um"]
+        v = field.potentials(fibre, x[i], y[i], fibre_z_um=centre)
+        lib = find_threshold(fibre, v, Waveform.monophasic(0.3), dt_ms=0.005).threshold_mA
+        assert rec["thresholds_mA"][i] == pytest.approx(lib, rel=1e-9)
+    centres = _run_json(["recruitment", "--field", str(out), "--diameters-um", "2,2", "--model", "mrg-interp",
+                         "--nodes", "21", *RUN, "--json"])
+    assert (centres["x_um"], centres["y_um"]) == ([0.0], [0.0])
+
+
+@pytest.mark.parametrize("argv, flag", [
+    (["threshold", "--field", "{d}/missing.npz", "--x-um", "0", "--y-um", "0"], "--field"),
+    (["threshold", "--field", "{d}/spec.toml", "--x-um", "0", "--y-um", "0"], "--field"),
+    (["threshold", "--field", "{f}", "--x-um", "0", "--y-um", "0", "--weights", "1,-1"], "--weights"),
+    (["threshold", "--field", "{f}", "--x-um", "1000", "--y-um", "0"], "--x-um/--y-um"),
+    (["threshold", "--field", "{f}", "--x-um", "844.5", "--y-um", "0"], "--x-um/--y-um"),  # centre in, fibre across
+    (["threshold", "--field", "{f}", "--x-um", "0"], "--y-um"),
+    (["threshold", "--field", "{f}", "--x-um", "0", "--y-um", "0", "--fibre-z-um", "500"], "--fibre-z-um"),
+    (["threshold", "--field", "{f}", "--x-um", "0", "--y-um", "0", "--sigma", "0.3"], "--sigma"),
+    (["threshold", "--x-um", "0", "--y-um", "0", "--sigma", "0.3", "--weights", "1"], "--weights"),
+    (["recruitment", "--field", "{f}", "--fibres", "10"], "--fibres"),
+    (["recruitment", "--field", "{f}", "--x-um", "0,10", "--y-um", "0"], "--x-um/--y-um"),
+    (["recruitment", "--field", "{f}", "--x-um", "0,1000", "--y-um", "0,0"], "--x-um/--y-um"),
+])
+def test_bad_field_input_exit_2_one_line(solved, capsys, argv, flag):
+    folder, out, _ = solved
+    argv = [a.format(d=folder, f=out) for a in argv]
+    extra = FIBRE if argv[0] == "threshold" else ["--model", "mrg-interp"]
+    t0 = time.perf_counter()
+    with pytest.raises(SystemExit) as exc:
+        main(argv + extra + RUN)
+    assert exc.value.code == 2 and time.perf_counter() - t0 < 2  # refused before any search
+    err = capsys.readouterr().err.strip()
+    assert len(err.splitlines()) == 1 and f"argument {flag}:" in err
+
+
+@pytest.mark.parametrize("change, words", [
+    (("diameter_um = 1690", "diameter_um = -5"), ["SPEC.toml", "fascicle[0].diameter_um"]),
+    (("[nerve]\ndiameter_um", "[nerve]\ndiametr_um"), ["SPEC.toml", "diametr_um"]),
+    (("thickness = 46.48", 'thickness = "NO_SUCH_RULE"'), ["SPEC.toml", "perineurium.thickness"]),
+    (("x_um = 1671", "x_um = 5000"), ["SPEC.toml", "contact[0]"]),
+])
+def test_bad_spec_exit_2_naming_the_key_before_meshing(tmp_path, monkeypatch, capsys, change, words):
+    monkeypatch.setenv("NERVESIM_CACHE_DIR", str(tmp_path / "cache"))
+    (tmp_path / "s.toml").write_text(SPEC.replace(*change))
+    with pytest.raises(SystemExit) as exc:
+        main(["field", str(tmp_path / "s.toml"), "--out", str(tmp_path / "f.npz")])
+    err = capsys.readouterr().err.strip()
+    assert exc.value.code == 2 and len(err.splitlines()) == 1 and all(w in err for w in words)
+    assert not (tmp_path / "f.npz").exists() and not (tmp_path / "cache").exists()
+
+
+def test_field_output_paths_checked_first(tmp_path, capsys):
+    (tmp_path / "s.toml").write_text(SPEC)
+    (tmp_path / "keep.npz").write_text("not a field")
+    for argv, flag in ((["--out", str(tmp_path / "f.txt")], "--out"),
+                       (["--out", str(tmp_path / "nodir" / "f.npz")], "--out"),
+                       (["--out", str(tmp_path / "keep.npz")], "--out"),
+                       (["--out", str(tmp_path / "f.npz"), "--plot", str(tmp_path / "f.npz")], "--plot"),
+                       (["--out", str(tmp_path / "f.npz"), "--weights", "1,2"], "--weights")):
+        with pytest.raises(SystemExit) as exc:
+            main(["field", str(tmp_path / "s.toml"), *argv])
+        err = capsys.readouterr().err.strip()
+        assert exc.value.code == 2 and err.startswith("nervesim field: error: argument " + flag), err
+    assert (tmp_path / "keep.npz").read_text() == "not a field"
