@@ -189,3 +189,17 @@ def test_field_output_paths_checked_first(tmp_path, capsys):
         err = capsys.readouterr().err.strip()
         assert exc.value.code == 2 and err.startswith("nervesim field: error: argument " + flag), err
     assert (tmp_path / "keep.npz").read_text() == "not a field"
+
+
+def test_load_field_reads_once_until_the_file_changes(solved, tmp_path):
+    """load_field (what --field and sweeps use) returns the same object for an unchanged file and rereads a
+    rewritten one."""
+    import os
+
+    from nervesim.field import load_field
+    _, out, _ = solved
+    copy = Field.load(out).save(tmp_path / "c.npz")
+    first = load_field(copy)
+    assert load_field(copy) is first
+    os.utime(copy, ns=(0, os.stat(copy).st_mtime_ns + 10**9))  # as if written again
+    assert load_field(copy) is not first

@@ -205,21 +205,15 @@ FIELD_FLAGS = {"x_um": "--x-um/--y-um", "y_um": "--x-um/--y-um", "weights": "--w
 
 
 def load_field(parser: argparse.ArgumentParser, path: str):
-    """The field in file ``path`` (read once per process), or exit 2 naming --field."""
-    from ..field import Field
+    """The field in file ``path`` (`nervesim.field.load_field`: read once per process), or exit 2 naming --field."""
+    try:
+        from ..field import load_field as _load_field
 
-    key = str(Path(path).resolve())
-    if key not in _FIELDS:
-        try:
-            _FIELDS[key] = Field.load(path)
-        except ImportError as exc:
-            parser.error(f"argument --field: {exc}; install the fem extra: pip install 'nervesim[fem]'")
-        except ValueError as exc:
-            fail(parser, exc, None, FIELD_FLAGS)
-    return _FIELDS[key]
-
-
-_FIELDS: dict = {}
+        return _load_field(path)
+    except ImportError as exc:
+        parser.error(f"argument --field: {exc}; install the fem extra: pip install 'nervesim[fem]'")
+    except ValueError as exc:
+        fail(parser, exc, None, FIELD_FLAGS)
 
 
 def field_electrode(args: argparse.Namespace, parser: argparse.ArgumentParser, fibre=None):
@@ -270,7 +264,9 @@ def describe_electrode(args: argparse.Namespace, fibre=None) -> tuple[str, dict]
     nerve; without (a population) z defaults to 0 and no fibre position is given.
     """
     if getattr(args, "field", None):
-        field = _FIELDS[str(Path(args.field).resolve())]
+        from ..field import load_field as _load_field
+
+        field = _load_field(args.field)  # already read (and checked) by build_electrode
         weights = [float(w) for w in field.electrode(args.weights).weights]
         zc = field.spec.medium_length_um / 2 if args.fibre_z_um is None else args.fibre_z_um
         where = {"kind": "field", "field": args.field, "spec_hash": field.info["spec_hash"], "weights": weights,

@@ -4,8 +4,8 @@ perineurium as a thin resistive layer, and the solved field sampled at fibre sec
 Needs the ``fem`` extra (ngsolve); `nervesim.field.spec` works without it. Physics references cite
 ``volume-conductor.md`` §N (ASCENT's conventions).
 """
-from .field import Field, FieldElectrode, field_cache_dir, fitting_fibre, solve_field
+from .field import Field, FieldElectrode, field_cache_dir, fitting_fibre, load_field, solve_field
 from .spec import Contact, Fascicle, FieldSpec, MeshSettings, load_spec, material_table, thickness_rules
 
 __all__ = ["Contact", "Fascicle", "Field", "FieldElectrode", "FieldSpec", "MeshSettings", "field_cache_dir",
-           "fitting_fibre", "load_spec", "material_table", "solve_field", "thickness_rules"]
+           "fitting_fibre", "load_field", "load_spec", "material_table", "solve_field", "thickness_rules"]

@@ -419,6 +419,33 @@ class FieldElectrode:
         return self.field.sample(np.full(z.size, self.x_um), np.full(z.size, self.y_um), z, self.weights)
 
 
+_LOADED: dict[tuple, Field] = {}
+
+
+def load_field(path: str | Path) -> Field:
+    """`Field.load`, read once per process while the file is unchanged (path, size and modification time).
+
+    Parameters
+    ----------
+    path : str or Path
+        The ``.npz`` field file.
+
+    Returns
+    -------
+    Field
+        The field (shared: do not modify).
+    """
+    path = Path(path)
+    try:
+        st = path.resolve().stat()
+    except OSError:
+        return Field.load(path)  # raises the ParameterError naming the missing file
+    key = (str(path.resolve()), st.st_size, st.st_mtime_ns)
+    if key not in _LOADED:
+        _LOADED[key] = Field.load(path)
+    return _LOADED[key]
+
+
 def fitting_fibre(model: str, diameter_um: float, length_um: float):
     """The fibre ASCENT places in a model (§7): whole internodes, floor(L/ΔZ) + 1 nodes, one fewer if even so
     a node sits at the centre.
