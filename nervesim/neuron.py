@@ -206,19 +206,22 @@ class NeuronStimulation:
         Run length (ms); default the end of the stimulus + 5 ms.
     intracellular : IntracellularPulse, optional
         A current pulse injected into one node with an ``IClamp``.
+    allow_large : bool, optional
+        Accept a run beyond the size limits of `nervesim.simulation.Stimulation`.
 
     Raises
     ------
     ParameterError
-        For bad ``dt_ms``, ``tstop_ms`` or potentials, as `nervesim.simulation.Stimulation`.
+        For bad ``dt_ms``, ``tstop_ms`` or potentials, or an oversized run, as
+        `nervesim.simulation.Stimulation`.
     """
 
     def __init__(self, fibre: Fibre, electrode: Electrode | np.ndarray | None, waveform: Waveform | None,
                  *, dt_ms: float = DEFAULT_DT_MS, tstop_ms: float | None = None,
-                 intracellular: IntracellularPulse | None = None) -> None:
-        # Reuse the Numba engine's input handling so both engines see identical arrays.
+                 intracellular: IntracellularPulse | None = None, allow_large: bool = False) -> None:
+        # Reuse the Numba engine's input handling (and size limits) so both engines see identical arrays.
         self._ref = Stimulation(fibre, electrode, waveform, dt_ms=dt_ms, tstop_ms=tstop_ms,
-                                intracellular=intracellular)
+                                intracellular=intracellular, allow_large=allow_large)
         self.fibre, self.dt_ms, self.tstop_ms = fibre, self._ref.dt_ms, self._ref.tstop_ms
         self.n_steps, self.ve_mV, self.wave = self._ref.n_steps, self._ref.ve_mV, self._ref.wave
         self.cell = NeuronFibre(fibre)
@@ -229,6 +232,12 @@ class NeuronStimulation:
             self.iclamp.dur = intracellular.duration_ms
             self.iclamp.amp = intracellular.amplitude_nA
         self.apcs = [h.APCount(sec(0.5)) for sec in self.cell.nodes]
+        # APCount.time is the *last* crossing; the recorded times give the first, as the Numba engine reports.
+        self.ap_time_vectors = []
+        for apc in self.apcs:
+            vec = h.Vector()
+            apc.record(vec)
+            self.ap_time_vectors.append(vec)
         self.vm_vectors = []
         for sec in self.cell.nodes:
             vec = h.Vector()
@@ -327,7 +336,7 @@ class NeuronStimulation:
         """
         vm = np.array([vec.as_numpy()[:steps + 1] for vec in self.vm_vectors])
         counts = np.array([int(a.n) for a in self.apcs])
-        times = np.array([a.time if a.n > 0 else np.nan for a in self.apcs])
+        times = np.array([vec.x[0] if vec.size() > 0 else np.nan for vec in self.ap_time_vectors])
         rec = tuple(int(n) for n in record_nodes)
         return SimulationResult(fibre=self.fibre, amplitude_mA=float(amplitude_mA), dt_ms=self.dt_ms,
                                 tstop_ms=self.tstop_ms, steps_run=steps, ap_times_ms=times, ap_counts=counts,

@@ -148,8 +148,8 @@ def engine_class(name: str):
 
 def stimulation(args: argparse.Namespace, fibre, electrode, waveform):
     """The engine's Stimulation for the run flags (``--engine``, ``--dt-ms``, ``--tstop-ms``, ``--allow-large``)."""
-    extra = {"allow_large": args.allow_large} if args.engine == "numba" else {}
-    return engine_class(args.engine)(fibre, electrode, waveform, dt_ms=args.dt_ms, tstop_ms=args.tstop_ms, **extra)
+    return engine_class(args.engine)(fibre, electrode, waveform, dt_ms=args.dt_ms, tstop_ms=args.tstop_ms,
+                                     allow_large=args.allow_large)
 
 
 def build_fibre(args: argparse.Namespace, diameter_um: float | None = None):
