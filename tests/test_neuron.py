@@ -104,3 +104,15 @@ def test_validate_quick_grid_meets_targets(capsys, tmp_path):
         assert cv["cv_rel_diff"] < 1e-12  # crossing times agree to rounding
         assert cv["cv_numba_m_s"] == pytest.approx(cv["cv_neuron_m_s"], rel=1e-12)
     assert (tmp_path / "v.png").stat().st_size > 10_000
+
+
+def test_repetitive_firing_reports_the_first_ap_time(nrn):
+    """A long strong intracellular pulse makes nodes fire repeatedly; both engines report the first AP's
+    time (NEURON's APCount.time alone is the last one)."""
+    f = nervesim.build_fibre("mrg-interp", 10.0, 21)
+    pulse = nervesim.IntracellularPulse(node=10, amplitude_nA=5.0, delay_ms=0.1, duration_ms=8.0)
+    kw = dict(dt_ms=0.005, tstop_ms=9.0, intracellular=pulse)
+    ours = nervesim.Stimulation(f, None, None, **kw).run(0.0)
+    ref = nrn.NeuronStimulation(f, None, None, **kw).run(0.0)
+    assert ours.ap_counts.max() >= 2 and np.array_equal(ours.ap_counts, ref.ap_counts)
+    assert np.array_equal(ours.ap_times_ms, ref.ap_times_ms, equal_nan=True)
