@@ -96,3 +96,15 @@ def point_at_centre(fibre, distance_um, sigma=0.2):
 @pytest.fixture
 def rng():
     return np.random.default_rng(12345)
+
+
+def one_line_error(capsys, args) -> str:
+    """Run the CLI with ``args``; assert exit status 2 with exactly one line on stderr; return that line."""
+    from nervesim.cli import main
+
+    with pytest.raises(SystemExit) as exc:
+        main(args)
+    assert exc.value.code == 2
+    err = capsys.readouterr().err.strip()
+    assert len(err.splitlines()) == 1, err
+    return err

@@ -4,6 +4,7 @@ import io
 import json
 
 import pytest
+from conftest import one_line_error
 
 import nervesim
 from nervesim.cli import main
@@ -29,14 +30,6 @@ def no_simulation(monkeypatch):
     monkeypatch.setattr(nervesim.Stimulation, "run_many", refuse)
     monkeypatch.setattr(nervesim.Stimulation, "run", refuse)
 
-
-def one_line_error(capsys, args) -> str:
-    with pytest.raises(SystemExit) as exc:
-        main(args)
-    assert exc.value.code == 2
-    err = capsys.readouterr().err.strip()
-    assert len(err.splitlines()) == 1, err
-    return err
 
 
 def with_flag(args, flag, value):

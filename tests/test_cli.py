@@ -5,6 +5,7 @@ import sys
 import time
 
 import pytest
+from conftest import one_line_error
 
 from nervesim.cli import main
 
@@ -131,15 +132,6 @@ def test_threshold_curve_and_block_cli(capsys, tmp_path):
     assert out["bracket_mA"][0] < out["block_threshold_mA"] == out["bracket_mA"][1]
     assert (tmp_path / "b.png").stat().st_size > 10_000
 
-
-def one_line_error(capsys, args) -> str:
-    """Run ``args``; assert exit status 2 with exactly one line on stderr; return that line."""
-    with pytest.raises(SystemExit) as exc:
-        main(args)
-    assert exc.value.code == 2
-    err = capsys.readouterr().err.strip()
-    assert len(err.splitlines()) == 1, err
-    return err
 
 
 POINT = ["--x-um", "1000", "--y-um", "0", "--sigma", "0.2"]
