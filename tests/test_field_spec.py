@@ -196,3 +196,46 @@ def test_bad_preset(cuff, parameter):
     with pytest.raises(ParameterError) as err:
         spec_with(lambda d: d.update(cuff=cuff))
     assert err.value.parameter == parameter
+
+
+def test_livanova2000_helix_preset_gives_the_yoo_numbers_of_section_7():
+    """§7's derived values for r_nerve = 1636.27 um at pos_ang 264.2112: r_cuff_in 1646.27 um, 2.32819 turns,
+    L_cuff 3.7251 mm, helix start 295.14 deg, sources at radius 1671.27 um and 354.21 deg, z 8.5 / 16.5 mm, fill
+    radius 2646.27 um and length 5.3251 mm; the spec survives its dict form (what field files store)."""
+    spec = spec_with(lambda d: d.update(nerve={"diameter_um": 3272.54}, contact=[],
+                                        cuff={"preset": "LivaNova2000", "angle_deg": 264.2112}))
+    c = spec.cuff
+    assert c.inner_radius_um == pytest.approx(1646.27) and c.turns == pytest.approx(2.32819, abs=1e-5)
+    assert c.length_um == pytest.approx(3725.1, abs=0.1) and c.start_deg % 360 == pytest.approx(295.14, abs=0.01)
+    assert (c.fill_radius_um, c.fill_length_um) == (pytest.approx(2646.27), pytest.approx(5325.1, abs=0.1))
+    for (x, y, z), zc in zip(spec.sources_um(), (8500, 16500)):
+        assert math.hypot(x, y) == pytest.approx(1671.27) and z == zc
+        assert math.degrees(math.atan2(y, x)) % 360 == pytest.approx(354.21, abs=0.01)
+    again = FieldSpec.from_dict(spec.to_dict())
+    assert again == spec and again.hash() == spec.hash()
+
+
+def test_small_nerve_keeps_the_unopened_helix():
+    """§5.1: below r_cuff_in_pre the helix keeps 2.5 turns at r_in = 1 mm (ID 2 mm)."""
+    spec = spec_with(lambda d: d.update(nerve={"diameter_um": 1500}, fascicle=[{"x_um": 0, "y_um": 0,
+                                                                                "diameter_um": 800}],
+                                        contact=[], cuff={"preset": "LivaNova2000"}))
+    assert (spec.cuff.inner_radius_um, spec.cuff.turns) == (1000, 2.5)
+    assert spec.cuff.start_deg == pytest.approx(450 - 180 * 2.5)
+
+
+@pytest.mark.parametrize("edit, parameter", [
+    (lambda c: c.update(centres_um=[8500, 10000]), "cuff.centres_um[1]"),  # fills overlap
+    (lambda c: c.update(contact_from=0.8), "cuff.contact_from"),
+    (lambda c: c.update(inner_radius_um=1500), "cuff.inner_radius_um"),
+    (lambda c: c.update(pitch_um=-1), "cuff.pitch_um"),
+    (lambda c: c.pop("turns"), "cuff.turns"),
+    (lambda c: c.update(colour="red"), "cuff.colour"),
+])
+def test_bad_helix_names_the_key(edit, parameter):
+    base = spec_with(lambda d: d.update(contact=[], cuff={"preset": "LivaNova2000", "angle_deg": 264.2112}))
+    data = base.to_dict()
+    edit(data["cuff"])
+    with pytest.raises(ParameterError) as err:
+        FieldSpec.from_dict(data)
+    assert err.value.parameter == parameter

@@ -10,12 +10,15 @@ two carry no condition (continuous potential).
 """
 from __future__ import annotations
 
+import math
+
 import numpy as np
 
 from ..errors import ParameterError
-from .spec import FieldSpec
+from .spec import FieldSpec, HelixCuff
 
 MM = 1e-3  # µm -> mm
+HELIX_GAP_ELEMENTS = 22.0  # tetrahedra per h_contact² of a helix's inner face (fitted to the Yoo mesh: 845 k elements)
 
 
 def _classify_faces(ngmesh, spec: FieldSpec) -> None:
@@ -85,7 +88,12 @@ def estimate_size(spec: FieldSpec) -> dict:
         [(f.x_um * MM, f.y_um * MM, f.diameter_um / 2 * MM, h_nerve) for f in spec.fascicles]
     elements = spec.medium_length_um * MM * per_length(surfaces)
     c = spec.cuff
-    if c is not None:  # the tube's faces over its length, and each metal band resolved across its thickness
+    if isinstance(c, HelixCuff):  # each fill cylinder as a tube, and the inner faces meshed at h_contact
+        tube = [(0.0, 0.0, c.inner_radius_um * MM, h_nerve), (0.0, 0.0, c.fill_radius_um * MM, h_nerve)]
+        elements += len(c.centres_um) * c.fill_length_um * MM * (per_length(surfaces + tube) - per_length(surfaces))
+        inner_area = 2 * np.pi * c.inner_radius_um * c.turns * c.width_um * MM**2
+        elements += len(c.centres_um) * HELIX_GAP_ELEMENTS * inner_area / (m.h_contact_um * MM) ** 2
+    elif c is not None:  # the tube's faces over its length, and each metal band resolved across its thickness
         tube = [(0.0, 0.0, c.inner_radius_um * MM, h_nerve), (0.0, 0.0, (c.inner_radius_um + c.thickness_um) * MM,
                                                                h_nerve)]
         elements += c.length_um * MM * (per_length(surfaces + tube) - per_length(surfaces))
@@ -168,6 +176,54 @@ def _cuff_parts(spec: FieldSpec, nerve):
     return fill, insulator, conductor, recess_solid, outer
 
 
+def _helix_parts(spec: FieldSpec, nerve):
+    """(fill, insulator, conductor, None, fill cylinders) of helical cuffs (§5.1). The ribbon is swept with an
+    auxiliary spine (a helix of half the radius) so its rectangle stays radial × axial along the turns; the middle
+    turns carry the platinum band as a notch of the silicone profile, so band and silicone share their faces."""
+    from netgen.occ import Axes, Cylinder, Glue, Pipe, Pnt, SplineInterpolation, Wire, WorkPlane, Z
+
+    c = spec.cuff
+    r0, r1, rc = c.inner_radius_um, c.inner_radius_um + c.thickness_um, c.inner_radius_um + c.thickness_um / 2
+    w, we, te = c.width_um, c.contact_width_um, c.contact_thickness_um
+    s_a, s_b = c.contact_from * c.turns, c.contact_to * c.turns
+
+    def angle_z(s, zc):  # angle (rad) and z (µm) of the centre line at turn s
+        return math.radians(c.start_deg) + 2 * math.pi * s, zc - c.length_um / 2 + c.pitch_um * s
+
+    def helix(s0, s1, radius, zc):  # 64 points per turn: the swept faces stay within 0.1 µm of their radius
+        pts = []
+        for s in np.linspace(s0, s1, max(4, int(np.ceil((s1 - s0) * 64)) + 1)):
+            a, z = angle_z(s, zc)
+            pts.append(Pnt(radius * MM * math.cos(a), radius * MM * math.sin(a), z * MM))
+        return Wire([SplineInterpolation(pts)])
+
+    def sweep(s0, s1, zc, outline):  # outline: (radius, axial offset) µm in the meridian plane at turn s0
+        a, z = angle_z(s0, zc)
+        wp = WorkPlane(Axes(p=(0, 0, z * MM), n=(-math.sin(a), math.cos(a), 0), h=(math.cos(a), math.sin(a), 0)))
+        wp.MoveTo(outline[0][0] * MM, outline[0][1] * MM)
+        for r, dz in outline[1:]:
+            wp.LineTo(r * MM, dz * MM)
+        return Pipe(helix(s0, s1, rc, zc), wp.Close().Face(), auxspine=helix(s0, s1, rc / 2, zc))
+
+    ribbon = [(r0, -w / 2), (r1, -w / 2), (r1, w / 2), (r0, w / 2)]
+    notched = ribbon + [(r0, we / 2), (r0 + te, we / 2), (r0 + te, -we / 2), (r0, -we / 2)]
+    band = [(r0, -we / 2), (r0 + te, -we / 2), (r0 + te, we / 2), (r0, we / 2)]
+    silicone, metal, cylinders = [], [], []
+    for zc in c.centres_um:
+        silicone += [sweep(0, s_a, zc, ribbon), sweep(s_a, s_b, zc, notched), sweep(s_b, c.turns, zc, ribbon)]
+        metal.append(sweep(s_a, s_b, zc, band))
+        cylinders.append(Cylinder(Pnt(0, 0, (zc - c.fill_length_um / 2) * MM), Z, r=c.fill_radius_um * MM,
+                                  h=c.fill_length_um * MM))
+    insulator, conductor = Glue(silicone), Glue(metal) if len(metal) > 1 else metal[0]
+    for solid in (insulator, conductor):  # the faces facing the 10 µm saline gap: fine enough to resolve it
+        for face in solid.faces:  # the inner faces: every corner on the inner radius
+            if all(abs(math.hypot(v.p.x, v.p.y) / MM - r0) < 1 for v in face.vertices):
+                face.maxh = spec.mesh.h_contact_um * MM
+    outline = Glue(cylinders) if len(cylinders) > 1 else cylinders[0]
+    fill = outline - nerve - insulator - conductor
+    return fill, insulator, conductor, None, outline
+
+
 def build_mesh(spec: FieldSpec):
     """Mesh ``spec`` (netgen, second-order curved geometry if ``spec.mesh.order`` >= 2); returns an ngsolve Mesh.
 
@@ -203,7 +259,8 @@ def build_mesh(spec: FieldSpec):
     outside = medium - nerve
     parts = [epi, *fascicles]
     if spec.cuff is not None:
-        fill, insulator, conductor, recess, outline = _cuff_parts(spec, nerve)
+        parts_of = _helix_parts if isinstance(spec.cuff, HelixCuff) else _cuff_parts
+        fill, insulator, conductor, recess, outline = parts_of(spec, nerve)
         for solid, name in ((fill, "fill"), (insulator, "insulator"), (conductor, "conductor"), (recess, "recess")):
             if solid is not None:
                 solid.mat(name)

@@ -17,7 +17,9 @@ TOML keys (all lengths in µm)::
     [[cuff.contact]] z_um (from the cuff centre), width_um, arc_deg = 360, thickness_um = 25, recess_um = 0,
                    start_deg = 0 (ribbon/ring contact on the tube's inner face, from the cuff's angle_deg,
                    counter-clockwise; source inside the metal at mid-angle, mid-thickness, §1)
-    or [cuff] preset = name in models/field/cuffs.toml, angle_deg = 0, z_um = mid-length (§5)
+    or [cuff] preset = name in models/field/cuffs.toml, angle_deg = 0, z_um = mid-length (§5; tube presets
+                   resolve to the keys above, helical ones (LivaNova2000) to kind = "helix" and the fields of
+                   HelixCuff)
     [mesh]         order = 2, h_far_um = 1600, h_nerve_um = 200, h_contact_um = 50, grading = 0.3
 
 Basis (contact) order: the point contacts, then the cuff contacts.
@@ -202,6 +204,81 @@ class Cuff:
 
 
 @dataclass(frozen=True)
+class HelixCuff:
+    """Helical cuffs, one per contact (ASCENT's HelicalCuffnContact, §5.1): a silicone ribbon swept along a helix
+    around the nerve, a platinum band on its inner face over part of the turns, inside a saline fill cylinder.
+
+    Attributes
+    ----------
+    inner_radius_um, thickness_um, width_um : float
+        Radius of the ribbon's inner face, its radial thickness and its axial width (µm).
+    pitch_um, turns : float
+        Advance per turn (µm) and number of turns; the helix is right-handed, centred on each centre.
+    centres_um : tuple of float
+        z of each helix's centre (µm), one contact each, in basis order.
+    start_deg : float
+        Angle (counter-clockwise from +x) where each helix starts.
+    contact_width_um, contact_thickness_um : float
+        Platinum band: axial width (centred on the ribbon) and radial thickness from the inner face (µm).
+    contact_from, contact_to : float
+        The band covers this fraction of the turns (ASCENT: 0.3 to 0.7).
+    fill_radius_um, fill_length_um : float
+        The saline fill cylinder around each helix (µm).
+    """
+
+    inner_radius_um: float
+    thickness_um: float
+    width_um: float
+    pitch_um: float
+    turns: float
+    centres_um: tuple[float, ...]
+    start_deg: float
+    contact_width_um: float
+    contact_thickness_um: float
+    contact_from: float
+    contact_to: float
+    fill_radius_um: float
+    fill_length_um: float
+
+    @property
+    def contacts(self) -> tuple[float, ...]:
+        """One contact per helix (their centres, µm)."""
+        return self.centres_um
+
+    @property
+    def angle_deg(self) -> float:
+        """Start angle (degrees), as `Cuff.angle_deg`."""
+        return self.start_deg
+
+    @property
+    def arc_deg(self) -> float:
+        """The helix covers every angle (360), as `Cuff.arc_deg`."""
+        return 360.0
+
+    @property
+    def length_um(self) -> float:
+        """Axial length of one helix's centre line (µm)."""
+        return self.turns * self.pitch_um
+
+    def source_um(self, k: int) -> tuple[float, float, float]:
+        """Where contact ``k``'s current enters (§1, §5.1): mid-turn of the helix, mid-thickness of the band.
+
+        Parameters
+        ----------
+        k : int
+            Contact index.
+
+        Returns
+        -------
+        tuple of float
+            (x, y, z) µm.
+        """
+        r = self.inner_radius_um + self.contact_thickness_um / 2
+        a = math.radians(self.start_deg + 360.0 * self.turns / 2)
+        return (r * math.cos(a), r * math.sin(a), self.centres_um[k])
+
+
+@dataclass(frozen=True)
 class MeshSettings:
     """Discretisation of a model.
 
@@ -244,8 +321,8 @@ class FieldSpec:
         Overrides by function (keys of ``FUNCTIONS``): material name, scalar or [σx, σy, σz] S/m.
     mesh : MeshSettings
         Element order and mesh sizes.
-    cuff : Cuff or None
-        Silicone tube with ring/ribbon contacts (one basis each, after the point contacts).
+    cuff : Cuff, HelixCuff or None
+        Silicone tube with ring/ribbon contacts, or helical cuffs (one basis each, after the point contacts).
     """
 
     nerve_diameter_um: float
@@ -257,7 +334,7 @@ class FieldSpec:
     perineurium_resistivity_ohm_m: float = 1149.0
     materials: dict[str, Any] = field(default_factory=dict)
     mesh: MeshSettings = MeshSettings()
-    cuff: Cuff | None = None
+    cuff: Cuff | HelixCuff | None = None
 
     def __post_init__(self) -> None:
         _number("nerve.diameter_um", self.nerve_diameter_um)
@@ -318,6 +395,8 @@ class FieldSpec:
 
     def _check_cuff(self, r_nerve: float) -> None:
         c = self.cuff
+        if isinstance(c, HelixCuff):
+            return self._check_helix(r_nerve)
         for name in ("inner_radius_um", "thickness_um", "length_um", "z_um"):
             _number(f"cuff.{name}", getattr(c, name))
         _number("cuff.angle_deg", c.angle_deg, positive=False)
@@ -352,6 +431,36 @@ class FieldSpec:
             for j, o in enumerate(c.contacts[:k]):
                 if abs(e.z_um - o.z_um) < (e.width_um + o.width_um) / 2:
                     raise ParameterError(key, f"{key} overlaps cuff.contact[{j}] along z; move them apart")
+
+    def _check_helix(self, r_nerve: float) -> None:
+        c = self.cuff
+        for f in dataclasses.fields(c):
+            if f.name not in ("centres_um", "start_deg", "contact_from", "contact_to"):
+                _number(f"cuff.{f.name}", getattr(c, f.name))
+        _number("cuff.start_deg", c.start_deg, positive=False)
+        if not 0 <= c.contact_from < c.contact_to <= 1:
+            raise ParameterError("cuff.contact_from", f"cuff.contact_from={c.contact_from:g}, contact_to="
+                                                      f"{c.contact_to:g}: need 0 <= from < to <= 1")
+        if c.inner_radius_um <= r_nerve:
+            raise ParameterError("cuff.inner_radius_um",
+                                 f"cuff.inner_radius_um={c.inner_radius_um:g}: the helix must be wider than the "
+                                 f"nerve (radius {r_nerve:g} um)")
+        if c.contact_thickness_um >= c.thickness_um or c.contact_width_um >= c.width_um or \
+                c.width_um >= c.pitch_um or c.fill_radius_um <= c.inner_radius_um + c.thickness_um:
+            raise ParameterError("cuff", "cuff: need contact thickness < ribbon thickness, contact width < ribbon "
+                                         "width < pitch, and the fill outside the ribbon")
+        if not c.centres_um:
+            raise ParameterError("cuff.centres_um", "cuff.centres_um: give one helix centre per contact")
+        for k, zc in enumerate(c.centres_um):
+            _number(f"cuff.centres_um[{k}]", zc)
+            if c.fill_radius_um >= self.medium_radius_um or zc - c.fill_length_um / 2 <= 0 or \
+                    zc + c.fill_length_um / 2 >= self.medium_length_um:
+                raise ParameterError("cuff", f"cuff: helix {k} and its fill must lie inside the medium cylinder "
+                                             f"(radius {self.medium_radius_um:g} um, z in (0, "
+                                             f"{self.medium_length_um:g}) um)")
+            if k and abs(zc - c.centres_um[k - 1]) < c.fill_length_um:
+                raise ParameterError(f"cuff.centres_um[{k}]", f"cuff.centres_um[{k}]: the fills of helices {k - 1} "
+                                                              f"and {k} overlap; move them apart")
 
     def sources_um(self) -> list[tuple[float, float, float]]:
         """Where each basis's 1 mA enters (§1).
@@ -433,9 +542,10 @@ class FieldSpec:
                 "medium": {"radius_um": self.medium_radius_um, "length_um": self.medium_length_um},
                 "contact": [dataclasses.asdict(c) for c in self.contacts],
                 "mesh": dataclasses.asdict(self.mesh)} | \
-            ({} if self.cuff is None else {"cuff": {k: v for k, v in dataclasses.asdict(self.cuff).items()
-                                                    if k != "contacts"}
-                                           | {"contact": [dataclasses.asdict(e) for e in self.cuff.contacts]}})
+            ({} if self.cuff is None else
+             {"cuff": {"kind": "helix"} | dataclasses.asdict(self.cuff)} if isinstance(self.cuff, HelixCuff) else
+             {"cuff": {k: v for k, v in dataclasses.asdict(self.cuff).items() if k != "contacts"}
+              | {"contact": [dataclasses.asdict(e) for e in self.cuff.contacts]}})
 
     def hash(self) -> str:
         """The key of cached fields.
@@ -500,6 +610,14 @@ class FieldSpec:
             cuff = preset_cuff(data["cuff"]["preset"], _number("nerve.diameter_um", nerve.get("diameter_um")),
                                data["cuff"].get("angle_deg", 0.0),
                                data["cuff"].get("z_um", _number("medium.length_um", medium.get("length_um")) / 2))
+        elif "cuff" in data and data["cuff"].get("kind") == "helix":
+            table = {k: v for k, v in data["cuff"].items() if k != "kind"}
+            names = tuple(f.name for f in dataclasses.fields(HelixCuff))
+            _known_keys("cuff", table, names)
+            for k in names:
+                if k not in table:
+                    raise ParameterError(f"cuff.{k}", f"cuff.{k}: missing")
+            cuff = HelixCuff(**(table | {"centres_um": tuple(table["centres_um"])}))
         elif "cuff" in data:
             table = dict(data["cuff"])
             fixed = ("inner_radius_um", "thickness_um", "length_um", "z_um")
@@ -562,6 +680,8 @@ def preset_cuff(name: str, nerve_diameter_um: float, angle_deg: float = 0.0, z_u
         raise ParameterError("cuff.preset", f"cuff.preset={name!r}: unknown; known: {', '.join(presets)}")
     p = presets[name]
     _number("cuff.angle_deg", angle_deg, positive=False)
+    if p["kind"] == "helix":
+        return _preset_helix(p, nerve_diameter_um, angle_deg, z_um)
     r_need = nerve_diameter_um / 2 + p["gap_um"]
     if r_need > p["r_cuff_in_pre_um"] and not p["expandable"]:
         raise ParameterError("cuff.preset", f"cuff.preset={name!r}: inner radius {p['r_cuff_in_pre_um']:g} um is "
@@ -574,6 +694,24 @@ def preset_cuff(name: str, nerve_diameter_um: float, angle_deg: float = 0.0, z_u
                                  start_deg=(arc - contact_arc) / 2) for sign in p["contact_z_sign"])
     return Cuff(inner_radius_um=r_in, thickness_um=p["thickness_um"], length_um=p["length_um"], z_um=z_um,
                 contacts=contacts, angle_deg=angle_deg - (arc - contact_arc) / 2, arc_deg=arc)
+
+
+def _preset_helix(p: dict, nerve_diameter_um: float, angle_deg: float, z_um: float) -> HelixCuff:
+    """ASCENT's LivaNova2000 expressions (§5.1): the helix opens to r_nerve + gap keeping its arc length, and is
+    turned by ``angle_deg`` + corr so the contact centre stays at 90° + ``angle_deg``."""
+    gap, pitch, thk = p["gap_um"], p["pitch_um"], p["thickness_um"]
+    r_need = nerve_diameter_um / 2 + gap
+    r_in = max(r_need, p["r_cuff_in_pre_um"])
+    inner_d = p["id_small_um"] if r_need < p["id_switch_radius_um"] else p["id_large_um"]
+    turns = p["turns_pre"] if r_need < p["r_cuff_in_pre_um"] else p["turns_pre"] * math.sqrt(
+        (pitch**2 + (math.pi * (inner_d + thk))**2) / (pitch**2 + (math.pi * (2 * r_need + thk))**2))
+    corr = 450.0 - 180.0 * turns  # 360 (0.75 - 0.3 rev + 0.2 (2.5 - rev)): contact centre kept at 90 deg
+    return HelixCuff(inner_radius_um=r_in, thickness_um=thk, width_um=p["width_um"], pitch_um=pitch, turns=turns,
+                     centres_um=tuple(z_um + sign * p["separation_um"] / 2 for sign in p["contact_z_sign"]),
+                     start_deg=angle_deg + corr, contact_width_um=p["contact_width_um"],
+                     contact_thickness_um=p["contact_thickness_um"], contact_from=p["contact_from"],
+                     contact_to=p["contact_to"], fill_radius_um=r_in + thk + p["fill_thickness_um"],
+                     fill_length_um=turns * pitch + p["width_um"] + 2 * p["fill_thickness_um"])
 
 
 def load_spec(path: str | Path) -> FieldSpec:
