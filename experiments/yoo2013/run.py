@@ -1,8 +1,10 @@
 """Yoo 2013 dog cervical VNS thresholds on a nervesim FEM field (issue 9, experiment 1; volume-conductor.md §7).
 
-Today's spec (``spec_point_contacts.toml``) has the nerve, fascicle, perineurium thin layer and muscle medium of
-ASCENT's Yoo model, but point contacts at the helical cuff's source positions instead of the cuff itself
-(silicone, platinum, saline fill): the thresholds are what *that* model gives, not ASCENT's Yoo model.
+The default spec (``spec_point_contacts.toml``) has the nerve, fascicle (circle stand-in), perineurium thin layer and
+muscle medium of ASCENT's Yoo model, with point contacts at the LivaNova2000 helices' source positions and no cuff:
+the thresholds are what *that* model gives, not ASCENT's Yoo model. ``spec.toml`` adds the archived LivaNova2000
+helical cuff (silicone ribbons, platinum bands, saline fill; §5.1): it meshes (845 k elements, ~100 s) but CG + BDDC
+does not yet converge on that mesh (see nervesim/field/STACK.md), so it is not the default.
 
 Protocol (§7): MRG interpolation 2.1, 3.6, 7.8 µm at the fascicle centroid, a node at z = 12.5 mm, the fibre
 trimmed by whole internodes to [0, 25 mm]; weights [+1, −1] (contact 1 at z = 8.5 mm is the cathode of a 0.3 ms
@@ -43,7 +45,7 @@ def main() -> None:
     thresholds = {d: find_threshold(fib, field.potentials(fib, *xy, weights=[1, -1]),
                                     Waveform.monophasic(0.3)).threshold_mA for d, fib in fibres.items()}
     out = {"thresholds_mA": thresholds, "n_nodes": {d: fib.n_nodes for d, fib in fibres.items()},
-           "electrode": "point contacts at the LivaNova2000 source positions; no cuff (see the spec)",
+           "spec": str(args.spec), "cuff": type(spec.cuff).__name__ if spec.cuff else "none (point contacts)",
            "field": field.info, "field_wall_s": round(field_s, 1),
            "threshold_s": round(time.perf_counter() - t1, 1), "figure": str(args.figure)}
     plot_field(field, args.figure, {f'{d} µm': fib for d, fib in fibres.items()}, xy, weights=[1, -1])
