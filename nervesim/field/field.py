@@ -376,8 +376,14 @@ class FieldElectrode:
         self.x_um, self.y_um, self.origin_z_um = float(x_um), float(y_um), float(origin_z_um)
 
     def relative_to(self, x_um: float, y_um: float, z_um: float = 0.0) -> FieldElectrode:
-        """The same field seen from a fibre whose axis passes (``x_um``, ``y_um``) and whose z origin lies at
-        ``z_um`` (µm, in this electrode's frame), as `nervesim.Electrode.relative_to`.
+        """The same field seen from another fibre, as `nervesim.Electrode.relative_to`.
+
+        Parameters
+        ----------
+        x_um, y_um : float
+            Where that fibre's axis passes (µm, in this electrode's frame).
+        z_um : float, optional
+            Where that fibre's z origin lies (µm, in this electrode's frame).
 
         Returns
         -------
@@ -388,7 +394,12 @@ class FieldElectrode:
                               self.epineurial)
 
     def check_fibre(self, diameter_um: float) -> None:
-        """Refuse a fibre of ``diameter_um`` (µm) not wholly inside a fascicle (unless epineurial).
+        """Refuse a fibre not wholly inside a fascicle (unless epineurial), or at a non-finite place.
+
+        Parameters
+        ----------
+        diameter_um : float
+            Diameter (µm) of the fibre on this frame's z axis.
 
         Raises
         ------
