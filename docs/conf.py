@@ -29,7 +29,7 @@ nitpicky = True
 nitpick_ignore_regex = [("py:class", r"(?!nervesim\.).*")]
 
 # NEURON is optional: nervesim.neuron is documented from its source without importing it.
-autodoc_mock_imports = ["neuron"]
+autodoc_mock_imports = ["neuron", "ngsolve", "netgen", "scipy"]
 autodoc_member_order = "bysource"
 autodoc_typehints = "signature"
 autodoc_preserve_defaults = True
@@ -44,7 +44,8 @@ nervesim_modules = [
     "nervesim", "nervesim.fibre", "nervesim.model", "nervesim.extracellular", "nervesim.waveform",
     "nervesim.simulation", "nervesim.threshold", "nervesim.analyses", "nervesim.population", "nervesim.sweep",
     "nervesim.neuron", "nervesim.validate", "nervesim.errors", "nervesim.cache", "nervesim.solver",
-    "nervesim.channels",
+    "nervesim.channels", "nervesim.field", "nervesim.field.spec", "nervesim.field.field", "nervesim.field.mesh",
+    "nervesim.field.solve", "nervesim.field.analytic", "nervesim.field.plot",
 ]
 nervesim_checks = ["GL08", "PR01", "PR02", "PR07", "RT01", "RT03"]
 

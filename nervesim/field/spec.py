@@ -247,12 +247,12 @@ class HelixCuff:
 
     @property
     def angle_deg(self) -> float:
-        """Start angle (degrees), as `Cuff.angle_deg`."""
+        """Start angle (degrees), as ``angle_deg`` of `Cuff`."""
         return self.start_deg
 
     @property
     def arc_deg(self) -> float:
-        """The helix covers every angle (360), as `Cuff.arc_deg`."""
+        """The helix covers every angle (360), as ``arc_deg`` of `Cuff`."""
         return 360.0
 
     @property
