@@ -16,9 +16,10 @@ fibre.model                    -          ``mrg-interp``, ``mrg-discrete`` or ``
 fibre.diameter_um              -          fibre diameter (µm), inside the model's range
 fibre.n_nodes                  51         nodes of Ranvier (odd integer)
 fibre.temperature_c            model's    temperature (°C); the models' default is 37
-electrode.kind                 point      ``point``, ``cuff`` or ``file``
+electrode.kind                 point      ``point``, ``cuff``, ``file`` or ``field``
 electrode.x_um                 -          point: electrode offset x (µm, required);
-                                          cuff: the fibre's x in the nerve (default 0)
+                                          cuff: the fibre's x in the nerve (default 0);
+                                          field: the fibre's x in the cross-section (required)
 electrode.y_um                 0          point: electrode offset y; cuff: the fibre's y (µm)
 electrode.z_um                 centre     position along the fibre (µm, 0 = start of the
                                           first node); default the centre node
@@ -31,6 +32,12 @@ electrode.cuff                 -          cuff preset (``models/cuffs.toml``), k
 electrode.nerve_diameter_um    -          nerve diameter for the cuff (µm), kind = cuff
 electrode.file                 -          CSV (``z_um,ve_mV``) or NPY of potentials (mV per
                                           mA), kind = file; relative to the spec's folder
+electrode.field                -          a solved field (``nervesim field``), kind = field;
+                                          relative to the spec's folder
+electrode.weights              [1]        contact weights of the field, one per contact
+                                          (a list of numbers; a list of lists is an axis)
+electrode.fibre_z_um           mid        z of the fibre's centre node in the field (µm);
+                                          default the field model's mid-length
 waveform.pulse                 mono       ``mono``, ``biphasic`` or ``asymmetric``
 waveform.width_ms              -          pulse width (ms), per phase
 waveform.polarity              cathodic   ``cathodic`` or ``anodic`` (of the first phase)
@@ -51,7 +58,7 @@ millions of points cost no memory.
 
 Each point is identified (`Sweep.point_id`) by a hash of everything that sets its result: its
 parameters (numbers normalised, so ``500`` and ``500.0`` are one point; defaults filled), the
-content of its potentials file (not its path), the model definition and `RESULTS_VERSION`. The
+content of its potentials or field file (not its path), the model definition and `RESULTS_VERSION`. The
 store keeps one row per finished point, committed as it finishes, so rerunning the same (or an
 extended) spec runs only what is missing, and editing a potentials file or a model reruns the
 points that use it. Only the process that owns the store writes to it; workers (local
@@ -101,7 +108,8 @@ class Key(NamedTuple):
     Attributes
     ----------
     type : str
-        ``str``, ``float``, ``int`` or ``triple`` (three floats); numbers are normalised to it.
+        ``str``, ``float``, ``int``, ``triple`` (three floats) or ``floats`` (a list of floats);
+        numbers are normalised to it.
     default : object
         Filled in where the spec leaves the key out (None: required where used, or the library's
         default).
@@ -131,6 +139,9 @@ KEYS: dict[str, Key] = {
     "electrode.cuff": Key("str", None, "cuff"),
     "electrode.nerve_diameter_um": Key("float", None, "nerve diameter", "µm"),
     "electrode.file": Key("str", None, "potentials file"),
+    "electrode.field": Key("str", None, "field file"),
+    "electrode.weights": Key("floats", None, "contact weights"),
+    "electrode.fibre_z_um": Key("float", None, "fibre centre z", "µm"),
     "waveform.pulse": Key("str", "mono", "pulse"),
     "waveform.width_ms": Key("float", None, "pulse width", "ms"),
     "waveform.gap_ms": Key("float", 0.0, "interphase gap", "ms"),
@@ -151,11 +162,17 @@ KINDS = {  # the electrode keys each kind uses (the others must not be given)
     "cuff": {"electrode.x_um", "electrode.y_um", "electrode.z_um", *MEDIUM_KEYS, "electrode.cuff",
              "electrode.nerve_diameter_um"},
     "file": {"electrode.file"},
+    "field": {"electrode.field", "electrode.weights", "electrode.x_um", "electrode.y_um", "electrode.fibre_z_um"},
 }
+#: Key types whose single value is a list (so only a list of lists is an axis).
+LIST_TYPES = ("triple", "floats")
+#: Keys naming input files: resolved against the spec's folder; their content, not their path, is identity.
+FILE_KEYS = ("electrode.file", "electrode.field")
 PULSES = {"mono": set(), "biphasic": {"waveform.gap_ms"}, "asymmetric": {"waveform.gap_ms", "waveform.ratio"}}
 OPTIONAL = set().union(*KINDS.values(), *PULSES.values())  # keys used by some kinds or pulses only
 REQUIRED = {"point": ("electrode.x_um",), "cuff": ("electrode.cuff", "electrode.nerve_diameter_um"),
-            "file": ("electrode.file",), "asymmetric": ("waveform.ratio",)}
+            "file": ("electrode.file",), "field": ("electrode.field", "electrode.x_um"),
+            "asymmetric": ("waveform.ratio",)}
 
 #: Keys whose validity depends on one another's values; every other key is checked value by value.
 #: Validation tries every combination of the values of each group's axes (a library check that
@@ -169,6 +186,9 @@ COUPLED = (
      "fibre.model", "fibre.diameter_um"),
     # the potentials file covers the fibre
     ("electrode.kind", "electrode.file", "fibre.model", "fibre.diameter_um", "fibre.n_nodes"),
+    # the fibre inside a fascicle of the field, its length within the model, one weight per contact
+    ("electrode.kind", "electrode.field", "electrode.weights", "electrode.x_um", "electrode.y_um",
+     "electrode.fibre_z_um", "fibre.model", "fibre.diameter_um", "fibre.n_nodes"),
     # phase edges on the time grid, tstop after the stimulus, a train's period, problem size
     ("waveform.pulse", "waveform.width_ms", "waveform.gap_ms", "waveform.ratio", "waveform.frequency_hz",
      "waveform.n_pulses", "run.dt_ms", "run.tstop_ms", "fibre.n_nodes"),
@@ -212,6 +232,10 @@ def _normalise(key: str, value: Any, where: str) -> Any:
         if not isinstance(value, list) or len(value) != 3:
             raise SpecError(key, f"{value!r} must be a list of three conductivities [sx, sy, sz] (S/m)", where)
         return [_number(key, v, where) for v in value]
+    if kind == "floats":
+        if not isinstance(value, list) or not value:
+            raise SpecError(key, f"{value!r} must be a list of numbers, e.g. [1, -1]", where)
+        return [_number(key, v, where) for v in value]
     number = _number(key, value, where)
     if kind == "int":
         if not number.is_integer():
@@ -248,7 +272,7 @@ def _flat_point(extra: dict[str, Any], where: str) -> dict[str, Any]:
     for key, value in flat.items():
         if key not in KEYS:
             raise SpecError(key, f"unknown key{_suggest(key, KEYS)}", where)
-        if isinstance(value, list) and (KEYS[key].type != "triple" or any(isinstance(v, list) for v in value)):
+        if isinstance(value, list) and (KEYS[key].type not in LIST_TYPES or any(isinstance(v, list) for v in value)):
             raise SpecError(key, "a [[point]] takes single values; a list in a table makes an axis", where)
     return flat
 
@@ -344,7 +368,8 @@ class Sweep:
             ``params``, ``model`` (hash) and ``results_version``.
         """
         hashes = self.input_hashes(params)
-        return {"params": {**params, "electrode.file": hashes.get("electrode.file")},
+        files = {k: hashes.get(k) for k in FILE_KEYS}
+        return {"params": {**params, **files},
                 "model": hashes["model"], "results_version": RESULTS_VERSION}
 
     def input_hashes(self, params: dict[str, Any]) -> dict[str, str]:
@@ -358,13 +383,14 @@ class Sweep:
         Returns
         -------
         dict
-            ``model``: SHA-256 of the model definition (its TOML text with includes); for kind
-            ``file`` also ``electrode.file``: SHA-256 of the file's bytes. Each is read once per
-            sweep.
+            ``model``: SHA-256 of the model definition (its TOML text with includes); for kinds
+            ``file`` and ``field`` also ``electrode.file`` or ``electrode.field``: SHA-256 of the
+            file's bytes. Each is read once per sweep.
         """
         out = {"model": self._hash(f"model:{params['fibre.model']}")}
-        if params["electrode.file"] is not None:
-            out["electrode.file"] = self._hash(f"file:{params['electrode.file']}")
+        for key in FILE_KEYS:
+            if params[key] is not None:
+                out[key] = self._hash(f"file:{params[key]}")
         return out
 
     def _hash(self, what: str) -> str:
@@ -446,7 +472,7 @@ def expand(spec: dict[str, Any], name: str = "sweep", text: str = "", folder: st
     text : str
         The spec's text, kept with the sweep.
     folder : path
-        Relative ``electrode.file`` paths resolve against it (the spec file's folder).
+        Relative ``electrode.file`` and ``electrode.field`` paths resolve against it (the spec file's folder).
     allow_large : bool
         Accept runs above the per-run time and memory limits (`nervesim.simulation.Stimulation`);
         pass the same to `run_sweep`.
@@ -483,7 +509,8 @@ def expand(spec: dict[str, Any], name: str = "sweep", text: str = "", folder: st
     for key, value in flat.items():
         if key not in KEYS:
             raise SpecError(key, f"unknown key{_suggest(key, KEYS)}")
-        is_axis = isinstance(value, list) and (KEYS[key].type != "triple" or (value and isinstance(value[0], list)))
+        is_axis = isinstance(value, list) and (KEYS[key].type not in LIST_TYPES
+                                                or (value and isinstance(value[0], list)))
         if not is_axis:
             fixed[key] = _resolve(key, _normalise(key, value, ""), folder)
             continue
@@ -517,7 +544,7 @@ def expand(spec: dict[str, Any], name: str = "sweep", text: str = "", folder: st
 
 def _resolve(key: str, value: Any, folder: Path) -> Any:
     """A file path relative to the spec's folder, made absolute (so any working directory finds it)."""
-    if key == "electrode.file":
+    if key in FILE_KEYS:
         return str((folder / Path(value).expanduser()).resolve())
     return value
 
@@ -534,7 +561,7 @@ def load_spec(path: str | Path, *, allow_large: bool = False) -> Sweep:
     Parameters
     ----------
     path : path
-        The spec; relative ``electrode.file`` paths in it are resolved against its folder.
+        The spec; relative ``electrode.file``/``electrode.field`` paths in it are resolved against its folder.
     allow_large : bool
         As for `expand`.
 
@@ -625,9 +652,12 @@ def _check_point(p: dict[str, Any], cache: dict, caught: list[str], where: Calla
             warnings.simplefilter("always")
             fibre, electrode, wave = _build(p, cache)
             key = json.dumps([p[k] for k in KEYS if k.startswith(("electrode.", "fibre."))])
-            if key not in cache:  # the electrode's checks against this fibre, computing no potentials
-                cache[key] = electrode.check_fibre(fibre.diameter_um) if hasattr(electrode, "check_fibre") \
-                    else electrode.potentials(fibre)  # a file's: an interpolation that checks its coverage
+            # The electrode's checks against this fibre, computing no potentials; a file's: an interpolation that
+            # checks its coverage; a field's potentials were sampled (and the place checked) by _build.
+            if key not in cache and hasattr(electrode, "check_fibre"):
+                cache[key] = electrode.check_fibre(fibre.diameter_um)
+            elif key not in cache and hasattr(electrode, "potentials"):
+                cache[key] = electrode.potentials(fibre)
             stim = Stimulation(fibre, None, wave, dt_ms=p["run.dt_ms"], tstop_ms=p["run.tstop_ms"], parallel=False,
                                allow_large=allow_large)
             try:
@@ -674,6 +704,11 @@ def _build(p: dict[str, Any], cache: dict | None = None):
         el = Electrode.cuff(p["electrode.cuff"], p["electrode.nerve_diameter_um"], z,
                             "endoneurium" if medium is None else medium_from(medium))
         el = el.relative_to(p["electrode.x_um"], p["electrode.y_um"])
+    elif kind == "field":
+        from .field import load_field
+
+        el = load_field(p["electrode.field"]).potentials(fibre, p["electrode.x_um"], p["electrode.y_um"],
+                                                        p["electrode.weights"], p["electrode.fibre_z_um"])
     else:
         el = FilePotentials.from_file(p["electrode.file"])
     wave = Waveform.pulse(p["waveform.pulse"], p["waveform.width_ms"], p["waveform.polarity"],

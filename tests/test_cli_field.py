@@ -203,3 +203,43 @@ def test_load_field_reads_once_until_the_file_changes(solved, tmp_path):
     assert load_field(copy) is first
     os.utime(copy, ns=(0, os.stat(copy).st_mtime_ns + 10**9))  # as if written again
     assert load_field(copy) is not first
+
+
+def test_sweep_with_a_field(solved, tmp_path, capsys):
+    """A sweep over fibre places in a field: each stored threshold equals find_threshold on the field's
+    potentials for that place; the field file is found next to the spec and a bad weight count is refused
+    before anything runs."""
+    folder, out, _ = solved
+    spec = folder / "sweep.toml"
+    spec.write_text(f"""
+[fibre]
+model = "mrg-interp"
+diameter_um = 2.0
+n_nodes = 41
+[electrode]
+kind = "field"
+field = "{out.name}"
+x_um = [0.0, 300.0]
+weights = [1.0]
+[waveform]
+width_ms = 0.3
+[run]
+dt_ms = 0.005
+""")
+    db = tmp_path / "s.db"
+    assert main(["sweep", str(spec), "--store", str(db), "--quiet"]) == 0
+    from nervesim.sweep import load_results
+
+    rows = load_results(db)
+    assert list(rows["status"]) == ["ok", "ok"]
+    field = Field.load(out)
+    fibre = build_fibre("mrg-interp", 2.0, 41)
+    for x, thr in zip(rows["electrode.x_um"], rows["threshold_mA"]):
+        ref = find_threshold(fibre, field.potentials(fibre, x, 0.0, [1.0]), Waveform.monophasic(0.3), dt_ms=0.005)
+        assert thr == ref.threshold_mA
+    capsys.readouterr()
+    spec.write_text(spec.read_text().replace("weights = [1.0]", "weights = [1.0, -1.0]"))
+    with pytest.raises(SystemExit) as exc:
+        main(["sweep", str(spec), "--store", str(tmp_path / "t.db"), "--dry-run"])
+    err = capsys.readouterr().err.strip()
+    assert exc.value.code == 2 and len(err.splitlines()) == 1 and "electrode.weights" in err
