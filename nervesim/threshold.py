@@ -377,6 +377,25 @@ def search_threshold(runner: Runner, *, tolerance: float = 1e-3, start_mA: float
             floor = hi
 
 
+def end_excitation_flag(run: SimulationResult) -> str:
+    """The ``end_excitation`` flag sentence of a run whose `~SimulationResult.end_excitation` is true.
+
+    Parameters
+    ----------
+    run : SimulationResult
+        A run with end excitation.
+
+    Returns
+    -------
+    str
+        Which end nodes crossed with the initiation node, and the fix.
+    """
+    ends = [n for n in run.first_step_nodes if run.fibre.is_end_node(n)]
+    return (f"end_excitation: node(s) {', '.join(map(str, ends))} (a passive end node or its neighbour) crossed "
+            f"-30 mV in the same time step as the initiation node {run.initiation_node}; lengthen the fibre "
+            "(more nodes) or move the electrode toward the centre")
+
+
 def _no_bracket(runs: list[tuple[float, str]], min_mA: float, max_mA: float, at_top: bool) -> ThresholdSearchError:
     """Why the search stopped: it reached max_mA without a firing amplitude, or min_mA still responding."""
     if at_top:
@@ -399,10 +418,7 @@ def _result(probe: _Probe, sub: float, supra: float, tolerance: float) -> Thresh
     fibre = probe.runner.fibre
     flags = []
     if final.end_excitation:
-        ends = [n for n in final.first_step_nodes if fibre.is_end_node(n)]
-        flags.append(f"end_excitation: node(s) {', '.join(map(str, ends))} (a passive end node or its neighbour) "
-                     f"crossed -30 mV in the same time step as the initiation node {final.initiation_node}; "
-                     "lengthen the fibre (more nodes) or move the electrode toward the centre")
+        flags.append(end_excitation_flag(final))
     fired = [a for a, o in runs if o == FIRED]
     not_fired = [a for a, o in runs if o != FIRED]
     if not_fired and max(not_fired) > min(fired):

@@ -16,6 +16,7 @@ from ..extracellular import Electrode, FilePotentials, Medium, media_presets
 from ..fibre import build_fibre as _library_build_fibre
 from ..model import available_models
 from ..simulation import DEFAULT_DT_MS
+from ..sweep import SQLITE_MAGIC
 from ..waveform import Waveform
 
 DEFAULT_NODES = 51
@@ -330,7 +331,7 @@ OUTPUT_KINDS = {
     "figure": ((".png", ".pdf", ".svg"), (b"\x89PNG", b"%PDF", b"<?xml", b"<svg")),
     "csv": ((".csv",), ()),
     "parquet": ((".parquet",), (b"PAR1",)),
-    "sqlite": ((".db", ".sqlite", ".sqlite3"), (b"SQLite format 3\x00",)),
+    "sqlite": ((".db", ".sqlite", ".sqlite3"), (SQLITE_MAGIC,)),
     "field": ((".npz",), (b"PK\x03\x04",)),  # a NumPy .npz archive is a zip file
 }
 _BINARY_MAGIC = {magic: kind for kind, (_, magics) in OUTPUT_KINDS.items() for magic in magics}

@@ -7,7 +7,7 @@ import sys
 import time
 
 from .. import __version__
-from ..threshold import ActivationWindow, ThresholdSearchError, activation_window, search_threshold
+from ..threshold import ActivationWindow, ThresholdSearchError, activation_window, end_excitation_flag, search_threshold
 from . import common
 
 
@@ -207,8 +207,7 @@ def _simulate(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
     fired_nodes = [int(n) for n in (run.ap_counts > 0).nonzero()[0]]
     flags = list(notes)
     if run.end_excitation:
-        flags.append(f"end_excitation: the AP started at node {run.initiation_node}, an end node or its neighbour; "
-                     "lengthen the fibre (more nodes) or move the electrode toward the centre")
+        flags.append(end_excitation_flag(run))
     out = {"amplitude_mA": run.amplitude_mA, "fired": run.fired, "nodes_with_ap": fired_nodes,
            "initiation_node": run.initiation_node, "latency_ms": _finite_or_none(run.latency_ms),
            "detection_node": fibre.detection_node,
