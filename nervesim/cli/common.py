@@ -15,7 +15,7 @@ from ..errors import ParameterError
 from ..extracellular import Electrode, FilePotentials, Medium, media_presets
 from ..fibre import build_fibre as _library_build_fibre
 from ..model import available_models
-from ..simulation import DEFAULT_DT_MS
+from ..simulation import DEFAULT_DT_MS, MAX_RUN_BYTES, MAX_RUN_S
 from ..sweep import SQLITE_MAGIC
 from ..waveform import Waveform
 
@@ -134,8 +134,8 @@ def run_args(p: argparse.ArgumentParser) -> None:
 
 def size_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--allow-large", action="store_true",
-                   help="run even when one simulation is estimated to exceed 60 s or 1 GB (refused by default, "
-                        "with the estimate)")
+                   help=f"run even when one simulation is estimated to exceed {MAX_RUN_S:g} s or "
+                        f"{MAX_RUN_BYTES / 1e9:g} GB (refused by default, with the estimate)")
 
 
 def engine_class(name: str):
@@ -157,8 +157,8 @@ def build_fibre(args: argparse.Namespace, diameter_um: float | None = None):
     """The fibre and any model warnings (e.g. a small-fibre model above its intended range)."""
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
-        fibre = _library_build_fibre(args.model, args.diameter_um if diameter_um is None else diameter_um, args.nodes,
-                            temperature_c=args.temperature_c)
+        fibre = _library_build_fibre(args.model, args.diameter_um if diameter_um is None else diameter_um,
+                                     args.nodes, temperature_c=args.temperature_c)
     return fibre, [str(w.message) for w in caught]
 
 
