@@ -3,6 +3,10 @@
 Units are NEURON's (µm, Ω·cm, µF/cm², S/cm², MΩ/cm, mV), stated once here; both the
 Numba engine and the NEURON reference build from these arrays, so no value is typed twice.
 Each section is one compartment (nseg = 1), as in MRG/ASCENT/PyFibers.
+
+Two families: ``mrg`` (double cable: node, MYSA, FLUT, STIN with a myelin layer) and
+``single-cable`` (unmyelinated fibres, where every section is a node, and Sweeney's node and
+internode chain; reference fibre-models.md §1.1-1.3).
 """
 from __future__ import annotations
 
@@ -12,11 +16,14 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from .errors import ParameterError
+from .membrane import Membrane, check_temperature
 from .model import FibreModel, load_model
 
 #: Section kinds; a `Fibre` stores indices into this tuple (its ``kind`` array).
-SECTION_KINDS = ("node", "mysa", "flut", "stin")
+SECTION_KINDS = ("node", "mysa", "flut", "stin", "internode")
 NO_MYELIN_XG_S_CM2 = 1e10  # NEURON idiom for "layer 0 shorted to layer 1" at a node
+#: NEURON's defaults of the extracellular layer 0 a single-cable section keeps (PyFibers sets xg[0] 1e10).
+DEFAULT_XRAXIAL_MOHM_CM = 1e9
 #: Largest fibre `build_fibre` makes. Building takes ~106 bytes per section at its peak (tracemalloc:
 #: 117 MB for 100 001 nodes = 1.1 M sections, 0.6 s), so this caps it near 0.6 GB; one run of such a
 #: fibre at the default dt would take minutes, which `nervesim.Stimulation` refuses anyway unless asked.
@@ -25,7 +32,7 @@ MAX_NODES = 500_001
 
 @dataclass(frozen=True, eq=False, repr=False)
 class Fibre:
-    """A myelinated fibre along z, one compartment per section (build it with `build_fibre`).
+    """A fibre along z, one compartment per section (build it with `build_fibre`).
 
     Attributes
     ----------
@@ -34,15 +41,19 @@ class Fibre:
     diameter_um : float
         Fibre (outer myelin) diameter (µm).
     n_nodes : int
-        Nodes of Ranvier (odd).
+        Nodes of Ranvier (odd); in an unmyelinated fibre every section is a node.
     temperature_c : float
         Temperature of the channel kinetics (°C).
     passive_end_nodes : int
         Passive nodes at each end (PyFibers style: no channels, intracellularly disconnected).
     geometry : dict
         Evaluated model geometry (µm; ``lamellae`` unitless).
-    mechanism, mechanism_params : str, dict
-        Nodal channel mechanism and its parameters.
+    membrane : nervesim.membrane.Membrane
+        Mechanisms of the active sections and their parameters.
+    double_cable : bool
+        Whether the sections have a myelin layer (MRG); else a single cable.
+    balance : dict or None
+        Rest balancing of the model (``ions``, ``leak``, ``pump``), applied by the solver.
     v_rest_mV : float
         Resting (initial) membrane potential (mV).
     kind : ndarray of int
@@ -54,7 +65,7 @@ class Fibre:
     xraxial_MOhm_cm, xg_S_cm2, xc_uF_cm2 : ndarray
         Extracellular layer 0 (periaxonal space, myelin): MΩ/cm, S/cm², µF/cm².
     active : ndarray of bool
-        True where the nodal channel mechanism is inserted.
+        True where the membrane mechanisms are inserted.
     node_sections : ndarray of int
         Section index of each node.
     """
@@ -65,8 +76,9 @@ class Fibre:
     temperature_c: float
     passive_end_nodes: int
     geometry: dict[str, float]
-    mechanism: str
-    mechanism_params: dict[str, float]
+    membrane: Membrane
+    double_cable: bool
+    balance: dict | None
     v_rest_mV: float
     kind: np.ndarray
     diam_um: np.ndarray
@@ -84,7 +96,7 @@ class Fibre:
 
     @property
     def n_sections(self) -> int:
-        """Number of sections (compartments): 11·(N−1) + 1 for MRG."""
+        """Number of sections (compartments): 11·(N−1) + 1 for MRG, N unmyelinated, 2N − 1 Sweeney."""
         return len(self.kind)
 
     @property
@@ -131,23 +143,30 @@ class Fibre:
                 f"temperature_c={self.temperature_c:g}, passive_end_nodes={self.passive_end_nodes})")
 
 
-def build_fibre(model: str | FibreModel, diameter_um: float, n_nodes: int = 51, *,
-                temperature_c: float | None = None, passive_end_nodes: int | None = None) -> Fibre:
+def build_fibre(model: str | FibreModel, diameter_um: float, n_nodes: int | None = None, *,
+                temperature_c: float | None = None, passive_end_nodes: int | None = None,
+                length_um: float | None = None, section_length_um: float | None = None) -> Fibre:
     """Build a fibre of ``n_nodes`` nodes (odd, so a centre node exists).
 
     Parameters
     ----------
     model : str or FibreModel
-        Model name (``mrg-interp``, ``mrg-discrete``, ``mrg-small``) or a loaded model.
+        Model name (see `nervesim.available_models`) or a loaded model.
     diameter_um : float
-        Fibre (outer myelin) diameter (µm); must lie in the model's range.
-    n_nodes : int
-        Nodes of Ranvier, odd, 3 to `MAX_NODES`. Too few for the electrode distance shifts the
-        threshold; the search then flags ``short_fibre``.
+        Fibre diameter (µm; outer myelin diameter of myelinated models); must lie in the model's range.
+    n_nodes : int, optional
+        Nodes of Ranvier, odd, 3 to `MAX_NODES`; in unmyelinated models every section is a node
+        (PyFibers' ``n_nodes``). Default: the model's (51 for MRG), unless ``length_um`` is given.
+        Too few for the electrode distance shifts the threshold; the search then flags ``short_fibre``.
     temperature_c : float, optional
-        Sets the channel Q10 factors (°C, −10 to 50); default the model's (37 °C).
+        Temperature of the membrane kinetics (°C, −10 to 50); default the model's (37 °C).
     passive_end_nodes : int, optional
-        Passive nodes at each end; default the model's (PyFibers: 1).
+        Passive nodes at each end; default the model's (PyFibers: 1, none for Tigerholm and Thio).
+    length_um : float, optional
+        Fibre length instead of ``n_nodes``: floor(length / node spacing) + 1 nodes, one fewer if
+        that is even (as PyFibers).
+    section_length_um : float, optional
+        Section length of unmyelinated models (µm; default the model's, 8.333 µm).
 
     Returns
     -------
@@ -162,50 +181,44 @@ def build_fibre(model: str | FibreModel, diameter_um: float, n_nodes: int = 51, 
     if isinstance(model, str):
         model = load_model(model)
     d = model.definition
+    geo = model.geometry(float(diameter_um))
+    if section_length_um is not None:
+        if "section_length_um" not in geo:
+            raise ParameterError("section_length_um", f"section_length_um: model {model.name!r} has no uniform "
+                                 "sections (only unmyelinated models take it)")
+        if not math.isfinite(section_length_um) or not 0.1 <= section_length_um <= 1000:
+            raise ParameterError("section_length_um", f"section_length_um={section_length_um}: must be 0.1 to "
+                                 "1000 um")
+        geo["section_length_um"] = float(section_length_um)
+    lengths = _section_lengths(model, geo)
+    spacing = sum(lengths[s] for s in d["period"]) + lengths["node"]
+    if length_um is not None:
+        if n_nodes is not None:
+            raise ParameterError("length_um", "length_um: give either n_nodes or length_um, not both")
+        if not math.isfinite(length_um) or length_um <= 0:
+            raise ParameterError("length_um", f"length_um={length_um}: must be a positive length")
+        n_nodes = int(math.floor(length_um / spacing)) + 1
+        n_nodes -= 1 - n_nodes % 2
+        if n_nodes < 3:
+            raise ParameterError("length_um", f"length_um={length_um:g}: gives fewer than 3 nodes at a node "
+                                 f"spacing of {spacing:.6g} um")
+    if n_nodes is None:
+        n_nodes = int(d.get("default_nodes", 51))
     if not isinstance(n_nodes, (int, np.integer)) or not 3 <= n_nodes <= MAX_NODES or n_nodes % 2 == 0:
         raise ParameterError("n_nodes", f"n_nodes={n_nodes}: must be an odd integer from 3 to {MAX_NODES} "
                              "(odd so a centre node exists)")
-    geo = model.geometry(float(diameter_um))
     elec = d["electrical"]
-    temperature_c = float(elec["temperature_c"] if temperature_c is None else temperature_c)
-    if not math.isfinite(temperature_c) or not -10.0 <= temperature_c <= 50.0:
-        raise ParameterError("temperature_c", f"temperature_c={temperature_c}: must be finite, between -10 and 50 °C")
+    temperature_c = check_temperature(float(elec["temperature_c"] if temperature_c is None else temperature_c))
     ends = d["end_nodes"]
     k_end = int(ends["count"] if passive_end_nodes is None else passive_end_nodes)
     if k_end < 0 or 2 * k_end > n_nodes - 3:
         raise ParameterError("passive_end_nodes",
                              f"passive_end_nodes={k_end}: must be >= 0 and leave at least 3 active nodes "
-                         f"(n_nodes={n_nodes})")
-
-    lengths = dict(d["lengths_um"])
-    lengths["flut"] = geo["flut_length_um"]
-    n_stin = d["period"].count("stin")
-    fixed = sum(lengths[s] for s in d["period"] if s != "stin") + lengths["node"]
-    lengths["stin"] = (geo["deltax_um"] - fixed) / n_stin
-    if lengths["stin"] <= 0:
-        raise ParameterError("diameter_um",
-                             f"model {model.name!r} at {diameter_um} um gives a non-positive STIN length")
-
-    D = geo["fiber_diameter_um"]
-    rhoa = elec["rhoa_ohm_um"]
-    ra_axon = rhoa / 1e4  # Ω·µm → Ω·cm
-    per_kind = {}
-    for name in SECTION_KINDS:
-        s = d["sections"][name]
-        dax = geo[s["axolemma"]]
-        w = s["periaxonal_space_um"]
-        rp = rhoa * 0.01 / (math.pi * ((dax / 2 + w) ** 2 - (dax / 2) ** 2))
-        if s["myelinated"]:
-            # Section drawn with the fibre diameter; axolemma values rescaled to its true diameter (§2.3).
-            scale = dax / D
-            per_kind[name] = dict(diam=D, ra=ra_axon * (D / dax) ** 2, cm=elec["axolemma_cm_uF_cm2"] * scale,
-                                  g=s["g_pas_S_cm2"] * scale, e=s["e_pas_mV"], xr=rp,
-                                  xg=elec["myelin_g_S_cm2"] / (2 * geo["lamellae"]),
-                                  xc=elec["myelin_cm_uF_cm2"] / (2 * geo["lamellae"]), active=False)
-        else:
-            per_kind[name] = dict(diam=dax, ra=ra_axon, cm=elec["axolemma_cm_uF_cm2"], g=0.0,
-                                  e=elec["v_rest_mV"], xr=rp, xg=NO_MYELIN_XG_S_CM2, xc=0.0,
-                                  active=s.get("mechanism") is not None)
+                             f"(n_nodes={n_nodes})")
+    if model.family == "mrg":
+        per_kind = _mrg_sections(model, geo)
+    else:
+        per_kind = _single_cable_sections(model, geo)
 
     seq = ["node"]
     for _ in range(n_nodes - 1):
@@ -224,11 +237,64 @@ def build_fibre(model: str | FibreModel, diameter_um: float, n_nodes: int = 51, 
         cols["cm"][i] = ends["cm_uF_cm2"]
         cols["ra"][i] = ends["ra_ohm_cm"]
     z = np.cumsum(length) - length / 2
-    mech_name = d["sections"]["node"]["mechanism"]
-    return Fibre(model=model, diameter_um=D, n_nodes=int(n_nodes), temperature_c=temperature_c,
-                 passive_end_nodes=k_end, geometry=geo, mechanism=mech_name,
-                 mechanism_params=dict(d["mechanisms"][mech_name]), v_rest_mV=float(elec["v_rest_mV"]),
-                 kind=kind, diam_um=cols["diam"], length_um=length, z_um=z, ra_ohm_cm=cols["ra"],
-                 cm_uF_cm2=cols["cm"], g_pas_S_cm2=cols["g"], e_pas_mV=cols["e"],
+    return Fibre(model=model, diameter_um=float(geo["fiber_diameter_um"]), n_nodes=int(n_nodes),
+                 temperature_c=temperature_c, passive_end_nodes=k_end, geometry=geo,
+                 membrane=model.membrane, double_cable=model.family == "mrg", balance=d.get("balance"),
+                 v_rest_mV=float(elec["v_rest_mV"]), kind=kind, diam_um=cols["diam"], length_um=length, z_um=z,
+                 ra_ohm_cm=cols["ra"], cm_uF_cm2=cols["cm"], g_pas_S_cm2=cols["g"], e_pas_mV=cols["e"],
                  xraxial_MOhm_cm=cols["xr"], xg_S_cm2=cols["xg"], xc_uF_cm2=cols["xc"],
                  active=active, node_sections=node_sections)
+
+
+def _section_lengths(model: FibreModel, geo: dict[str, float]) -> dict[str, float]:
+    """Length (µm) of each section kind of the model at the evaluated geometry."""
+    d = model.definition
+    if model.family == "mrg":
+        lengths = dict(d["lengths_um"])
+        lengths["flut"] = geo["flut_length_um"]
+        n_stin = d["period"].count("stin")
+        fixed = sum(lengths[s] for s in d["period"] if s != "stin") + lengths["node"]
+        lengths["stin"] = (geo["deltax_um"] - fixed) / n_stin
+        if lengths["stin"] <= 0:
+            raise ParameterError("diameter_um", f"model {model.name!r} at {geo['fiber_diameter_um']} um gives a "
+                                 "non-positive STIN length")
+        return lengths
+    return {name: geo[s["length"]] for name, s in d["sections"].items()}
+
+
+def _mrg_sections(model: FibreModel, geo: dict[str, float]) -> dict[str, dict]:
+    """Per MRG section kind: NEURON diameter, Ra, cm, pas, extracellular layer 0 and whether active."""
+    d = model.definition
+    D = geo["fiber_diameter_um"]
+    elec = d["electrical"]
+    rhoa = elec["rhoa_ohm_um"]
+    ra_axon = rhoa / 1e4  # Ω·µm → Ω·cm
+    per_kind = {}
+    for name in SECTION_KINDS[:4]:
+        s = d["sections"][name]
+        dax = geo[s["axolemma"]]
+        w = s["periaxonal_space_um"]
+        rp = rhoa * 0.01 / (math.pi * ((dax / 2 + w) ** 2 - (dax / 2) ** 2))
+        if s["myelinated"]:
+            # Section drawn with the fibre diameter; axolemma values rescaled to its true diameter (§2.3).
+            scale = dax / D
+            per_kind[name] = dict(diam=D, ra=ra_axon * (D / dax) ** 2, cm=elec["axolemma_cm_uF_cm2"] * scale,
+                                  g=s["g_pas_S_cm2"] * scale, e=s["e_pas_mV"], xr=rp,
+                                  xg=elec["myelin_g_S_cm2"] / (2 * geo["lamellae"]),
+                                  xc=elec["myelin_cm_uF_cm2"] / (2 * geo["lamellae"]), active=False)
+        else:
+            per_kind[name] = dict(diam=dax, ra=ra_axon, cm=elec["axolemma_cm_uF_cm2"], g=0.0,
+                                  e=elec["v_rest_mV"], xr=rp, xg=NO_MYELIN_XG_S_CM2, xc=0.0,
+                                  active=bool(s.get("membrane", False)))
+    return per_kind
+
+
+def _single_cable_sections(model: FibreModel, geo: dict[str, float]) -> dict[str, dict]:
+    """Per section kind of a single-cable model: its table in the model file, diameter as a fraction of D."""
+    D = geo["fiber_diameter_um"]
+    per_kind = {}
+    for name, s in model.definition["sections"].items():
+        per_kind[name] = dict(diam=D * s.get("diameter_ratio", 1.0), ra=s["ra_ohm_cm"], cm=s["cm_uF_cm2"],
+                              g=s.get("g_pas_S_cm2", 0.0), e=s.get("e_pas_mV", 0.0), xr=DEFAULT_XRAXIAL_MOHM_CM,
+                              xg=NO_MYELIN_XG_S_CM2, xc=0.0, active=bool(s.get("membrane", False)))
+    return per_kind

@@ -14,6 +14,7 @@ from importlib import resources
 from typing import Any
 
 from .errors import ParameterError
+from .membrane import Membrane
 
 GEOMETRY_KEYS = ("axon_diameter_um", "node_diameter_um", "flut_length_um", "deltax_um", "lamellae")
 
@@ -55,6 +56,11 @@ class FibreModel:
     source_text: str
 
     @property
+    def family(self) -> str:
+        """``mrg`` (double cable) or ``single-cable`` (unmyelinated fibres, Sweeney)."""
+        return str(self.definition.get("family", "mrg"))
+
+    @property
     def min_um(self) -> float:
         """Smallest fibre diameter of the model (µm)."""
         return float(self.definition["diameter"]["min_um"])
@@ -63,6 +69,11 @@ class FibreModel:
     def max_um(self) -> float:
         """Largest fibre diameter of the model (µm)."""
         return float(self.definition["diameter"]["max_um"])
+
+    @functools.cached_property
+    def membrane(self) -> Membrane:
+        """The mechanisms of the model's active sections (``[membrane]`` of the model file)."""
+        return Membrane.from_definition(self.definition["membrane"], self.name)
 
     def check_diameter(self, diameter_um: float) -> None:
         """Check a fibre diameter against the model's range (and table rows, for tabulated models).
@@ -110,8 +121,8 @@ class FibreModel:
         Returns
         -------
         dict
-            The keys of ``GEOMETRY_KEYS`` (diameters and lengths in µm, ``lamellae`` a count) plus
-            ``fiber_diameter_um``.
+            Every entry of the model's ``[geometry]`` (for MRG the keys of ``GEOMETRY_KEYS``:
+            diameters and lengths in µm, ``lamellae`` a count) plus ``fiber_diameter_um``.
 
         Raises
         ------
@@ -126,16 +137,16 @@ class FibreModel:
             out = {k: float(table[k][row]) for k in GEOMETRY_KEYS}
         else:
             out = {}
-            pending = list(GEOMETRY_KEYS)
+            pending = [k for k in geo if k != "table"]
             while pending:  # fits may depend on one another (e.g. node from axon diameter)
                 progressed = False
                 for key in list(pending):
                     fit = geo[key]
-                    var = fit.get("of", "fiber_diameter_um")
+                    var = fit.get("of", "fiber_diameter_um") if isinstance(fit, dict) else "fiber_diameter_um"
                     if var != "fiber_diameter_um" and var not in out:
                         continue
                     x = diameter_um if var == "fiber_diameter_um" else out[var]
-                    out[key] = _evaluate_fit(fit, x)
+                    out[key] = evaluate_fit(fit, x)
                     pending.remove(key)
                     progressed = True
                 if not progressed:
@@ -151,7 +162,11 @@ def _table_row(table: dict[str, list[float]], diameter_um: float) -> int | None:
     return None
 
 
-def _evaluate_fit(fit: dict[str, Any], x: float) -> float:
+def evaluate_fit(fit: dict[str, Any] | float, x: float) -> float:
+    """Value of a geometry entry at ``x``: a number, or a polynomial (``poly``, highest power first,
+    or ``pieces`` chosen by ``below``) optionally truncated (``round = "trunc"``)."""
+    if isinstance(fit, (int, float)):
+        return float(fit)
     poly = fit.get("poly")
     if poly is None:
         for piece in fit["pieces"]:

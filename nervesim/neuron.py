@@ -1,7 +1,8 @@
 """The same fibre in a real NEURON: the reference the Numba engine is validated against.
 
-Optional: needs the ``neuron`` package (``pip install 'nervesim[neuron]'``). Mechanisms from
-``models/mechanisms`` are compiled with ``nrnivmodl`` on first use into a user cache directory
+Optional: needs the ``neuron`` package (``pip install 'nervesim[neuron]'``). The NMODL of every
+mechanism in ``models/mechanisms`` is generated from its definition (`nervesim.mechanism`, the
+same one the Numba kernels come from) and compiled with ``nrnivmodl`` on first use into a user cache directory
 (``$NERVESIM_CACHE_DIR`` or ``$XDG_CACHE_HOME/nervesim``), under a file lock so that concurrent
 processes build once. Units are NEURON's throughout.
 """
@@ -15,16 +16,15 @@ import shutil
 import subprocess
 import sys
 import tempfile
-from importlib import resources
 from pathlib import Path
 from typing import Sequence
 
 import numpy as np
 
 from .cache import cache_root
-from .channels import AXNODE_PARAMS
 from .extracellular import Electrode
 from .fibre import Fibre
+from .membrane import nmodl_files
 from .simulation import (
     AP_THRESHOLD_MV,
     DEFAULT_DT_MS,
@@ -60,11 +60,6 @@ def neuron_version() -> str:
     return str(_neuron.__version__)
 
 
-def _mod_sources() -> dict[str, bytes]:
-    mech = resources.files("nervesim.models").joinpath("mechanisms")
-    return {p.name: p.read_bytes() for p in sorted(mech.iterdir(), key=lambda p: p.name) if p.name.endswith(".mod")}
-
-
 def _nrnivmodl() -> str:
     local = Path(sys.executable).parent / "nrnivmodl"
     found = str(local) if local.exists() else shutil.which("nrnivmodl")
@@ -89,7 +84,7 @@ def compiled_mechanisms_dir() -> Path:
     RuntimeError
         If ``nrnivmodl`` is not found or the compilation fails (its output is in the message).
     """
-    sources = _mod_sources()
+    sources = {name: text.encode() for name, text in sorted(nmodl_files().items())}
     digest = hashlib.sha256(neuron_version().encode())
     for name, data in sources.items():
         digest.update(name.encode() + b"\0" + data)
@@ -134,9 +129,9 @@ class NeuronFibre:
     """A `~nervesim.fibre.Fibre` instantiated as NEURON sections.
 
     One section per fibre section (nseg = 1) with NEURON's ``extracellular`` mechanism
-    (nlayer = 2); the nodal channel mechanism of the model at active sections, ``pas`` elsewhere.
-    Every value comes from the `~nervesim.fibre.Fibre` arrays (NEURON units), as in the Numba
-    engine.
+    (nlayer = 2); the model's membrane mechanisms at active sections, ``pas`` wherever the fibre
+    has a passive leak. Every value comes from the `~nervesim.fibre.Fibre` arrays and its
+    `~nervesim.membrane.Membrane` (NEURON units), as in the Numba engine.
 
     Parameters
     ----------
@@ -155,7 +150,11 @@ class NeuronFibre:
         load_mechanisms()
         h.load_file("stdrun.hoc")
         self.fibre = fibre
-        suffix = fibre.mechanism_params["neuron_suffix"]
+        membrane = fibre.membrane
+        for ion, spec in membrane.ions.items():
+            if spec.dynamic:  # concentrations start from these globals at finitialize (NEURON's cinit)
+                setattr(h, f"{ion}i0_{ion}_ion", spec.c_in_mM)
+                setattr(h, f"{ion}o0_{ion}_ion", spec.c_out_mM)
         self.sections = []
         for i in range(fibre.n_sections):
             sec = h.Section(name=f"s{i}")
@@ -169,14 +168,18 @@ class NeuronFibre:
             sec.xg[0] = fibre.xg_S_cm2[i]
             sec.xc[0] = fibre.xc_uF_cm2[i]
             seg = sec(0.5)
-            if fibre.active[i]:
-                sec.insert(suffix)
-                for name in AXNODE_PARAMS:
-                    setattr(seg, f"{name}_{suffix}", fibre.mechanism_params[name])
-            else:
+            if not fibre.active[i] or fibre.g_pas_S_cm2[i] != 0:
                 sec.insert("pas")
                 seg.pas.g = fibre.g_pas_S_cm2[i]
                 seg.pas.e = fibre.e_pas_mV[i]
+            if fibre.active[i]:
+                for mech in membrane.mechanisms:
+                    sec.insert(mech.suffix)
+                    for name, value in membrane.parameters[mech.name].items():
+                        setattr(seg, f"{name}_{mech.suffix}", value)
+                for ion, spec in membrane.ions.items():
+                    if not spec.dynamic:
+                        setattr(seg, f"e{ion}", spec.e_mV)
             if i:
                 sec.connect(self.sections[i - 1](1), 0)
             self.sections.append(sec)

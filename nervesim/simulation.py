@@ -14,7 +14,7 @@ import numpy as np
 from .errors import ParameterError
 from .extracellular import Electrode, FilePotentials
 from .fibre import Fibre
-from .solver import Circuit, simulate_batch, simulate_kernel
+from .solver import Circuit, RunControl
 from .waveform import Waveform
 
 AP_THRESHOLD_MV = -30.0
@@ -248,6 +248,7 @@ class Stimulation:
         self.intracellular = intracellular
         self.parallel = parallel
         self.circuit = Circuit.from_fibre(fibre)
+        self._arrays = self.circuit.arrays()
         self.quiet_after_step = self._quiet_after_step()
 
     def _quiet_after_step(self) -> int:
@@ -259,10 +260,9 @@ class Stimulation:
             after = max(after, int(math.ceil((ic.delay_ms + ic.duration_ms) / self.dt_ms)) + 1)
         return after
 
-    def _kernel_args(self) -> tuple:
-        c = self.circuit
-        return (c.c_m_nF, c.g_pas_uS, c.e_pas_mV, c.c_my_nF, c.g_my_uS, c.c_o_nF, c.g_o_uS, c.g_axial_uS,
-                c.active_idx, c.active_scale, c.mech_params, c.q10, c.v_init_mV)
+    def _control(self, early_exit: bool, ap_threshold_mV: float) -> RunControl:
+        return RunControl(self.dt_ms, PRERUN_DT_MS, PRERUN_STEPS, self.fibre.detection_node, float(ap_threshold_mV),
+                          bool(early_exit), self.quiet_after_step, QUIET_MV if early_exit else 0.0, QUIET_MV_MS)
 
     def run(self, amplitude_mA: float, *, record_nodes: Sequence[int] = (), early_exit: bool = False,
             ap_threshold_mV: float = AP_THRESHOLD_MV) -> SimulationResult:
@@ -304,16 +304,15 @@ class Stimulation:
         rec = np.empty((len(nodes), self.n_steps + 1))
         ic = self.intracellular
         if ic is None:
-            stim = (-1, 0.0, 0.0, 0.0)
+            stim = (-1, 0.0, 0.0, 0.0)  # (compartment, nA, delay ms, duration ms)
         else:
             stim = (int(fib.node_sections[ic.node]), float(ic.amplitude_nA), float(ic.delay_ms),
                     float(ic.duration_ms))
         t_first, t_cross = np.empty(fib.n_nodes), np.empty(fib.n_nodes)
         count = np.empty(fib.n_nodes, dtype=np.int64)
-        steps = simulate_kernel(
-            *self._kernel_args(), ve_mV, self.wave, amplitude_mA, self.dt_ms, PRERUN_DT_MS, PRERUN_STEPS,
-            *stim, self.circuit.node_idx, fib.detection_node, ap_threshold_mV, early_exit, self.quiet_after_step,
-            QUIET_MV if early_exit else 0.0, QUIET_MV_MS, rec_idx, rec, t_first, t_cross, count)
+        steps = self.circuit.kernels.simulate_kernel(
+            self._arrays, self._control(early_exit, ap_threshold_mV), ve_mV, self.wave, amplitude_mA, stim,
+            rec_idx, rec, t_first, t_cross, count)
         return SimulationResult(fibre=fib, amplitude_mA=amplitude_mA, dt_ms=self.dt_ms, tstop_ms=self.tstop_ms,
                                 steps_run=int(steps), ap_times_ms=t_first, ap_counts=count, crossing_ms=t_cross,
                                 recorded_nodes=nodes, vm_mV=rec[:, :steps + 1] if nodes else None)
@@ -350,10 +349,8 @@ class Stimulation:
         t_first, t_cross = np.empty((m, fib.n_nodes)), np.empty((m, fib.n_nodes))
         count = np.empty((m, fib.n_nodes), dtype=np.int64)
         steps = np.empty(m, dtype=np.int64)
-        simulate_batch(*self._kernel_args(), np.ascontiguousarray(ve), self.wave, amps, self.dt_ms, PRERUN_DT_MS,
-                       PRERUN_STEPS, self.circuit.node_idx, fib.detection_node, ap_threshold_mV, early_exit,
-                       self.quiet_after_step, QUIET_MV if early_exit else 0.0, QUIET_MV_MS,
-                       t_first, t_cross, count, steps)
+        self.circuit.kernels.simulate_batch(self._arrays, self._control(early_exit, ap_threshold_mV),
+                                            np.ascontiguousarray(ve), self.wave, amps, t_first, t_cross, count, steps)
         return [SimulationResult(fibre=fib, amplitude_mA=float(a), dt_ms=self.dt_ms, tstop_ms=self.tstop_ms,
                                  steps_run=int(steps[i]), ap_times_ms=t_first[i], ap_counts=count[i],
                                  crossing_ms=t_cross[i]) for i, a in enumerate(amps)]

@@ -11,10 +11,11 @@ import nervesim
 PROBE = """
 import json, numba
 from numba.core.registry import CPUDispatcher
-import nervesim.channels, nervesim.solver
-paths = [obj._cache._cache_path for mod in (nervesim.channels, nervesim.solver) for obj in vars(mod).values()
+import nervesim
+kernels = nervesim.load_model("mrg-interp").membrane.kernels()
+paths = [obj._cache._cache_path for obj in vars(kernels).values()
          if isinstance(obj, CPUDispatcher) and obj._cache.__class__.__name__ == "FunctionCache"]
-print(json.dumps({"numba_cache_dir": numba.config.CACHE_DIR, "paths": paths}))
+print(json.dumps({"numba_cache_dir": numba.config.CACHE_DIR, "paths": paths, "module": kernels.__file__}))
 """
 
 
@@ -28,7 +29,8 @@ def probe(env_extra: dict) -> dict:
 def test_kernels_cache_outside_the_package(tmp_path):
     found = probe({"NERVESIM_CACHE_DIR": str(tmp_path)})
     package = Path(nervesim.__file__).resolve().parent
-    assert len(found["paths"]) >= 5  # every cached kernel of channels and solver
+    assert len(found["paths"]) >= 5  # every cached kernel of the generated module
+    assert Path(found["module"]).resolve().is_relative_to(tmp_path / "kernels")
     for path in found["paths"]:
         assert Path(path).resolve().is_relative_to(tmp_path / "numba")
         assert not Path(path).resolve().is_relative_to(package)
@@ -37,3 +39,4 @@ def test_kernels_cache_outside_the_package(tmp_path):
 def test_numba_cache_dir_set_by_the_user_wins(tmp_path):
     found = probe({"NUMBA_CACHE_DIR": str(tmp_path / "mine"), "NERVESIM_CACHE_DIR": str(tmp_path / "ours")})
     assert all(Path(p).is_relative_to(tmp_path / "mine") for p in found["paths"])
+    assert Path(found["module"]).is_relative_to(tmp_path / "ours" / "kernels")

@@ -1,24 +1,20 @@
-"""AXNODE kinetics against independent references: the values computed in mrg-model.md (§2.6, §2.7, §3.3,
-§3.4) and NEURON's own evaluation of the compiled mechanism (models/mechanisms/nsim_axnode.mod)."""
+"""AXNODE kinetics, generated from models/mechanisms/axnode.toml, against independent references: the values
+computed in mrg-model.md (§2.6, §2.7, §3.3, §3.4) and NEURON's own evaluation of the NMODL generated from the
+same definition."""
 from decimal import Decimal
 
 import numpy as np
 import pytest
 
-from nervesim.channels import (
-    axnode_current,
-    axnode_gate_step,
-    axnode_params,
-    axnode_rates,
-    axnode_steady_state,
-    q10_factors,
-)
+from nervesim import load_model
 
-PAR = axnode_params({"gnabar": 3.0, "gnapbar": 0.01, "gkbar": 0.08, "gl": 0.007, "ena": 50.0, "ek": -90.0,
-                     "el": -90.0, "clamp150": 1.0})
-#: NMODL FUNCTION names in `axnode_rates` order (rates before the Q10 factor).
-NMODL_RATES = ("alp", "bet_p", "alm", "betm", "alh", "beth", "als", "bets")
-#: Where each rate formula is 0/0: (v, index into `axnode_rates`).
+MEMBRANE = load_model("mrg-interp").membrane
+KERNELS = MEMBRANE.kernels()
+LAYOUT = MEMBRANE.layout()
+#: Rate names in the order the tests index them (each already multiplied by its Q10 factor).
+RATES = ("ap", "bp", "am", "bm", "ah", "bh", "as_", "bs")
+GATES = ("p", "m", "h", "s")
+#: Where each rate formula is 0/0: (v, index into `RATES`).
 SINGULAR = ((-27.0, 0), (-34.0, 1), (-21.4, 2), (-25.7, 3), (-114.0, 4))
 #: Voltages covering every branch: the singular points, both sides of ±150 mV, the Exp() guard (v < -100 + ...).
 BRANCH_VOLTAGES = np.unique(np.concatenate([
@@ -28,38 +24,75 @@ BRANCH_VOLTAGES = np.unique(np.concatenate([
 ]))
 
 
+def params(clamp=True):
+    par = MEMBRANE.parameter_vector(3.3)
+    par[LAYOUT["par"]["axnode.clamp150"]] = float(clamp)
+    return par
+
+
+def state(v, celsius=37.0, clamp=True):
+    """One node initialised at v: gates at steady state, Q10 factors frozen at celsius."""
+    st = np.zeros(LAYOUT["n_st"])
+    KERNELS.membrane_init(v, st, params(clamp), celsius)
+    return st
+
+
+def gates(st):
+    return np.array([st[LAYOUT["st"][f"axnode.{g}"]] for g in GATES])
+
+
+def q10(st):
+    return np.array([st[LAYOUT["st"][f"axnode.q{i}"]] for i in (1, 2, 3)])
+
+
+def rates(v, st, clamp=True):
+    out = np.zeros(len(LAYOUT["rates"]))
+    KERNELS.membrane_rates(v, st, params(clamp), 37.0, out)
+    return np.array([out[LAYOUT["rates"].index(f"axnode.{r}")] for r in RATES])
+
+
+def unscaled_rates(v, clamp=True):
+    """The rate formulas without their Q10 factors."""
+    st = state(-80.0)
+    return rates(v, st, clamp) / np.repeat(q10(st), [4, 2, 2])
+
+
 def test_q10_factors():
-    assert q10_factors(36.0) == pytest.approx([3.530826, 5.493344, 1.0], rel=1e-6)
-    assert q10_factors(37.0) == pytest.approx([3.820486, 6.110498, 1.116123], rel=1e-6)
+    assert q10(state(-80.0, 36.0)) == pytest.approx([3.530826, 5.493344, 1.0], rel=1e-6)
+    assert q10(state(-80.0, 37.0)) == pytest.approx([3.820486, 6.110498, 1.116123], rel=1e-6)
 
 
 def test_steady_state_at_rest():
-    ss = axnode_steady_state(-80.0, q10_factors(37.0), True)
+    ss = gates(state(-80.0))
     assert ss == pytest.approx([0.2026041, 0.07320930, 0.6206950, 0.04302994], rel=1e-6)
     # Steady states do not depend on temperature.
-    assert axnode_steady_state(-80.0, q10_factors(20.0), True) == pytest.approx(ss, rel=1e-12)
+    assert gates(state(-80.0, 20.0)) == pytest.approx(ss, rel=1e-12)
 
 
 @pytest.mark.parametrize("celsius, taus", [(36.0, [19.441, 0.056059, 1.12546, 31.900]),
                                            (37.0, [17.967, 0.051809, 1.01179, 28.581])])
 def test_time_constants_at_rest(celsius, taus):
-    r = axnode_rates(-80.0, q10_factors(celsius), True)
+    r = rates(-80.0, state(-80.0, celsius))
     tau = [1 / (r[0] + r[1]), 1 / (r[2] + r[3]), 1 / (r[4] + r[5]), 1 / (r[6] + r[7])]
     assert tau == pytest.approx(taus, rel=1e-4)
 
 
+def current(v, st):
+    return KERNELS.membrane_current(v, st, params(), 37.0)
+
+
 def steady_state_current(v):
-    return axnode_current(v, *axnode_steady_state(v, q10_factors(37.0), True), PAR)[0]
+    return current(v, state(v))[0]
 
 
 def test_resting_node_current():
     # §2.7: -1.370e-3 mA/cm² at -80 mV (to the half unit of its last digit).
     assert steady_state_current(-80.0) == pytest.approx(-1.370e-3, abs=5e-7)
-    # The slope is the sum of the open conductances; check against a finite difference.
-    p, m, h, s = axnode_steady_state(-80.0, q10_factors(37.0), True)
-    i, g = axnode_current(-80.0, p, m, h, s, PAR)
-    i2, _ = axnode_current(-79.999, p, m, h, s, PAR)
-    assert g == pytest.approx((i2 - i) / 0.001, rel=1e-8)
+    # The slope is the sum of the open conductances (the mechanism is linear in v at fixed gates).
+    st = state(-80.0)
+    p, m, h, s = gates(st)
+    _, g = current(-80.0, st)
+    assert g == pytest.approx(3.0 * m ** 3 * h + 0.01 * p ** 3 + 0.08 * s + 0.007, rel=1e-8)
 
 
 @pytest.mark.parametrize("lo, hi, published", [(-89.0, -85.0, -87.94), (-82.0, -79.0, -80.25), (-65.0, -58.0, -61.24)])
@@ -81,16 +114,15 @@ def test_steady_state_iv_zero_crossings(lo, hi, published):
                                                  (6, -150.0, "1.13e-9"), (7, -150.0, "2.6e-28")])
 def test_formulas_at_the_clamp_boundary(index, v, published):
     """§3.3's formula values at ±150 mV, to half a unit of their last printed digit."""
-    value = axnode_rates(v, np.ones(3), False)[index]
+    value = unscaled_rates(v, clamp=False)[index]
     assert value == pytest.approx(float(published), abs=0.5 * 10.0 ** Decimal(published).as_tuple().exponent)
 
 
 @pytest.mark.parametrize("v, index", SINGULAR)
 def test_singular_points_are_continuous(v, index):
     """The substitute value at each 0/0 point is the formula's limit (symmetric neighbours cancel the slope)."""
-    q = np.ones(3)
-    neighbours = 0.5 * (axnode_rates(v - 1e-4, q, True)[index] + axnode_rates(v + 1e-4, q, True)[index])
-    assert axnode_rates(v, q, True)[index] == pytest.approx(neighbours, rel=1e-9)
+    neighbours = 0.5 * (unscaled_rates(v - 1e-4)[index] + unscaled_rates(v + 1e-4)[index])
+    assert unscaled_rates(v)[index] == pytest.approx(neighbours, rel=1e-9)
 
 
 @pytest.fixture(scope="module")
@@ -107,16 +139,22 @@ def nrn_node(nrn):
 
 @pytest.mark.parametrize("clamp", [True, False])
 def test_rates_match_neuron_mechanism(nrn_node, clamp):
-    """Every branch (singular points, ±150 mV clamps, the Exp guard) as NEURON evaluates the NMODL file."""
-    _, sec = nrn_node
+    """Every branch (singular points, ±150 mV clamps, the Exp guard) as NEURON evaluates the generated NMODL."""
+    h, sec = nrn_node
     mech = sec(0.5).nsim_axnode
     mech.clamp150 = float(clamp)
+    h.celsius = 37.0
+    h.finitialize(-80.0)  # freezes the Q10 factors
     try:
-        ref = np.array([[getattr(mech, name)(v) for name in NMODL_RATES] for v in BRANCH_VOLTAGES])
+        ref = []
+        for v in BRANCH_VOLTAGES:
+            mech.rates(v)
+            ref.append([getattr(h, f"{name}_nsim_axnode") for name in RATES])
     finally:
         mech.clamp150 = 1.0
-    ours = np.array([axnode_rates(v, np.ones(3), clamp) for v in BRANCH_VOLTAGES])
-    assert np.allclose(ours, ref, rtol=1e-13, atol=0)
+    st = state(-80.0)
+    ours = np.array([rates(v, st, clamp) for v in BRANCH_VOLTAGES])
+    assert np.allclose(ours, np.array(ref), rtol=1e-13, atol=0)
 
 
 @pytest.mark.parametrize("celsius", [20.0, 36.0, 37.0])
@@ -137,9 +175,11 @@ def test_gates_match_neuron_under_voltage_clamp(nrn_node, celsius):
         h.fadvance()
     v, *ref = (vec.as_numpy().copy() for vec in vecs)
     assert v.min() < -150 and v.max() > 150  # the clamp branches were exercised
-    q10 = q10_factors(celsius)
-    gates = np.empty((4, steps + 1))
-    gates[:, 0] = axnode_steady_state(-80.0, q10, True)
+    st = state(-80.0, celsius)
+    ours = np.empty((4, steps + 1))
+    ours[:, 0] = gates(st)
+    par = params()
     for n in range(steps):  # NEURON advances gates with the membrane potential after the step's solve
-        gates[:, n + 1] = axnode_gate_step(v[n + 1], *gates[:, n], dt, q10, True)
-    assert np.allclose(gates, np.array(ref), rtol=1e-11, atol=1e-14)
+        KERNELS.membrane_states(v[n + 1], st, par, celsius, dt)
+        ours[:, n + 1] = gates(st)
+    assert np.allclose(ours, np.array(ref), rtol=1e-11, atol=1e-14)

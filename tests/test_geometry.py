@@ -61,7 +61,8 @@ def test_small_fibre_fits(D, axon, node, deltax, flut, nl, stin):
     assert g["flut_length_um"] == pytest.approx(flut, abs=0.005)
     assert g["lamellae"] == nl
     assert f.length_um[first_of(f, "stin")] == pytest.approx(stin, abs=0.005)
-    assert f.mechanism_params["gnabar"] == 2.333333 and f.mechanism_params["gkbar"] == 0.115556
+    axnode = f.membrane.parameters["axnode"]
+    assert axnode["gnabar"] == 2.333333 and axnode["gkbar"] == 0.115556
 
 
 class _no_warning:

@@ -1,0 +1,281 @@
+# Cable solver template: NEURON's fixed-step backward Euler with staggered membrane states.
+#
+# Never imported as a module. nervesim.membrane appends this text to the generated membrane functions
+# (membrane_init, membrane_current, membrane_states) of a fibre model and imports the result, so the
+# membrane is compiled into these kernels; Numba caches them on disk. Units: nA, uS, nF, mV, ms
+# (uS mV = nA, nF mV/ms = nA); membrane functions work in NEURON's densities and are scaled by area.
+# The step functions are inlined (Numba IR) into the kernel: calls per compartment cost ~5 % of a step.
+#
+# `c` is a nervesim.solver.CableArrays, `r` a nervesim.solver.RunControl (named tuples of plain arrays
+# and numbers). A double cable (MRG) has per compartment the unknowns (v_i, x0, x1): intracellular,
+# periaxonal (extracellular layer 0) and outer layer potentials, v = v_i - x0. A single cable (fibres
+# without a myelin layer, reference fibre-models.md §1.2) has v alone, with v_i = v + e.
+# ruff: noqa: F821
+
+
+@njit(cache=True, nogil=True)
+def _diagonal_constants(c, dt):
+    """Step-invariant parts of each diagonal block: (a0, b, c, sum g_i, sum g_p, sum g_o) per compartment."""
+    n = c.c_m.shape[0]
+    out = np.zeros((6, n))
+    for k in range(n):
+        out[0, k] = c.c_m[k] / dt + c.g_pas[k]
+        out[1, k] = c.c_my[k] / dt + c.g_my[k]
+        out[2, k] = c.c_o[k] / dt + c.g_o[k]
+    layers = 3 if c.double else 1
+    for k in range(n - 1):
+        for layer in range(layers):
+            out[3 + layer, k] += c.g_ax[layer, k]
+            out[3 + layer, k + 1] += c.g_ax[layer, k]
+    return out
+
+
+@njit(cache=True, nogil=True, inline="always")
+def _currents(v, st, c, i_ion, g_act):
+    """Ionic current (nA) of every compartment at v, and the membrane slope (uS) where mechanisms sit."""
+    for k in range(v.shape[0]):
+        i_ion[k] = c.g_pas[k] * (v[k] - c.e_pas[k])
+    for j in range(c.act.shape[0]):
+        k = c.act[j]
+        i_d, g_d = membrane_current(v[k], st[j], c.par, c.celsius)
+        i_ion[k] += i_d * c.act_scale[j]
+        g_act[k] = g_d * c.act_scale[j]
+
+
+@njit(cache=True, nogil=True, inline="always")
+def _advance_states(v, st, c, dt):
+    for j in range(c.act.shape[0]):
+        membrane_states(v[c.act[j]], st[j], c.par, c.celsius, dt)
+
+
+@njit(cache=True, nogil=True, inline="always")
+def _step_double(v, x0, x1, st, e_out, i_stim, dt, diag, c, w):
+    """One backward-Euler step of the double cable in Delta-form; updates v, x0, x1 and st in place."""
+    n = v.shape[0]
+    i_ion, g_act, vi, dpi, rp = w
+    g_my, g_o, g_ax = c.g_my, c.g_o, c.g_ax
+    _currents(v, st, c, i_ion, g_act)
+    for k in range(n):
+        vi[k] = v[k] + x0[k]
+    # Forward sweep of block Thomas; dpi[k] holds the inverse of the eliminated diagonal block
+    # (symmetric: 00, 01, 02, 11, 12, 22) and rp[k] the eliminated right-hand side.
+    for k in range(n):
+        a = diag[0, k] + g_act[k]
+        b = diag[1, k]
+        wk = x0[k] - x1[k]
+        r0 = i_stim[k] - i_ion[k]
+        r1 = i_ion[k] - g_my[k] * wk
+        r2 = g_my[k] * wk - g_o[k] * (x1[k] - e_out[k])
+        d00 = a + diag[3, k]
+        d11 = a + b + diag[4, k]
+        d22 = b + diag[2, k] + diag[5, k]
+        d01 = -a
+        d12 = -b
+        d02 = 0.0
+        if k > 0:
+            gi, gp, go = g_ax[0, k - 1], g_ax[1, k - 1], g_ax[2, k - 1]
+            r0 += gi * (vi[k - 1] - vi[k])
+            r1 += gp * (x0[k - 1] - x0[k])
+            r2 += go * (x1[k - 1] - x1[k])
+            q0, q1, q2 = dpi[k - 1, 0], dpi[k - 1, 1], dpi[k - 1, 2]
+            q3, q4, q5 = dpi[k - 1, 3], dpi[k - 1, 4], dpi[k - 1, 5]
+            d00 -= gi * gi * q0
+            d01 -= gi * gp * q1
+            d02 -= gi * go * q2
+            d11 -= gp * gp * q3
+            d12 -= gp * go * q4
+            d22 -= go * go * q5
+            s0, s1, s2 = rp[k - 1, 0], rp[k - 1, 1], rp[k - 1, 2]
+            r0 += gi * (q0 * s0 + q1 * s1 + q2 * s2)
+            r1 += gp * (q1 * s0 + q3 * s1 + q4 * s2)
+            r2 += go * (q2 * s0 + q4 * s1 + q5 * s2)
+        if k < n - 1:
+            r0 += g_ax[0, k] * (vi[k + 1] - vi[k])
+            r1 += g_ax[1, k] * (x0[k + 1] - x0[k])
+            r2 += g_ax[2, k] * (x1[k + 1] - x1[k])
+        c00 = d11 * d22 - d12 * d12
+        c01 = d02 * d12 - d01 * d22
+        c02 = d01 * d12 - d02 * d11
+        inv_det = 1.0 / (d00 * c00 + d01 * c01 + d02 * c02)
+        dpi[k, 0] = c00 * inv_det
+        dpi[k, 1] = c01 * inv_det
+        dpi[k, 2] = c02 * inv_det
+        dpi[k, 3] = (d00 * d22 - d02 * d02) * inv_det
+        dpi[k, 4] = (d01 * d02 - d00 * d12) * inv_det
+        dpi[k, 5] = (d00 * d11 - d01 * d01) * inv_det
+        rp[k, 0] = r0
+        rp[k, 1] = r1
+        rp[k, 2] = r2
+    # Back substitution: Delta_k = D'_k^-1 (r'_k + G_k Delta_{k+1}).
+    u0 = u1 = u2 = 0.0
+    for k in range(n - 1, -1, -1):
+        s0, s1, s2 = rp[k, 0], rp[k, 1], rp[k, 2]
+        if k < n - 1:
+            s0 += g_ax[0, k] * u0
+            s1 += g_ax[1, k] * u1
+            s2 += g_ax[2, k] * u2
+        u0 = dpi[k, 0] * s0 + dpi[k, 1] * s1 + dpi[k, 2] * s2
+        u1 = dpi[k, 1] * s0 + dpi[k, 3] * s1 + dpi[k, 4] * s2
+        u2 = dpi[k, 2] * s0 + dpi[k, 4] * s1 + dpi[k, 5] * s2
+        v[k] += u0 - u1
+        x0[k] += u1
+        x1[k] += u2
+    _advance_states(v, st, c, dt)
+
+
+@njit(cache=True, nogil=True, inline="always")
+def _step_single(v, st, e_out, i_stim, dt, diag, c, w):
+    """One backward-Euler step of the single cable in Delta-form (Thomas algorithm); v_i = v + e."""
+    n = v.shape[0]
+    i_ion, g_act, _, dpi, rp = w
+    g_ax = c.g_ax
+    _currents(v, st, c, i_ion, g_act)
+    for k in range(n):
+        d = diag[0, k] + g_act[k] + diag[3, k]
+        r = i_stim[k] - i_ion[k]
+        if k > 0:
+            g = g_ax[0, k - 1]
+            r += g * ((v[k - 1] + e_out[k - 1]) - (v[k] + e_out[k]))
+            d -= g * g * dpi[k - 1, 0]
+            r += g * dpi[k - 1, 0] * rp[k - 1, 0]
+        if k < n - 1:
+            r += g_ax[0, k] * ((v[k + 1] + e_out[k + 1]) - (v[k] + e_out[k]))
+        dpi[k, 0] = 1.0 / d
+        rp[k, 0] = r
+    u = 0.0
+    for k in range(n - 1, -1, -1):
+        s = rp[k, 0]
+        if k < n - 1:
+            s += g_ax[0, k] * u
+        u = dpi[k, 0] * s
+        v[k] += u
+    _advance_states(v, st, c, dt)
+
+
+@njit(cache=True, nogil=True)
+def _step(v, x0, x1, st, e_out, i_stim, dt, diag, c, w):
+    if c.double:
+        _step_double(v, x0, x1, st, e_out, i_stim, dt, diag, c, w)
+    else:
+        _step_single(v, st, e_out, i_stim, dt, diag, c, w)
+
+
+@njit(cache=True, nogil=True)
+def simulate_kernel(c, r, ve, wave, amp, stim, rec_idx, rec, t_first, t_interp, count):
+    """Simulate one fibre from rest: pre-run, then the stimulus (plain arrays in this module's units).
+
+    Parameters
+    ----------
+    c : CableArrays
+        The circuit (nervesim.solver).
+    r : RunControl
+        Time step, pre-run, detection and early-exit settings (nervesim.solver).
+    ve : ndarray
+        Extracellular potential per compartment for 1 mA (mV).
+    wave : ndarray
+        Unit waveform, one sample per step; step n (t_n -> t_n + dt) applies amp * wave[n] * ve.
+    amp : float
+        Stimulus amplitude (mA).
+    stim : tuple
+        Intracellular pulse (compartment or -1, nA, delay ms, duration ms); on while
+        delay <= t + dt/2 < delay + duration, as NEURON's IClamp.
+    rec_idx, rec : ndarray
+        Compartments to record and the output (len(rec_idx), len(wave) + 1) of their v (mV).
+    t_first, t_interp, count : ndarray
+        Outputs per node: APCount time of the first AP (ms), its interpolated crossing (ms; NaN if
+        none), and the count.
+
+    Returns
+    -------
+    int
+        Steps run (fewer than len(wave) after an early stop).
+    """
+    n = c.c_m.shape[0]
+    v = np.full(n, c.v_init)
+    x0 = np.zeros(n)
+    x1 = np.zeros(n)
+    st = np.zeros((c.act.shape[0], c.n_st))
+    for j in range(c.act.shape[0]):
+        membrane_init(c.v_init, st[j], c.par, c.celsius)
+    w = (np.empty(n), np.zeros(n), np.empty(n), np.empty((n, 6)), np.empty((n, 3)))  # solver workspace
+    e_out = np.zeros(n)
+    i_stim = np.zeros(n)
+    diag = _diagonal_constants(c, r.pre_dt)
+    for _ in range(r.pre_steps):
+        _step(v, x0, x1, st, e_out, i_stim, r.pre_dt, diag, c, w)
+    dt = r.dt
+    diag = _diagonal_constants(c, dt)
+    node_idx = c.node_idx
+    n_nodes = node_idx.shape[0]
+    firing = np.zeros(n_nodes, dtype=np.bool_)
+    t_last = np.full(n_nodes, -1e300)
+    v_old = np.empty(n_nodes)
+    v_start = np.empty(n_nodes)
+    for q in range(n_nodes):
+        t_first[q] = np.nan
+        t_interp[q] = np.nan
+        count[q] = 0
+        v_start[q] = v[node_idx[q]]
+    for i in range(rec_idx.shape[0]):
+        rec[i, 0] = v[rec_idx[i]]
+    stim_idx, stim_nA, stim_del, stim_dur = stim
+    t = 0.0
+    n_steps = wave.shape[0]
+    last_w = 0.0
+    for step in range(n_steps):
+        wv = amp * wave[step]
+        if wv != last_w:
+            for k in range(n):
+                e_out[k] = wv * ve[k]
+            last_w = wv
+        if stim_idx >= 0:
+            t_mid = t + 0.5 * dt
+            i_stim[stim_idx] = stim_nA if stim_del <= t_mid < stim_del + stim_dur else 0.0
+        for q in range(n_nodes):
+            v_old[q] = v[node_idx[q]]
+        _step(v, x0, x1, st, e_out, i_stim, dt, diag, c, w)
+        t = t + 0.5 * dt  # two half steps, as NEURON accumulates t
+        t = t + 0.5 * dt
+        quiet = r.quiet_mV > 0.0 and step >= r.quiet_after
+        for q in range(n_nodes):
+            vq = v[node_idx[q]]
+            if not firing[q] and vq >= r.ap_thresh:
+                firing[q] = True
+                count[q] += 1
+                t_last[q] = t
+                if count[q] == 1:
+                    t_first[q] = t
+                    t_interp[q] = t - dt + dt * (r.ap_thresh - v_old[q]) / (vq - v_old[q])
+            elif firing[q] and vq < r.ap_thresh and t > t_last[q]:
+                firing[q] = False
+            if quiet and (abs(vq - v_start[q]) >= r.quiet_mV or abs(vq - v_old[q]) >= r.quiet_mV_ms * dt):
+                quiet = False
+        for i in range(rec_idx.shape[0]):
+            rec[i, step + 1] = v[rec_idx[i]]
+        if (r.stop_on_detect and count[r.det] > 0) or quiet:
+            return step + 1
+    return n_steps
+
+
+@njit(cache=True, nogil=True, parallel=True)
+def simulate_batch(c, r, ve, wave, amps, t_first, t_interp, count, steps):
+    """`simulate_kernel` for a batch of (potentials, amplitude) pairs, in parallel over the batch.
+
+    No traces, no intracellular stimulus. ``ve`` has one row per member; ``t_first``, ``t_interp``
+    and ``count`` one row per member; ``steps`` receives the steps each member ran.
+    """
+    no_rec = np.empty(0, dtype=np.int64)
+    for b in prange(amps.shape[0]):
+        rec = np.empty((0, 0))
+        steps[b] = simulate_kernel(c, r, ve[b], wave, amps[b], (-1, 0.0, 0.0, 0.0), no_rec, rec,
+                                   t_first[b], t_interp[b], count[b])
+
+
+@njit(cache=True, nogil=True)
+def membrane_balance_currents(c, out):
+    """Per mechanism and ion, the current densities (mA/cm2) of one active section initialised at rest."""
+    st = np.zeros(c.n_st)
+    membrane_init(c.v_init, st, c.par, c.celsius)
+    membrane_current(c.v_init, st, c.par, c.celsius)
+    membrane_ion_currents(c.v_init, st, c.par, c.celsius, out)
+    return st

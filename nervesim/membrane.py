@@ -1,0 +1,497 @@
+"""A fibre model's active membrane: its mechanisms, their parameters, ions, and the generated kernels.
+
+The mechanisms a fibre model inserts into its active sections (``[membrane]`` of the model file) are
+combined into one `Membrane`. Its per-section state lives in one float vector (``st``: every
+mechanism's states and frozen values, then per ion its reversal potential, inside and outside
+concentration and current), its parameters in another (``par``: every mechanism's parameters, per
+ion the fixed values, the section diameter, then any rate tables). `Membrane.kernels` writes the
+Numba source of four functions over these vectors, appends the cable solver template
+(``nervesim/_cable.py``) and imports the result from the cache directory, so each model gets
+compiled kernels in which the membrane is inlined, and Numba caches them across processes.
+
+Units are NEURON's: mV, ms, S/cm², mA/cm², mM, µm, °C.
+"""
+from __future__ import annotations
+
+import functools
+import hashlib
+import importlib.util
+import math
+import os
+import sys
+import tempfile
+from dataclasses import dataclass, field
+from importlib import resources
+from types import ModuleType
+from typing import Any
+
+import numba
+import numpy as np
+
+from .cache import cache_root
+from .errors import ParameterError
+from .mechanism import FARADAY, GAS_CONSTANT, ION_QUANTITIES, IONS, Mechanism, ion_names, load_mechanism
+
+#: NEURON's voltage increment for the membrane conductance (I(v + 0.001) − I(v)) / 0.001 (mV).
+DV_SLOPE_MV = 0.001
+#: Ion slots in ``st``: reversal potential, inside and outside concentration, current.
+ION_SLOTS = 4
+
+
+@dataclass(frozen=True)
+class IonSpec:
+    """How an ion behaves in a membrane.
+
+    Attributes
+    ----------
+    name : str
+        ``na``, ``k`` or ``ca``.
+    dynamic : bool
+        Some mechanism writes its concentrations: the reversal potential follows Nernst at
+        every step (NEURON's eadvance) and at initialisation.
+    e_mV : float
+        Fixed reversal potential (mV), when not dynamic.
+    c_in_mM, c_out_mM : float
+        Initial (or fixed) concentrations (mM).
+    """
+
+    name: str
+    dynamic: bool
+    e_mV: float
+    c_in_mM: float
+    c_out_mM: float
+
+
+#: NEURON's defaults when a model says nothing: E_Na 50, E_K −77, E_Ca 132.4579 mV; nai 10, nao 140,
+#: ki 54.4, ko 2.5, cai 5e-5, cao 2 mM (reference fibre-models.md §1.7.1).
+NEURON_ION_DEFAULTS = {"na": (50.0, 10.0, 140.0), "k": (-77.0, 54.4, 2.5), "ca": (132.4579, 5e-5, 2.0)}
+
+
+@dataclass(frozen=True, eq=False)
+class Membrane:
+    """The mechanisms of a model's active sections with their parameter values.
+
+    Build one with `Membrane.from_definition`.
+
+    Attributes
+    ----------
+    mechanisms : tuple of Mechanism
+        In insertion order.
+    parameters : dict of str to dict of str to float
+        Per mechanism name, its parameter values (defaults overridden by the model).
+    ions : dict of str to IonSpec
+        Every ion a mechanism uses.
+    """
+
+    mechanisms: tuple[Mechanism, ...]
+    parameters: dict[str, dict[str, float]]
+    ions: dict[str, IonSpec]
+    _layout: dict[str, Any] = field(default_factory=dict, repr=False)
+
+    @classmethod
+    def from_definition(cls, spec: dict[str, Any], where: str) -> Membrane:
+        """Build the membrane a fibre model file describes.
+
+        Parameters
+        ----------
+        spec : dict
+            The model's ``[membrane]`` table: ``mechanisms`` (names), one table per mechanism with
+            parameter overrides, and ``ions.<ion>`` with ``e_mV``, ``c_in_mM``, ``c_out_mM``.
+        where : str
+            The model name, for error messages.
+
+        Returns
+        -------
+        Membrane
+        """
+        mechs = tuple(load_mechanism(n) for n in spec["mechanisms"])
+        params = {}
+        for m in mechs:
+            over = spec.get(m.name, {})
+            unknown = set(over) - set(m.parameters)
+            if unknown:
+                raise ValueError(f"model {where}: {m.name} has no parameters {sorted(unknown)}")
+            params[m.name] = {**m.parameters, **{k: float(v) for k, v in over.items()}}
+        used = {ion for m in mechs for ion in set(m.reads) | set(m.writes)}
+        ions = {}
+        for ion in IONS:
+            if ion not in used:
+                continue
+            e0, ci0, co0 = NEURON_ION_DEFAULTS[ion]
+            s = spec.get("ions", {}).get(ion, {})
+            dynamic = any(q in m.writes.get(ion, ()) for m in mechs for q in ion_names(ion)[1:3])
+            ions[ion] = IonSpec(ion, dynamic, float(s.get("e_mV", e0)), float(s.get("c_in_mM", ci0)),
+                                float(s.get("c_out_mM", co0)))
+        return cls(mechs, params, ions)
+
+    @property
+    def source_text(self) -> str:
+        """The mechanism definitions, for hashing."""
+        return "\n".join(m.source_text for m in self.mechanisms)
+
+    # -- layout -------------------------------------------------------------------------------------
+    def layout(self) -> dict[str, Any]:
+        """Positions of every quantity in ``st`` and ``par`` (computed once).
+
+        Returns
+        -------
+        dict
+            ``st`` and ``par``: name → index (mechanism quantities as ``mech.name``, ions as ``ena``,
+            ``nai``, ...; the diameter as ``diam``); ``n_st``, ``n_par``; ``tables``: mechanism →
+            (offset, number of quantities, number of entries); ``rates``: the names
+            ``membrane_rates`` writes, in order.
+        """
+        if self._layout:
+            return self._layout
+        st: dict[str, int] = {}
+        par: dict[str, int] = {}
+        for m in self.mechanisms:
+            for s in m.states:
+                if s.name not in ION_QUANTITIES:
+                    st[f"{m.name}.{s.name}"] = len(st)
+            for a in m.initial:
+                st[f"{m.name}.{a.target}"] = len(st)
+            for p in m.parameters:
+                par[f"{m.name}.{p}"] = len(par)
+        for ion in self.ions:
+            for q in ion_names(ion):
+                st[q] = len(st)
+                par[q] = len(par)
+        par["diam"] = len(par)
+        rates = [f"{m.name}.{q}" for m in self.mechanisms for q in _rate_names(m)]
+        tables, n_par = {}, len(par)
+        for m in self.mechanisms:
+            if m.table is not None:
+                n = m.table.intervals + 1
+                tables[m.name] = (n_par, len(m.table.quantities), n)
+                n_par += n * len(m.table.quantities)
+        self._layout.update(st=st, par=par, n_st=len(st), n_par=n_par, tables=tables, rates=rates)
+        return self._layout
+
+    def parameter_vector(self, diameter_um: float) -> np.ndarray:
+        """The ``par`` vector of a section of diameter ``diameter_um`` (tables still empty).
+
+        Parameters
+        ----------
+        diameter_um : float
+            NEURON diameter of the active sections (µm).
+
+        Returns
+        -------
+        numpy.ndarray
+        """
+        lay = self.layout()
+        par = np.zeros(lay["n_par"])
+        for m in self.mechanisms:
+            for p, value in self.parameters[m.name].items():
+                par[lay["par"][f"{m.name}.{p}"]] = value
+        for ion, spec in self.ions.items():
+            e, ci, co, _ = ion_names(ion)
+            par[lay["par"][e]], par[lay["par"][ci]], par[lay["par"][co]] = spec.e_mV, spec.c_in_mM, spec.c_out_mM
+        par[lay["par"]["diam"]] = diameter_um
+        return par
+
+    # -- code generation ----------------------------------------------------------------------------
+    def python_source(self) -> str:
+        """Numba source of the membrane functions the cable kernels call.
+
+        ``membrane_init(v, st, par, celsius)``, ``membrane_current(v, st, par, celsius)`` →
+        (i mA/cm², di/dv S/cm²), ``membrane_states(v, st, par, celsius, dt)``,
+        ``membrane_tables(par, celsius)``, ``membrane_ion_currents(v, st, par, celsius, out)``
+        (per mechanism and ion, for balancing) and ``membrane_rates(v, st, par, celsius, out)`` (every
+        rate quantity at v, in the order of ``layout()["rates"]``, for inspection and tests).
+
+        Returns
+        -------
+        str
+        """
+        return _Writer(self).source()
+
+    def kernels(self) -> ModuleType:
+        """The compiled kernels of this membrane (membrane functions + the cable solver).
+
+        The module source is written once to ``cache_root()/kernels/k<hash>.py`` (hash of the
+        source, Numba's version and Python's), so Numba's on-disk cache applies to it.
+
+        Returns
+        -------
+        module
+            With ``simulate_kernel``, ``simulate_batch``, ``membrane_*`` (see ``nervesim/_cable.py``).
+        """
+        return _import_kernels(self.python_source() + "\n\n" + _cable_template())
+
+
+@functools.lru_cache(maxsize=1)
+def _cable_template() -> str:
+    return resources.files("nervesim").joinpath("_cable.py").read_text()
+
+
+@functools.lru_cache(maxsize=None)
+def _import_kernels(source: str) -> ModuleType:
+    digest = hashlib.sha256(f"{source}\0{numba.__version__}\0{sys.version}".encode()).hexdigest()[:20]
+    folder = cache_root() / "kernels"
+    folder.mkdir(parents=True, exist_ok=True)
+    path = folder / f"k{digest}.py"
+    if not path.exists() or path.read_text() != source:
+        # Write atomically: another process may be importing the same file.
+        fd, tmp = tempfile.mkstemp(dir=folder, suffix=".tmp")
+        with os.fdopen(fd, "w") as f:
+            f.write(source)
+        os.replace(tmp, path)
+    name = f"nervesim_kernels_{digest}"
+    spec = importlib.util.spec_from_file_location(name, path)
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[name] = module  # Numba's cache and pickling look modules up by name
+    spec.loader.exec_module(module)
+    return module
+
+
+class _Writer:
+    """Writes the Python source of a membrane's functions."""
+
+    def __init__(self, membrane: Membrane) -> None:
+        self.mem = membrane
+        self.lay = membrane.layout()
+
+    # Symbol of mechanism m as Python: parameters and ions read from par/st, other names are locals.
+    def namer(self, m: Mechanism, v: str = "v", local: frozenset[str] = frozenset()):
+        lay = self.lay
+
+        def name(x: str) -> str:
+            if x in local:
+                return f"{m.name}__{x}"
+            if x == "v":
+                return v
+            if x == "celsius":
+                return "celsius"
+            if x == "diam":
+                return f"par[{lay['par']['diam']}]"
+            if x == "FARADAY":
+                return repr(FARADAY)
+            if x in m.parameters:  # a mechanism's own parameter wins (AXNODE's ena is a parameter)
+                return f"par[{lay['par'][f'{m.name}.{x}']}]"
+            if x in ION_QUANTITIES:
+                return f"st[{lay['st'][x]}]"
+            key = f"{m.name}.{x}"
+            if key in lay["st"]:
+                return f"st[{lay['st'][key]}]"
+            return f"{m.name}__{x}"
+        return name
+
+    def call(self, m: Mechanism):
+        return lambda f: f"{m.name}__{f}"
+
+    def rates(self, m: Mechanism, indent: str, exact: bool = False) -> list[str]:
+        """Statements computing the rate quantities of m at v (table lookup unless ``exact``)."""
+        name, call = self.namer(m), self.call(m)
+        if m.table is None or exact:
+            lines = []
+            for a in m.rates:
+                lines += a.python(name, call, indent)
+            for s in m.states:
+                if s.is_gate:
+                    lines.append(f"{indent}{m.name}__{s.name}_inf = {s.inf.python(name, call)}")
+                    lines.append(f"{indent}{m.name}__{s.name}_tau = {s.tau.python(name, call)}")
+            return lines
+        t = m.table
+        off, nq, n = self.lay["tables"][m.name]
+        dx = (t.to_mV - t.from_mV) / t.intervals
+        # NEURON multiplies by a stored 1/dx and clamps to the first and last entries.
+        lines = [f"{indent}xi = {1.0 / dx!r} * (v - {t.from_mV!r})",
+                 f"{indent}if xi <= 0.0:", f"{indent}    i0, th = 0, 0.0",
+                 f"{indent}elif xi >= {float(t.intervals)!r}:", f"{indent}    i0, th = {t.intervals}, 0.0",
+                 f"{indent}else:", f"{indent}    i0 = int(xi)", f"{indent}    th = xi - i0"]
+        for q, qname in enumerate(t.quantities):
+            base = off + q * n
+            lines.append(f"{indent}lo = par[{base} + i0]")
+            lines.append(f"{indent}{m.name}__{qname} = lo if th == 0.0 else lo + th * (par[{base} + i0 + 1] - lo)")
+        return lines
+
+    def init_block(self, m: Mechanism, indent: str) -> list[str]:
+        name, call = self.namer(m), self.call(m)
+        lines = []
+        for a in m.initial:
+            lines += a.python(name, call, indent)
+        lines += self.rates(m, indent)
+        for s in m.states:
+            target = name(s.name)
+            value = f"{m.name}__{s.name}_inf" if s.is_gate else s.init.python(name, call)
+            lines.append(f"{indent}{target} = {value}")
+        return lines
+
+    def state_block(self, m: Mechanism, indent: str) -> list[str]:
+        name, call = self.namer(m), self.call(m)
+        lines = self.rates(m, indent)
+        for s in m.states:
+            x = name(s.name)
+            if s.is_gate:
+                # nocmodl's cnexp for x' = (inf - x)/tau: a = -1/tau, x += (1 - exp(dt a)) (-(inf/tau)/a - x).
+                inf, tau = f"{m.name}__{s.name}_inf", f"{m.name}__{s.name}_tau"
+                lines.append(f"{indent}a = -1.0 / {tau}")
+                lines.append(f"{indent}{x} = {x} + (1.0 - math.exp(dt * a)) * (-({inf} / {tau}) / a - {x})")
+            else:
+                lines.append(f"{indent}{x} = {x} + dt * ({s.derivative.python(name, call)})")
+        return lines
+
+    def current_block(self, m: Mechanism, v: str, indent: str) -> list[str]:
+        # A mechanism's own ion currents are locals here; other reads of i<ion> are the accumulated totals.
+        name, call = self.namer(m, v, frozenset(a.target for a in m.currents)), self.call(m)
+        lines = []
+        for a in m.assigned + m.currents:
+            lines += a.python(name, call, indent)
+        return lines
+
+    def ion_reversal(self, indent: str) -> list[str]:
+        lines = []
+        for ion, spec in self.mem.ions.items():
+            if spec.dynamic:
+                e, ci, co, _ = (self.lay["st"][q] for q in ion_names(ion))
+                ktf = f"(1000.0 * {GAS_CONSTANT!r} * (celsius + 273.15) / {FARADAY!r})"
+                lines += [f"{indent}if st[{ci}] <= 0.0:", f"{indent}    st[{e}] = 1e6",
+                          f"{indent}elif st[{co}] <= 0.0:", f"{indent}    st[{e}] = -1e6", f"{indent}else:",
+                          f"{indent}    st[{e}] = {ktf} / {IONS[ion]!r}.0 * math.log(st[{co}] / st[{ci}])"]
+        return lines
+
+    def source(self) -> str:
+        mem, lay = self.mem, self.lay
+        out = ["# Generated by nervesim.membrane from models/mechanisms; do not edit.",
+               "import math", "", "import numpy as np", "from numba import njit, prange", ""]
+        dec = "@njit(cache=True, nogil=True)"
+        for m in mem.mechanisms:
+            for fname, (args, body) in m.functions.items():
+                out += [dec, f"def {m.name}__{fname}({', '.join(args)}):"]
+                out += body.python(lambda x: x if x != "FARADAY" else repr(FARADAY), self.call(m), "    ")
+                out += [f"    return {fname}", ""]
+        # init: ions from par, then mechanisms (concentration writers first, as NEURON), then Nernst.
+        out += [dec, "def membrane_init(v, st, par, celsius):"]
+        for ion in mem.ions:
+            for q in ion_names(ion)[:3]:
+                out.append(f"    st[{lay['st'][q]}] = par[{lay['par'][q]}]")
+            out.append(f"    st[{lay['st'][ion_names(ion)[3]]}] = 0.0")
+        for m in self.ordered():
+            out += self.init_block(m, "    ")
+        out += self.ion_reversal("    ")
+        out += ["    return 0", ""]
+        # current: per mechanism, NEURON's slope (I(v + dv) - I(v)) / dv; ion currents accumulated at v.
+        hot = '@njit(cache=True, nogil=True, inline="always")'  # called per compartment and step
+        out += [hot, "def membrane_current(v, st, par, celsius):"]
+        out += self.ion_reversal("    ")
+        for ion in mem.ions:
+            out.append(f"    st[{lay['st'][ion_names(ion)[3]]}] = 0.0")
+        out += ["    i = 0.0", "    g = 0.0", f"    vp = v + {DV_SLOPE_MV!r}"]
+        for m in mem.mechanisms:
+            terms = [a.target for a in m.currents]
+            out += self.current_block(m, "vp", "    ")
+            out.append(f"    i1 = {' + '.join(f'{m.name}__{t}' for t in terms)}")
+            out += self.current_block(m, "v", "    ")
+            out.append(f"    i0 = {' + '.join(f'{m.name}__{t}' for t in terms)}")
+            for t in terms:
+                if t in ION_QUANTITIES:
+                    out.append(f"    st[{lay['st'][t]}] += {m.name}__{t}")
+            out += [f"    g += (i1 - i0) / {DV_SLOPE_MV!r}", "    i += i0"]
+        out += ["    return i, g", ""]
+        # states: concentration writers first, then the rest (NEURON's mechanism order), with the new v.
+        out += [hot, "def membrane_states(v, st, par, celsius, dt):"]
+        for m in self.ordered():
+            out += self.state_block(m, "    ")
+        out += ["    return 0", ""]
+        # tables, built as NEURON builds them: x from the first point by repeated addition of dx.
+        out += [dec, "def membrane_tables(par, celsius):"]
+        for m in mem.mechanisms:
+            if m.table is None:
+                continue
+            t = m.table
+            off, nq, n = lay["tables"][m.name]
+            dx = (t.to_mV - t.from_mV) / t.intervals
+            out += [f"    v = {t.from_mV!r}", f"    for j in range({n}):"]
+            out += self.rates(m, "        ", exact=True)
+            for q, qname in enumerate(t.quantities):
+                out.append(f"        par[{off + q * n} + j] = {m.name}__{qname}")
+            out.append(f"        v += {dx!r}")
+        out += ["    return 0", ""]
+        # per-mechanism ion currents at v (rows: mechanisms; columns: ions in IONS order), for balancing.
+        out += [dec, "def membrane_ion_currents(v, st, par, celsius, out):"]
+        for r, m in enumerate(mem.mechanisms):
+            out += self.current_block(m, "v", "    ")
+            for c, ion in enumerate(IONS):
+                t = ion_names(ion)[3]
+                if any(a.target == t for a in m.currents):
+                    out.append(f"    out[{r}, {c}] = {m.name}__{t}")
+        out += ["    return 0", ""]
+        out += [dec, "def membrane_rates(v, st, par, celsius, out):"]
+        r = 0
+        for m in mem.mechanisms:
+            out += self.rates(m, "    ")
+            for q in _rate_names(m):
+                out.append(f"    out[{r}] = {m.name}__{q}")
+                r += 1
+        out += ["    return 0", ""]
+        return "\n".join(out) + "\n"
+
+    def ordered(self) -> list[Mechanism]:
+        mechs = list(self.mem.mechanisms)
+        return [m for m in mechs if m.writes_concentration] + [m for m in mechs if not m.writes_concentration]
+
+
+def _rate_names(m: Mechanism) -> list[str]:
+    """The quantities m's rate block defines: its table's, else every [rates] target and gate inf/tau."""
+    if m.table is not None:
+        return list(m.table.quantities)
+    return [a.target for a in m.rates] + [f"{s.name}_{x}" for s in m.states if s.is_gate for x in ("inf", "tau")]
+
+
+def check_temperature(celsius: float) -> float:
+    """Check a temperature for the membrane kinetics.
+
+    Parameters
+    ----------
+    celsius : float
+        Temperature (°C).
+
+    Returns
+    -------
+    float
+
+    Raises
+    ------
+    ParameterError
+        Outside −10 to 50 °C (parameter ``temperature_c``).
+    """
+    if not math.isfinite(celsius) or not -10.0 <= celsius <= 50.0:
+        raise ParameterError("temperature_c", f"temperature_c={celsius}: must be finite, between -10 and 50 °C")
+    return float(celsius)
+
+
+def nmodl_files() -> dict[str, str]:
+    """The NMODL source of every mechanism in ``models/mechanisms``, for NEURON's ``nrnivmodl``.
+
+    Returns
+    -------
+    dict of str to str
+        File name (``nsim_<name>.mod``) to source.
+    """
+    from .mechanism import mechanism_names
+    return {f"{load_mechanism(n).suffix}.mod": load_mechanism(n).nmodl() for n in mechanism_names()}
+
+
+def state_at_rest(membrane: Membrane, kernels: ModuleType, par: np.ndarray, v_mV: float,
+                  celsius: float) -> np.ndarray:
+    """One section's ``st`` vector initialised at ``v_mV`` (gates at steady state).
+
+    Parameters
+    ----------
+    membrane : Membrane
+    kernels : module
+        From `Membrane.kernels`.
+    par : numpy.ndarray
+        Parameter vector with tables filled.
+    v_mV, celsius : float
+        Membrane potential (mV) and temperature (°C).
+
+    Returns
+    -------
+    numpy.ndarray
+    """
+    st = np.zeros(membrane.layout()["n_st"])
+    kernels.membrane_init(v_mV, st, par, celsius)
+    return st
