@@ -104,7 +104,10 @@ class PyFibersCase:
         Passed to PyFibers; None (default) keeps PyFibers' default for the model.
     stimamp_top_mA, stimamp_bottom_mA : float, optional
         PyFibers' initial bounds (magnitudes, mA; defaults 1 and 0.01, PyFibers' own). Bounds close to the
-        threshold save runs; the result does not depend on them beyond the tolerance.
+        threshold save runs; the result does not depend on them beyond the tolerance. A top far above the
+        threshold can block conduction (virtual anodes): PyFibers then takes it for sub-threshold and raises it
+        10 % at a time until its 50 steps run out or NEURON fails (SWEENEY 10 um, 500 um away, top 1 mA: a
+        "Zero Diagonal" error at ~4 mA; its threshold is 0.045 mA), so give a top above but near the threshold.
     exit_t_shift_ms : float or None, optional
         PyFibers' early exit: runs stop this long after the first detected AP time (default 5 ms, PyFibers'
         own); None disables it.
