@@ -61,6 +61,11 @@ class FibreModel:
         return str(self.definition.get("family", "mrg"))
 
     @property
+    def activating_guess_mV(self) -> float:
+        """Nodal activating function (mV) at the first amplitude a threshold search tries (``[search]``)."""
+        return float(self.definition.get("search", {}).get("activating_guess_mV", 10.0))
+
+    @property
     def min_um(self) -> float:
         """Smallest fibre diameter of the model (µm)."""
         return float(self.definition["diameter"]["min_um"])

@@ -473,10 +473,12 @@ def short_fibre_score(fibre: Fibre, ve_mV: np.ndarray) -> float:
 
 
 def activating_function_guess_mA(runner: Runner) -> float:
-    """A deliberately low first amplitude: 10 mV / peak nodal activating function at 1 mA.
+    """A deliberately low first amplitude: the model's ``activating_guess_mV`` / peak nodal activating function.
 
-    Over mrg-interp 2–16 µm, 0.5–2 mm and 0.1 ms pulses the true threshold lies 0.3–12× above
-    it, so the search mostly climbs from below and avoids starting inside a block regime.
+    The activating function is the second difference of Ve over nodes at 1 mA. With 10 mV (MRG), over
+    mrg-interp 2–16 µm, 0.5–2 mm and 0.1 ms pulses the true threshold lies 0.3–12× above the guess, so
+    the search mostly climbs from below and avoids starting inside a block regime; unmyelinated models,
+    with nodes 8.333 µm apart, use 0.1 mV (``[search]`` of their model files).
 
     Parameters
     ----------
@@ -494,7 +496,7 @@ def activating_function_guess_mA(runner: Runner) -> float:
         return 1.0
     second_diff = np.sign(wave[0]) * (ve[:-2] - 2 * ve[1:-1] + ve[2:])
     peak = float(second_diff.max())
-    return 10.0 / peak if peak > 0 else 1.0
+    return runner.fibre.model.activating_guess_mV / peak if peak > 0 else 1.0
 
 
 def find_threshold(fibre: Fibre, electrode: Electrode | np.ndarray, waveform: Waveform, *, dt_ms: float = DEFAULT_DT_MS,
