@@ -288,9 +288,11 @@ class State:
     name : str
         Variable name.
     inf, tau : Expression or None
-        Steady state and time constant (ms) of a gate.
-    derivative, init : Expression or None
-        x' (per ms) and initial value of a non-gate state.
+        Steady state and time constant (ms) of a gate-form state, x' = (inf − x)/tau.
+    derivative : Expression or None
+        x' (per ms) of a state that is not in gate form.
+    init : Expression or None
+        Initial value; required without ``inf``, optional with it (default: ``inf`` at rest).
     """
 
     name: str
@@ -457,7 +459,7 @@ class Mechanism:
             out += a.nmodl("    ")
         out.append("    rates(v)")
         for s in self.states:
-            out.append(f"    {s.name} = {s.name}_inf" if s.is_gate else f"    {s.name} = {s.init.nmodl()}")
+            out.append(f"    {s.name} = {s.init.nmodl()}" if s.init is not None else f"    {s.name} = {s.name}_inf")
         out += ["}", "", "PROCEDURE rates(v (mV)) {"]
         if self.table is not None:
             t = self.table
@@ -522,7 +524,9 @@ def load_mechanism(name: str) -> Mechanism:
     for sname, s in d.get("states", {}).items():
         loc = f"{where}: states.{sname}"
         if "inf" in s:
-            states.append(State(sname, inf=Expression(s["inf"], loc + ".inf"), tau=Expression(s["tau"], loc + ".tau")))
+            init = Expression(s["init"], loc + ".init") if "init" in s else None
+            states.append(State(sname, inf=Expression(s["inf"], loc + ".inf"), tau=Expression(s["tau"], loc + ".tau"),
+                                init=init))
         else:
             states.append(State(sname, derivative=Expression(s["derivative"], loc + ".derivative"),
                                 init=Expression(s["init"], loc + ".init")))

@@ -315,7 +315,7 @@ class _Writer:
         lines += self.rates(m, indent)
         for s in m.states:
             target = name(s.name)
-            value = f"{m.name}__{s.name}_inf" if s.is_gate else s.init.python(name, call)
+            value = s.init.python(name, call) if s.init is not None else f"{m.name}__{s.name}_inf"
             lines.append(f"{indent}{target} = {value}")
         return lines
 

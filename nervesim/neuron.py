@@ -184,6 +184,25 @@ class NeuronFibre:
                 sec.connect(self.sections[i - 1](1), 0)
             self.sections.append(sec)
         self.nodes = [self.sections[i] for i in fibre.node_sections]
+        if fibre.balance is not None:
+            self._balance(fibre.balance)
+
+    def _balance(self, balance: dict) -> None:
+        """PyFibers' ``balance()`` done the NEURON way: after ``finitialize(v_rest)``, cancel each listed ion's
+        total current at rest with a leak conductance, or a constant pump current where the leak would be
+        negative (reference fibre-models.md §6.5, §8.6)."""
+        fibre = self.fibre
+        h.celsius = fibre.temperature_c
+        h.finitialize(fibre.v_rest_mV)
+        active = [sec for sec, on in zip(self.sections, fibre.active) if on]
+        seg = active[0](0.5)
+        leak, pump = balance["leak"], balance["pump"]
+        for ion in balance["ions"]:
+            total, e_rev = getattr(seg, f"i{ion}"), getattr(seg, f"e{ion}")
+            g = -total / (fibre.v_rest_mV - e_rev)
+            name, value = (f"i{ion}_pump_nsim_{pump}", -total) if g < 0 else (f"g{ion}_nsim_{leak}", g)
+            for sec in active:
+                setattr(sec(0.5), name, value)
 
 
 class NeuronStimulation:
