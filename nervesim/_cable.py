@@ -161,7 +161,7 @@ def _step(v, x0, x1, st, e_out, i_stim, dt, diag, c, w):
 
 
 @njit(cache=True, nogil=True)
-def simulate_kernel(c, r, ve, wave, amp, stim, rec_idx, rec, t_first, t_interp, count):
+def simulate_kernel(c, r, ve, wave, amp, stim, rec_idx, rec, t_first, t_interp, count, above):
     """Simulate one fibre from rest: pre-run, then the stimulus (plain arrays in this module's units).
 
     Parameters
@@ -181,9 +181,9 @@ def simulate_kernel(c, r, ve, wave, amp, stim, rec_idx, rec, t_first, t_interp, 
         delay <= t + dt/2 < delay + duration, as NEURON's IClamp.
     rec_idx, rec : ndarray
         Compartments to record and the output (len(rec_idx), len(wave) + 1) of their v (mV).
-    t_first, t_interp, count : ndarray
+    t_first, t_interp, count, above : ndarray
         Outputs per node: APCount time of the first AP (ms), its interpolated crossing (ms; NaN if
-        none), and the count.
+        none), the count, and whether the node is above the AP threshold when the run ends.
 
     Returns
     -------
@@ -253,22 +253,25 @@ def simulate_kernel(c, r, ve, wave, amp, stim, rec_idx, rec, t_first, t_interp, 
         for i in range(rec_idx.shape[0]):
             rec[i, step + 1] = v[rec_idx[i]]
         if (r.stop_on_detect and count[r.det] > 0) or quiet:
-            return step + 1
+            n_steps = step + 1
+            break
+    for q in range(n_nodes):
+        above[q] = firing[q]
     return n_steps
 
 
 @njit(cache=True, nogil=True, parallel=True)
-def simulate_batch(c, r, ve, wave, amps, t_first, t_interp, count, steps):
+def simulate_batch(c, r, ve, wave, amps, t_first, t_interp, count, above, steps):
     """`simulate_kernel` for a batch of (potentials, amplitude) pairs, in parallel over the batch.
 
-    No traces, no intracellular stimulus. ``ve`` has one row per member; ``t_first``, ``t_interp``
-    and ``count`` one row per member; ``steps`` receives the steps each member ran.
+    No traces, no intracellular stimulus. ``ve`` has one row per member; ``t_first``, ``t_interp``,
+    ``count`` and ``above`` one row per member; ``steps`` receives the steps each member ran.
     """
     no_rec = np.empty(0, dtype=np.int64)
     for b in prange(amps.shape[0]):
         rec = np.empty((0, 0))
         steps[b] = simulate_kernel(c, r, ve[b], wave, amps[b], (-1, 0.0, 0.0, 0.0), no_rec, rec,
-                                   t_first[b], t_interp[b], count[b])
+                                   t_first[b], t_interp[b], count[b], above[b])
 
 
 @njit(cache=True, nogil=True)

@@ -66,6 +66,32 @@ class FibreModel:
         return float(self.definition.get("search", {}).get("activating_guess_mV", 10.0))
 
     @property
+    def after_stimulus_ms(self) -> float:
+        """Part of the default run length after the stimulus for a slow AP to start (``[run]``; ms)."""
+        return float(self.definition.get("run", {}).get("after_stimulus_ms", 5.0))
+
+    def conduction_m_s(self, diameter_um: float) -> float | None:
+        """Slowest expected conduction velocity (m/s) at a fibre diameter, if the model states one.
+
+        ``[conduction] m_s_at_1um`` × D^``power`` (unmyelinated fibres: power 0.5), measured with
+        experiments/conduction_velocity.py.
+
+        Parameters
+        ----------
+        diameter_um : float
+            Fibre diameter (µm).
+
+        Returns
+        -------
+        float or None
+            None for models without ``[conduction]`` (MRG: the 5 ms after the stimulus suffice).
+        """
+        c = self.definition.get("conduction")
+        if c is None:
+            return None
+        return float(c["m_s_at_1um"]) * diameter_um ** float(c["power"])
+
+    @property
     def min_um(self) -> float:
         """Smallest fibre diameter of the model (µm)."""
         return float(self.definition["diameter"]["min_um"])

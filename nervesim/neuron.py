@@ -225,7 +225,7 @@ class NeuronStimulation:
     dt_ms : float, optional
         Time step (ms, in (0, 0.1]; default `~nervesim.simulation.DEFAULT_DT_MS`).
     tstop_ms : float, optional
-        Run length (ms); default the end of the stimulus + 5 ms.
+        Run length (ms); default `nervesim.simulation.default_tstop_ms`.
     intracellular : IntracellularPulse, optional
         A current pulse injected into one node with an ``IClamp``.
     allow_large : bool, optional
@@ -363,7 +363,7 @@ class NeuronStimulation:
         return SimulationResult(fibre=self.fibre, amplitude_mA=float(amplitude_mA), dt_ms=self.dt_ms,
                                 tstop_ms=self.tstop_ms, steps_run=steps, ap_times_ms=times, ap_counts=counts,
                                 crossing_ms=_first_crossings(vm, self.dt_ms, ap_threshold_mV), recorded_nodes=rec,
-                                vm_mV=vm[list(rec)] if rec else None)
+                                vm_mV=vm[list(rec)] if rec else None, above_at_end=vm[:, -1] >= ap_threshold_mV)
 
     def run(self, amplitude_mA: float, *, record_nodes: Sequence[int] = (), early_exit: bool = False,
             ap_threshold_mV: float = AP_THRESHOLD_MV) -> SimulationResult:

@@ -91,6 +91,8 @@ class SimulationResult:
         Nodes whose membrane potential is in ``vm_mV``.
     vm_mV : ndarray or None
         Membrane potential (mV), one row per recorded node, one column per time in ``t_ms``.
+    above_at_end : ndarray of bool or None
+        Whether each node was above the AP threshold when the run ended.
     """
 
     fibre: Fibre
@@ -103,6 +105,7 @@ class SimulationResult:
     crossing_ms: np.ndarray
     recorded_nodes: tuple[int, ...] = ()
     vm_mV: np.ndarray | None = None
+    above_at_end: np.ndarray | None = None
 
     @property
     def detection_node(self) -> int:
@@ -113,6 +116,13 @@ class SimulationResult:
     def fired(self) -> bool:
         """An AP was counted at the detection node."""
         return bool(self.ap_counts[self.detection_node] > 0)
+
+    @property
+    def ap_in_transit(self) -> bool:
+        """The run reached tstop with an AP under way (a node above threshold) that the detection node has
+        not counted: it may still arrive, so the run is undecided, neither fired nor sub-threshold."""
+        return (not self.fired and self.above_at_end is not None and bool(self.above_at_end.any())
+                and self.steps_run >= int(round(self.tstop_ms / self.dt_ms)))
 
     @property
     def initiation_node(self) -> int | None:
@@ -178,7 +188,8 @@ class Stimulation:
     dt_ms : float
         Time step, in (0, 0.1] ms (default 0.001 ms as ASCENT/PyFibers).
     tstop_ms : float, optional
-        Run length (ms); default the end of the waveform or intracellular pulse + 5 ms.
+        Run length (ms); default `default_tstop_ms` (for MRG the end of the waveform or intracellular
+        pulse + 5 ms; longer for slowly conducting fibres).
     intracellular : IntracellularPulse, optional
         A current pulse into one node (for `run`; `run_many` refuses it in parallel mode).
     parallel : bool
@@ -207,7 +218,7 @@ class Stimulation:
         if intracellular is not None:
             stimulus_end = max(stimulus_end, intracellular.delay_ms + intracellular.duration_ms)
         explicit_tstop = tstop_ms is not None
-        tstop_ms = float(tstop_ms) if explicit_tstop else default_tstop_ms(stimulus_end)
+        tstop_ms = float(tstop_ms) if explicit_tstop else default_tstop_ms(stimulus_end, fibre)
         if not math.isfinite(tstop_ms) or tstop_ms <= 0:
             raise ParameterError("tstop_ms", f"tstop_ms={tstop_ms}: must be a finite positive time")
         if waveform is not None and waveform.end_ms > tstop_ms + 1e-9:
@@ -221,7 +232,7 @@ class Stimulation:
             _check_intracellular(intracellular, fibre.n_nodes)
         if not allow_large:
             # Name what made the run long: an explicit tstop beyond what the stimulus needs, else the stimulus.
-            if (explicit_tstop and tstop_ms > default_tstop_ms(stimulus_end) + 1e-9) or stimulus_end == 0:
+            if (explicit_tstop and tstop_ms > default_tstop_ms(stimulus_end, fibre) + 1e-9) or stimulus_end == 0:
                 duration = "tstop_ms"
             elif waveform is not None and waveform.end_ms >= stimulus_end:
                 duration = "waveform"
@@ -310,12 +321,14 @@ class Stimulation:
                     float(ic.duration_ms))
         t_first, t_cross = np.empty(fib.n_nodes), np.empty(fib.n_nodes)
         count = np.empty(fib.n_nodes, dtype=np.int64)
+        above = np.empty(fib.n_nodes, dtype=np.bool_)
         steps = self.circuit.kernels.simulate_kernel(
             self._arrays, self._control(early_exit, ap_threshold_mV), ve_mV, self.wave, amplitude_mA, stim,
-            rec_idx, rec, t_first, t_cross, count)
+            rec_idx, rec, t_first, t_cross, count, above)
         return SimulationResult(fibre=fib, amplitude_mA=amplitude_mA, dt_ms=self.dt_ms, tstop_ms=self.tstop_ms,
                                 steps_run=int(steps), ap_times_ms=t_first, ap_counts=count, crossing_ms=t_cross,
-                                recorded_nodes=nodes, vm_mV=rec[:, :steps + 1] if nodes else None)
+                                recorded_nodes=nodes, vm_mV=rec[:, :steps + 1] if nodes else None,
+                                above_at_end=above)
 
     def run_many(self, amplitudes_mA: Sequence[float], *, early_exit: bool = True,
                  ap_threshold_mV: float = AP_THRESHOLD_MV,
@@ -348,12 +361,14 @@ class Stimulation:
             raise ParameterError("intracellular", "run_many: intracellular stimulation is supported by run() only")
         t_first, t_cross = np.empty((m, fib.n_nodes)), np.empty((m, fib.n_nodes))
         count = np.empty((m, fib.n_nodes), dtype=np.int64)
+        above = np.empty((m, fib.n_nodes), dtype=np.bool_)
         steps = np.empty(m, dtype=np.int64)
         self.circuit.kernels.simulate_batch(self._arrays, self._control(early_exit, ap_threshold_mV),
-                                            np.ascontiguousarray(ve), self.wave, amps, t_first, t_cross, count, steps)
+                                            np.ascontiguousarray(ve), self.wave, amps, t_first, t_cross, count, above,
+                                            steps)
         return [SimulationResult(fibre=fib, amplitude_mA=float(a), dt_ms=self.dt_ms, tstop_ms=self.tstop_ms,
                                  steps_run=int(steps[i]), ap_times_ms=t_first[i], ap_counts=count[i],
-                                 crossing_ms=t_cross[i]) for i, a in enumerate(amps)]
+                                 crossing_ms=t_cross[i], above_at_end=above[i]) for i, a in enumerate(amps)]
 
 
 def _check_intracellular(pulse: IntracellularPulse, n_nodes: int) -> None:
@@ -374,20 +389,33 @@ def _check_amplitude(amplitude_mA: float) -> float:
     return amplitude_mA
 
 
-def default_tstop_ms(stimulus_end_ms: float) -> float:
-    """Default run length: the stimulus plus 5 ms for the AP to reach the detection node.
+def default_tstop_ms(stimulus_end_ms: float, fibre: Fibre) -> float:
+    """Default run length: long enough for an AP to start and reach the detection node.
+
+    The stimulus, plus the model's allowance for the initiation delay near threshold
+    (``[run] after_stimulus_ms``: 5 ms for MRG, where detection comes within 1.7 ms; 10 ms for C fibres),
+    plus, for models with a ``[conduction]`` velocity, the time to travel from the far end of the fibre
+    to the detection node (0.9 of its length) at that velocity: C fibres conduct at 0.2-1 m/s, so an AP
+    from the far end of a 2.2 mm fibre needs up to 9 ms.
 
     Parameters
     ----------
     stimulus_end_ms : float
         End of the last stimulus phase or pulse (ms).
+    fibre : Fibre
+        The fibre (its model and length).
 
     Returns
     -------
     float
         tstop (ms).
     """
-    return stimulus_end_ms + 5.0
+    model = fibre.model
+    travel = 0.0
+    velocity = model.conduction_m_s(fibre.diameter_um)
+    if velocity is not None:
+        travel = 0.9 * fibre.length_total_um / (1e3 * velocity)  # µm / (µm/ms)
+    return stimulus_end_ms + model.after_stimulus_ms + travel
 
 
 def check_run_size(n_nodes: int, n_sections: int, dt_ms: float, n_steps: int, duration_parameter: str) -> None:

@@ -279,6 +279,10 @@ class _Probe:
                 self.order)
         self.rounds += 1
         for a, r in zip(new, self.runner.run_many(new, early_exit=True)):
+            if r.ap_in_transit:  # undecided: never count it as sub-threshold
+                raise ParameterError("tstop_ms", f"tstop_ms={r.tstop_ms:g}: at {a:.6g} mA an AP was still under way "
+                                     "when the run ended, before reaching the detection node; increase tstop_ms "
+                                     "(the default follows the model's conduction velocity)")
             self.outcomes[a] = outcome(r)
             self.order.append((a, self.outcomes[a]))
             self.results[a] = r
