@@ -28,6 +28,9 @@ mA/cm², mM, µm, °C):
 ``[table]``
     ``quantities`` (names computed in ``[rates]`` that depend on v and celsius only), ``from_mV``,
     ``to_mV``, ``intervals``: NEURON's TABLE, reproduced by linear interpolation in both engines.
+``method``
+    ``"cnexp"`` (default) or ``"derivimplicit"``: all ``derivative`` states advance together by
+    backward Euler (f may then depend on the states themselves), as NEURON's derivimplicit.
 
 Expressions use Python syntax (``**`` for powers, ``and``/``or``/``not``, comparisons) with the
 functions ``exp``, ``log``, ``log10``, ``sqrt``, ``fabs`` and the names ``v``, ``celsius``, ``diam``
@@ -354,6 +357,9 @@ class Mechanism:
         NEURON TABLE of rate quantities.
     source_text : str
         The TOML text (for hashing).
+    implicit : bool
+        ``method = "derivimplicit"``: the states are advanced together by backward Euler, solved by
+        Newton's method (NEURON's derivimplicit), with ``[rates]`` re-evaluated at every iterate.
     """
 
     name: str
@@ -369,6 +375,7 @@ class Mechanism:
     currents: tuple[Assignment, ...]
     table: Table | None
     source_text: str
+    implicit: bool = False
 
     @property
     def suffix(self) -> str:
@@ -444,7 +451,7 @@ class Mechanism:
             out += ["STATE {"] + [f"    {s.name}" for s in self.states] + ["}", ""]
         out += ["BREAKPOINT {"]
         if self.states:
-            out.append("    SOLVE states METHOD cnexp")
+            out.append(f"    SOLVE states METHOD {'derivimplicit' if self.implicit else 'cnexp'}")
         for a in self.assigned + self.currents:
             out += a.nmodl("    ")
         out += ["}", ""]
@@ -543,9 +550,19 @@ def load_mechanism(name: str) -> Mechanism:
         reads={k: tuple(v.get("read", ())) for k, v in ions.items()},
         writes={k: tuple(v.get("write", ())) for k, v in ions.items()},
         functions=functions, initial=group("initial"), rates=group("rates"), states=tuple(states),
-        assigned=group("assigned"), currents=group("currents"), table=table, source_text=text)
+        assigned=group("assigned"), currents=group("currents"), table=table, source_text=text,
+        implicit=_method(d, where) == "derivimplicit")
     _check_names(mech, where)
     return mech
+
+
+def _method(d: dict, where: str) -> str:
+    method = d.get("method", "cnexp")
+    if method not in ("cnexp", "derivimplicit"):
+        raise ValueError(f"{where}: method {method!r}: choose 'cnexp' or 'derivimplicit'")
+    if method == "derivimplicit" and ("table" in d or any("inf" in s for s in d.get("states", {}).values())):
+        raise ValueError(f"{where}: derivimplicit mechanisms take 'derivative' states and no table")
+    return method
 
 
 def _check_names(mech: Mechanism, where: str) -> None:

@@ -179,7 +179,13 @@ class NeuronFibre:
                         setattr(seg, f"{name}_{mech.suffix}", value)
                 for ion, spec in membrane.ions.items():
                     if not spec.dynamic:
-                        setattr(seg, f"e{ion}", spec.e_mV)
+                        # Concentrations constant, reversal potential as given, never recomputed (PyFibers'
+                        # ion_style 1, 2, 0, 0, 0): reading a concentration would otherwise make NEURON apply
+                        # its own Nernst at finitialize.
+                        h.ion_style(f"{ion}_ion", 1, 2, 0, 0, 0, sec=sec)
+                        setattr(seg, f"{ion}i", spec.c_in_mM)
+                        setattr(seg, f"{ion}o", spec.c_out_mM)
+                        setattr(seg, f"e{ion}", spec.reversal_mV(fibre.temperature_c))
             if i:
                 sec.connect(self.sections[i - 1](1), 0)
             self.sections.append(sec)

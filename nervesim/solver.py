@@ -155,7 +155,7 @@ class Circuit:
         active = np.flatnonzero(fibre.active).astype(np.int64)
         membrane = fibre.membrane
         kernels = membrane.kernels()
-        par = membrane.parameter_vector(float(fibre.diam_um[active[0]]) if active.size else 1.0)
+        par = membrane.parameter_vector(float(fibre.diam_um[active[0]]) if active.size else 1.0, fibre.temperature_c)
         kernels.membrane_tables(par, fibre.temperature_c)
         circuit = cls(
             c_m_nF=fibre.cm_uF_cm2 * area * 1e-5,
