@@ -30,7 +30,17 @@ import numpy as np
 
 from .cache import cache_root
 from .errors import ParameterError
-from .mechanism import FARADAY, GAS_CONSTANT, ION_QUANTITIES, IONS, Mechanism, ion_names, load_mechanism
+from .mechanism import (
+    FARADAY,
+    GAS_CONSTANT,
+    ION_QUANTITIES,
+    IONS,
+    Expression,
+    Mechanism,
+    ion_names,
+    load_mechanism,
+    mechanism_names,
+)
 
 #: NEURON's voltage increment for the membrane conductance (I(v + 0.001) − I(v)) / 0.001 (mV).
 DV_SLOPE_MV = 0.001
@@ -439,8 +449,8 @@ class _Writer:
                     "            w = a[r, c] / a[c, c]", "            for j in range(c, n):",
                     "                a[r, j] -= w * a[c, j]", "            b[r] -= w * b[c]",
                     "    x = np.empty(n)", "    for r in range(n - 1, -1, -1):", "        s = b[r]",
-                    "        for j in range(r + 1, n):", "            s -= a[r, j] * x[j]", "        x[r] = s / a[r, r]",
-                    "    return x", "", ""]
+                    "        for j in range(r + 1, n):", "            s -= a[r, j] * x[j]",
+                    "        x[r] = s / a[r, r]", "    return x", "", ""]
         for m in mem.mechanisms:
             if m.implicit:
                 out += self.newton(m)
@@ -554,7 +564,6 @@ def nmodl_files() -> dict[str, str]:
     dict of str to str
         File name (``nsim_<name>.mod``) to source.
     """
-    from .mechanism import mechanism_names
     return {f"{load_mechanism(n).suffix}.mod": load_mechanism(n).nmodl() for n in mechanism_names()}
 
 
