@@ -234,7 +234,7 @@ def fit_lapicque(widths_ms: Sequence[float], thresholds_mA: Sequence[float]) -> 
 
 def strength_duration(model: str, diameter_um: float, electrode: Electrode | FilePotentials,
                       widths_ms: Sequence[float], *, pulse: str = "mono", polarity: str = "cathodic",
-                      gap_ms: float = 0.0, n_nodes: int = 51, dt_ms: float = DEFAULT_DT_MS,
+                      gap_ms: float = 0.0, n_nodes: int | None = None, dt_ms: float = DEFAULT_DT_MS,
                       tolerance: float = 1e-3, max_mA: float = 1e3, threads: int | None = None) -> SDCurve:
     """Thresholds over pulse widths, with Weiss and Lapicque fits (rheobase, chronaxie).
 
@@ -251,7 +251,8 @@ def strength_duration(model: str, diameter_um: float, electrode: Electrode | Fil
     pulse, polarity, gap_ms
         As `Waveform.pulse` (``polarity`` of the first phase; cathodic = negative source current).
     n_nodes, dt_ms, tolerance, max_mA, threads
-        Nodes, time step (ms), relative bracket width, largest amplitude tried (mA), worker threads.
+        Nodes (None: the model's default), time step (ms), relative bracket width, largest amplitude tried (mA),
+        worker threads.
 
     Returns
     -------
@@ -348,7 +349,7 @@ class ThresholdCurve:
 
 
 def threshold_vs_distance(model: str, diameter_um: float, distances_um: Sequence[float], waveform: Waveform,
-                          sigma_S_m: float | Sequence[float] | str = 0.2, *, n_nodes: int = 51,
+                          sigma_S_m: float | Sequence[float] | str = 0.2, *, n_nodes: int | None = None,
                           dt_ms: float = DEFAULT_DT_MS, tolerance: float = 1e-3, max_mA: float = 1e3,
                           threads: int | None = None) -> ThresholdCurve:
     """Thresholds of a point source over the centre node of one fibre, against its distance.
@@ -392,7 +393,7 @@ def threshold_vs_distance(model: str, diameter_um: float, distances_um: Sequence
 
 
 def threshold_vs_diameter(model: str, diameters_um: Sequence[float], distance_um: float, waveform: Waveform,
-                          sigma_S_m: float | Sequence[float] | str = 0.2, *, n_nodes: int = 51,
+                          sigma_S_m: float | Sequence[float] | str = 0.2, *, n_nodes: int | None = None,
                           dt_ms: float = DEFAULT_DT_MS, tolerance: float = 1e-3, max_mA: float = 1e3,
                           threads: int | None = None) -> ThresholdCurve:
     """Thresholds of fibres of several diameters for a point source over each one's centre node.
@@ -624,7 +625,7 @@ def default_currents(thresholds_mA: np.ndarray, n: int = 40) -> np.ndarray:
 
 
 def recruitment(model: str, population: FibrePopulation, electrode: Electrode, waveform: Waveform,
-                currents_mA: Sequence[float] | None = None, *, n_nodes: int = 51, dt_ms: float = DEFAULT_DT_MS,
+                currents_mA: Sequence[float] | None = None, *, n_nodes: int | None = None, dt_ms: float = DEFAULT_DT_MS,
                 tolerance: float = 1e-3, max_mA: float = 50.0, threads: int | None = None,
                 progress: Callable[[int, int], None] | None = None) -> Recruitment:
     """Fraction of the population activated at each current (magnitude, mA).
@@ -645,7 +646,8 @@ def recruitment(model: str, population: FibrePopulation, electrode: Electrode, w
     currents_mA : sequence of float or None
         Currents (mA) at which to report the fraction; None: `default_currents` of the thresholds.
     n_nodes, dt_ms, tolerance, max_mA, threads
-        Nodes, time step (ms), relative bracket width, largest amplitude tried (mA), threads.
+        Nodes (None: each model's default), time step (ms), relative bracket width, largest amplitude tried
+        (mA), threads.
     progress : callable or None
         ``progress(done, total)`` after each fibre.
 

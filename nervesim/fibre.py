@@ -203,7 +203,7 @@ def build_fibre(model: str | FibreModel, diameter_um: float, n_nodes: int | None
             raise ParameterError("length_um", f"length_um={length_um:g}: gives fewer than 3 nodes at a node "
                                  f"spacing of {spacing:.6g} um")
     if n_nodes is None:
-        n_nodes = int(d.get("default_nodes", 51))
+        n_nodes = model.default_nodes
     if not isinstance(n_nodes, (int, np.integer)) or not 3 <= n_nodes <= MAX_NODES or n_nodes % 2 == 0:
         raise ParameterError("n_nodes", f"n_nodes={n_nodes}: must be an odd integer from 3 to {MAX_NODES} "
                              "(odd so a centre node exists)")

@@ -66,6 +66,11 @@ class FibreModel:
         return float(self.definition.get("search", {}).get("activating_guess_mV", 10.0))
 
     @property
+    def default_nodes(self) -> int:
+        """Nodes of a fibre when none are asked for (``default_nodes``; 51 for MRG, 265 sections for C fibres)."""
+        return int(self.definition.get("default_nodes", 51))
+
+    @property
     def after_stimulus_ms(self) -> float:
         """Part of the default run length after the stimulus for a slow AP to start (``[run]``; ms)."""
         return float(self.definition.get("run", {}).get("after_stimulus_ms", 5.0))

@@ -35,10 +35,10 @@ class ThresholdJob:
         The stimulating electrode, or the potentials (mV per mA) at each section centre.
     waveform : Waveform
         Unit-amplitude waveform; its sign is the polarity (cathodic = negative source current).
-    n_nodes : int
-        Nodes of Ranvier.
+    n_nodes : int or None
+        Nodes of Ranvier (sections of unmyelinated fibres); None: the model's default.
     dt_ms, tstop_ms : float
-        Time step and run length (ms; None: end of the waveform + 5 ms).
+        Time step and run length (ms; None: `nervesim.simulation.default_tstop_ms`).
     tolerance : float
         Relative width of the final bracket, in (0, 1).
     temperature_c : float or None
@@ -57,7 +57,7 @@ class ThresholdJob:
     diameter_um: float
     electrode: Electrode | FilePotentials | np.ndarray
     waveform: Waveform
-    n_nodes: int = 51
+    n_nodes: int | None = None
     dt_ms: float = DEFAULT_DT_MS
     tstop_ms: float | None = None
     tolerance: float = 1e-3

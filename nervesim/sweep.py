@@ -12,9 +12,9 @@ Keys (units in the names; "-" = no default):
 key                            default    meaning
 =============================  =========  ====================================================
 sweep.name                     file stem  name stored with every row
-fibre.model                    -          ``mrg-interp``, ``mrg-discrete`` or ``mrg-small``
+fibre.model                    -          a model of ``nervesim models`` (``mrg-interp``, ``sundt``, ...)
 fibre.diameter_um              -          fibre diameter (µm), inside the model's range
-fibre.n_nodes                  51         nodes of Ranvier (odd integer)
+fibre.n_nodes                  model's    nodes (odd integer; sections of C fibres): 51 MRG, 265 C
 fibre.temperature_c            model's    temperature (°C); the models' default is 37
 electrode.kind                 point      ``point``, ``cuff``, ``file`` or ``field``
 electrode.x_um                 -          point: electrode offset x (µm, required);
@@ -127,7 +127,7 @@ class Key(NamedTuple):
 KEYS: dict[str, Key] = {
     "fibre.model": Key("str", None, "model"),
     "fibre.diameter_um": Key("float", None, "fibre diameter", "µm"),
-    "fibre.n_nodes": Key("int", 51, "nodes"),
+    "fibre.n_nodes": Key("int", None, "nodes"),
     "fibre.temperature_c": Key("float", None, "temperature", "°C"),
     "electrode.kind": Key("str", "point", "electrode"),
     "electrode.x_um": Key("float", None, "electrode x", "µm"),
@@ -427,7 +427,16 @@ def _complete(p: dict[str, Any]) -> dict[str, Any]:
             p[key] = DEFAULTS[key]
     if p["electrode.kind"] == "cuff" and p["electrode.x_um"] is None:
         p["electrode.x_um"] = 0.0
+    if p["fibre.n_nodes"] is None:  # the model's own default (51 for MRG, so MRG points keep their identity)
+        p["fibre.n_nodes"] = _default_nodes(p["fibre.model"])
     return p
+
+
+@functools.lru_cache(maxsize=None)
+def _default_nodes(model: str | None) -> int | None:
+    from .model import available_models, load_model
+
+    return load_model(model).default_nodes if model in available_models() else None
 
 
 def _check_structure(p: dict[str, Any], given: set[str], where: str) -> None:

@@ -8,14 +8,16 @@ from __future__ import annotations
 import argparse
 
 from .. import __version__
+from ..model import load_model
 from . import analyses, fields, single, sweeps
 from .common import Parser
 
 
 def build_parser() -> argparse.ArgumentParser:
     """The ``nervesim`` parser with every subcommand."""
-    p = Parser(prog="nervesim", description="Activation thresholds of myelinated nerve fibres (MRG double cable) "
-                                                  "under extracellular electrodes; NEURON-exact, Numba-fast.",
+    p = Parser(prog="nervesim", description="Activation thresholds of nerve fibres (MRG double cable, Sweeney, "
+                                                  "unmyelinated C fibres) under extracellular electrodes; "
+                                                  "NEURON-exact, Numba-fast.",
                epilog="nervesim SUBCOMMAND --help describes each subcommand. Exit status: 0 done, 1 no threshold "
                       "bracketed (or validation failed), 2 bad input (one line naming the flag), 130 interrupted.")
     p.add_argument("--version", action="version", version=f"nervesim {__version__}")
@@ -29,5 +31,7 @@ def main(argv: list[str] | None = None) -> int:
     """Run the command line ``argv`` (default ``sys.argv[1:]``); return the exit status."""
     parser = build_parser()
     args = parser.parse_args(argv)
+    if getattr(args, "nodes", 0) is None and getattr(args, "length_um", None) is None:
+        args.nodes = load_model(args.model).default_nodes  # shown in outputs; each model has its own
     return args.run(args, args.subparser)
 

@@ -19,8 +19,6 @@ from ..simulation import DEFAULT_DT_MS, MAX_RUN_BYTES, MAX_RUN_S
 from ..sweep import SQLITE_MAGIC
 from ..waveform import Waveform
 
-DEFAULT_NODES = 51
-
 
 def finite(text: str) -> float:
     value = float(text)
@@ -61,13 +59,24 @@ class Parser(argparse.ArgumentParser):
         self.exit(2, f"{self.prog}: error: {message}\n")
 
 
-def fibre_args(p: argparse.ArgumentParser, diameter: bool = True) -> None:
-    p.add_argument("--model", required=True, choices=list(available_models()))
+def fibre_args(p: argparse.ArgumentParser, diameter: bool = True, length: bool = False) -> None:
+    """--model, --diameter-um, --nodes, --temperature-c; ``length`` adds --length-um and --section-length-um
+    (single fibres; analyses over many diameters take --nodes)."""
+    p.add_argument("--model", required=True, choices=list(available_models()),
+                   help="fibre model: MRG double cable (mrg-*), Sweeney, or unmyelinated C fibres (sundt, rattay, "
+                        "tigerholm, ...); `nervesim models` lists them with their diameter ranges")
     if diameter:
         p.add_argument("--diameter-um", required=True, type=finite, help="fibre diameter (um)")
-    p.add_argument("--nodes", type=int, default=DEFAULT_NODES,
-                   help=f"nodes of Ranvier, odd (default {DEFAULT_NODES}: thresholds within 0.02%% of a 151-node "
-                        "fibre for 1.5-16 um fibres 0.5-2 mm from the electrode; see README)")
+    group = p.add_mutually_exclusive_group() if length else p
+    group.add_argument("--nodes", type=int,
+                       help="nodes of Ranvier, odd; for unmyelinated models sections (as PyFibers' n_nodes). Default "
+                            "the model's: 51 for MRG (thresholds within 0.02%% of a 151-node fibre for 1.5-16 um "
+                            "fibres 0.5-2 mm from the electrode; see README), 265 sections (2.2 mm) for C fibres")
+    if length:
+        group.add_argument("--length-um", type=finite,
+                           help="fibre length instead of --nodes: floor(length / node spacing) + 1 nodes, made odd")
+        p.add_argument("--section-length-um", type=finite,
+                       help="section length of unmyelinated models (default 8.333 um, PyFibers)")
     p.add_argument("--temperature-c", type=finite, help="temperature (default the model's, 37 C)")
 
 
@@ -158,7 +167,9 @@ def build_fibre(args: argparse.Namespace, diameter_um: float | None = None):
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
         fibre = _library_build_fibre(args.model, args.diameter_um if diameter_um is None else diameter_um,
-                                     args.nodes, temperature_c=args.temperature_c)
+                                     args.nodes, temperature_c=args.temperature_c,
+                                     length_um=getattr(args, "length_um", None),
+                                     section_length_um=getattr(args, "section_length_um", None))
     return fibre, [str(w.message) for w in caught]
 
 
@@ -297,6 +308,7 @@ def describe_electrode(args: argparse.Namespace, fibre=None) -> tuple[str, dict]
 #: The flag that sets each library parameter (`ParameterError.parameter`).
 FLAGS = {
     "model": "--model", "diameter_um": "--diameter-um", "n_nodes": "--nodes", "passive_end_nodes": "--nodes",
+    "length_um": "--length-um", "section_length_um": "--section-length-um",
     "temperature_c": "--temperature-c", "dt_ms": "--dt-ms", "tstop_ms": "--tstop-ms", "width_ms": "--width-ms",
     "gap_ms": "--gap-ms", "polarity": "--polarity", "pulse": "--pulse", "tolerance": "--tolerance",
     "max_mA": "--max-ma", "electrode": "--x-um/--y-um", "x_um": "--x-um", "y_um": "--y-um", "z_um": "--z-um",

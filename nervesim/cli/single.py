@@ -1,4 +1,4 @@
-"""Single-fibre subcommands: ``threshold``, ``simulate``, ``validate``."""
+"""Single-fibre subcommands: ``models``, ``threshold``, ``simulate``, ``validate``."""
 from __future__ import annotations
 
 import argparse
@@ -12,16 +12,22 @@ from . import common
 
 
 def add_parsers(sub) -> None:
+    m = sub.add_parser("models", help="list the fibre models with their diameter ranges",
+                       description="The fibre models --model takes: family, diameter range, default temperature, "
+                                   "default length and membrane mechanisms.")
+    m.add_argument("--json", action="store_true", help="print one JSON object")
+    m.set_defaults(run=_models, subparser=m)
+
     t = sub.add_parser("threshold", help="activation threshold of one fibre",
                        description="Activation threshold of one fibre. The fibre runs along z; x, y are the "
                                    "electrode's transverse offsets (with --field: the fibre's place in the nerve).")
-    common.fibre_args(t)
+    common.fibre_args(t, length=True)
     common.electrode_args(t, field=True)
     common.pulse_args(t)
     common.run_args(t)
     t.add_argument("--tstop-ms", type=common.finite,
-                   help="run length (default: end of the pulse + 5 ms, enough for the AP to reach the "
-                        "detection node; runs stop early once it fires)")
+                   help="run length (default: end of the pulse + 5 ms for MRG; for slowly conducting C fibres + 10 "
+                        "ms + the time to conduct along the fibre; runs stop early once the outcome is decided)")
     t.add_argument("--engine", choices=["numba", "neuron"], default="numba",
                    help="numba (default) or the NEURON reference (needs nervesim[neuron])")
     t.add_argument("--activation-window", action="store_true",
@@ -35,14 +41,15 @@ def add_parsers(sub) -> None:
                         description="Run one stimulation at --amplitude-ma and report where and when APs start and "
                                     "arrive; --plot draws Vm against time at chosen nodes and a space-time image, "
                                     "--csv writes Vm of every node at every step.")
-    common.fibre_args(sm)
+    common.fibre_args(sm, length=True)
     common.electrode_args(sm, field=True)
     common.pulse_args(sm)
     sm.add_argument("--amplitude-ma", required=True, type=common.finite,
                     help="stimulus amplitude (mA, a magnitude; --polarity sets the sign)")
     sm.add_argument("--dt-ms", type=common.finite, default=common.DEFAULT_DT_MS,
                     help=f"time step (default {common.DEFAULT_DT_MS} ms)")
-    sm.add_argument("--tstop-ms", type=common.finite, help="run length (default: end of the pulse + 5 ms)")
+    sm.add_argument("--tstop-ms", type=common.finite,
+                    help="run length (default: end of the pulse + 5 ms for MRG, longer for C fibres)")
     sm.add_argument("--trace-nodes", type=common.floats, metavar="N1,N2,...",
                     help="nodes whose Vm is drawn against time (default: the centre, initiation and detection "
                          "nodes)")
@@ -288,3 +295,22 @@ def _plot_run(run, trace_nodes: list[int], path: str, title: str) -> None:
     fig.tight_layout()
     fig.savefig(path, dpi=110)
     plt.close(fig)
+
+
+def _models(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
+    from ..model import available_models, load_model
+
+    rows = []
+    for name in available_models():
+        m = load_model(name)
+        rows.append({"model": name, "family": m.family, "min_diameter_um": m.min_um, "max_diameter_um": m.max_um,
+                     "temperature_c": float(m.definition["electrical"]["temperature_c"]),
+                     "default_nodes": m.default_nodes, "mechanisms": [x.name for x in m.membrane.mechanisms],
+                     "description": m.description})
+    if args.json:
+        print(json.dumps({"models": rows, "nervesim_version": __version__}))
+        return 0
+    for r in rows:
+        print(f"{r['model']:<16} {r['family']:<13} {r['min_diameter_um']:g}-{r['max_diameter_um']:g} um  "
+              f"{r['temperature_c']:g} C  {r['default_nodes']} nodes  {', '.join(r['mechanisms'])}")
+    return 0
