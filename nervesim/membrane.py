@@ -169,7 +169,8 @@ class Membrane:
         -------
         dict
             ``st`` and ``par``: name → index (mechanism quantities as ``mech.name``, ions as ``ena``,
-            ``nai``, ...; the diameter as ``diam``); ``n_st``, ``n_par``; ``tables``: mechanism →
+            ``nai``, ...; the diameter as ``diam``; `constant_rates` in ``par``); ``n_st``, ``n_par``;
+            ``tables``: mechanism →
             (offset, number of quantities, number of entries); ``rates``: the names
             ``membrane_rates`` writes, in order.
         """
@@ -190,6 +191,9 @@ class Membrane:
                 st[q] = len(st)
                 par[q] = len(par)
         par["diam"] = len(par)
+        for m in self.mechanisms:  # rate terms of parameters and temperature only: computed once per fibre
+            for a in constant_rates(m):
+                par[f"{m.name}.{a.target}"] = len(par)
         rates = [f"{m.name}.{q}" for m in self.mechanisms for q in _rate_names(m)]
         tables, n_par = {}, len(par)
         for m in self.mechanisms:
@@ -201,7 +205,10 @@ class Membrane:
         return self._layout
 
     def parameter_vector(self, diameter_um: float, celsius: float = 37.0) -> np.ndarray:
-        """The ``par`` vector of a section of diameter ``diameter_um`` (tables still empty).
+        """The ``par`` vector of a section of diameter ``diameter_um`` at ``celsius``, ready for the kernels.
+
+        Besides the parameter values it holds the rate terms that depend on parameters and temperature
+        only (`constant_rates`) and the rate tables, both computed by ``membrane_tables``.
 
         Parameters
         ----------
@@ -224,6 +231,7 @@ class Membrane:
             par[lay["par"][e]] = spec.reversal_mV(celsius)
             par[lay["par"][ci]], par[lay["par"][co]] = spec.c_in_mM, spec.c_out_mM
         par[lay["par"]["diam"]] = diameter_um
+        self.kernels().membrane_tables(par, celsius)
         return par
 
     # -- code generation ----------------------------------------------------------------------------
@@ -310,6 +318,8 @@ class _Writer:
             key = f"{m.name}.{x}"
             if key in lay["st"]:
                 return f"st[{lay['st'][key]}]"
+            if key in lay["par"]:  # a constant rate term
+                return f"par[{lay['par'][key]}]"
             return f"{m.name}__{x}"
         return name
 
@@ -321,8 +331,10 @@ class _Writer:
         name, call = self.namer(m), self.call(m)
         if m.table is None or exact:
             lines = []
+            constant = {a.target for a in constant_rates(m)}
             for a in m.rates:
-                lines += a.python(name, call, indent)
+                if a.target not in constant:
+                    lines += a.python(name, call, indent)
             for s in m.states:
                 if s.is_gate:
                     lines.append(f"{indent}{m.name}__{s.name}_inf = {s.inf.python(name, call)}")
@@ -489,8 +501,12 @@ class _Writer:
         for m in self.ordered():
             out += self.state_block(m, "    ")
         out += ["    return 0", ""]
-        # tables, built as NEURON builds them: x from the first point by repeated addition of dx.
+        # constant rate terms, then tables built as NEURON builds them: x from the first point by repeated
+        # addition of dx.
         out += [dec, "def membrane_tables(par, celsius):"]
+        for m in mem.mechanisms:
+            for a in constant_rates(m):
+                out += a.python(self.namer(m), self.call(m), "    ")
         for m in mem.mechanisms:
             if m.table is None:
                 continue
@@ -525,6 +541,30 @@ class _Writer:
     def ordered(self) -> list[Mechanism]:
         mechs = list(self.mem.mechanisms)
         return [m for m in mechs if m.writes_concentration] + [m for m in mechs if not m.writes_concentration]
+
+
+def constant_rates(m: Mechanism) -> tuple:
+    """The ``[rates]`` assignments of m that depend on parameters, temperature and the diameter only.
+
+    NEURON evaluates them at every call; their values cannot change during a run, so the kernels compute
+    them once per fibre (the same expressions, hence the same values) instead of per section and step.
+
+    Parameters
+    ----------
+    m : Mechanism
+
+    Returns
+    -------
+    tuple of Assignment
+        In their order in ``[rates]``.
+    """
+    fixed = set(m.parameters) | {"celsius", "diam", "FARADAY"}
+    out = []
+    for a in m.rates:
+        if all(x.names <= fixed for x in a.expressions()):
+            out.append(a)
+            fixed.add(a.target)
+    return tuple(out)
 
 
 def _rate_names(m: Mechanism) -> list[str]:

@@ -156,7 +156,6 @@ class Circuit:
         membrane = fibre.membrane
         kernels = membrane.kernels()
         par = membrane.parameter_vector(float(fibre.diam_um[active[0]]) if active.size else 1.0, fibre.temperature_c)
-        kernels.membrane_tables(par, fibre.temperature_c)
         circuit = cls(
             c_m_nF=fibre.cm_uF_cm2 * area * 1e-5,
             g_pas_uS=fibre.g_pas_S_cm2 * area * 1e-2,
