@@ -62,8 +62,14 @@ def add_parsers(sub) -> None:
 
     v = sub.add_parser("validate", help="compare against NEURON over a grid of fibres, pulses and distances",
                        description="Run the same fibres in NEURON and in nervesim and compare Vm traces, "
-                                   "thresholds and conduction velocities against the targets.")
+                                   "thresholds and conduction velocities against the targets; with --pyfibers "
+                                   "compare thresholds with PyFibers' own models and search instead.")
     v.add_argument("--quick", action="store_true", help="a handful of cases (for CI)")
+    v.add_argument("--pyfibers", action="store_true",
+                   help="thresholds against PyFibers (needs pyfibers): every model, diameters across its range, "
+                        "0.25-2 mm, 0.1 and 1 ms, both polarities (--quick: one case per model)")
+    v.add_argument("--models", type=lambda s: s.split(","), metavar="M1,M2,...",
+                   help="with --pyfibers: only these models")
     v.add_argument("--dt-ms", type=common.finite, default=common.DEFAULT_DT_MS,
                    help=f"time step (default {common.DEFAULT_DT_MS} ms)")
     v.add_argument("--processes", type=int, help="worker processes (default: every core)")
@@ -83,6 +89,10 @@ def _validate(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
         parser.error(str(exc))
     if args.processes is not None and args.processes < 1:
         parser.error(f"argument --processes: {args.processes} must be >= 1")
+    if args.pyfibers:
+        return _validate_pyfibers(args, parser)
+    if args.models:
+        parser.error("argument --models: only with --pyfibers")
 
     def progress(i, n, res):
         print(f"\r[{i}/{n}] {res.model} {res.diameter_um:g} um", end="", file=sys.stderr, flush=True)
@@ -119,6 +129,43 @@ def _validate(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
           f"{summ['max_threshold_rel_diff']:.3e} (target {t['threshold_rel']}), worst CV diff "
           f"{summ['max_cv_rel_diff']:.3e} (target {t['cv_rel']}): {'PASS' if summ['pass'] else 'FAIL'}")
     return 0 if summ["pass"] else 1
+
+
+def _validate_pyfibers(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
+    from dataclasses import asdict
+
+    from .. import validate
+    from ..model import available_models
+
+    unknown = sorted(set(args.models or ()) - set(available_models()))
+    if unknown:
+        parser.error(f"argument --models: unknown {', '.join(unknown)}; choose from {', '.join(available_models())}")
+    cases = validate.pyfibers_grid(args.quick, args.models)
+
+    def progress(i, n, res):
+        print(f"\r[{i}/{n}] {res.model} {res.diameter_um:g} um", end="", file=sys.stderr, flush=True)
+
+    start = time.perf_counter()
+    out = validate.compare_pyfibers(cases, args.dt_ms, progress=None if args.json else progress)
+    done = [c for c in out if c.rel_diff == c.rel_diff]  # PyFibers answered (not NaN)
+    worst = max((c.rel_diff for c in done), default=float("nan"))
+    ok = bool(done) and worst <= validate.PYFIBERS_LIMIT
+    if args.json:
+        print(json.dumps({"cases": [asdict(c) for c in out], "worst_rel_diff": worst, "pass": ok,
+                          "runtime_s": time.perf_counter() - start, "nervesim_version": __version__}))
+        return 0 if ok else 1
+    print(file=sys.stderr)
+    print(f"PyFibers vs nervesim {__version__}: {len(out)} cases ({len(out) - len(done)} PyFibers refused), dt "
+          f"{args.dt_ms:g} ms, {time.perf_counter() - start:.0f} s; worst first:")
+    print(f"{'model':15} {'D um':>5} {'pulse':12} {'polarity':8} {'dist um':>7} {'nervesim mA':>12} "
+          f"{'PyFibers mA':>12} {'rel diff':>9}  note")
+    for c in sorted(out, key=lambda c: -c.rel_diff if c.rel_diff == c.rel_diff else 1.0):
+        print(f"{c.model:15} {c.diameter_um:5g} {c.pulse:12} {c.polarity:8} {c.distance_um:7g} "
+              f"{c.threshold_mA:12.6g} {c.threshold_pyfibers_mA:12.6g} {c.rel_diff:9.2e}  {c.note}")
+    below = sum(c.rel_diff <= validate.PYFIBERS_TARGET for c in done)
+    print(f"worst rel diff {worst:.2e}; {below} of {len(done)} within {validate.PYFIBERS_TARGET:g} (limit "
+          f"{validate.PYFIBERS_LIMIT:g}): {'PASS' if ok else 'FAIL'}")
+    return 0 if ok else 1
 
 
 def _threshold(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
