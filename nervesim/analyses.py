@@ -491,6 +491,23 @@ class FibrePopulation:
             raise ParameterError("diameter_um", "diameter_um: every fibre diameter must be positive")
 
     @classmethod
+    def join(cls, *populations: FibrePopulation) -> FibrePopulation:
+        """One population of the fibres of several (e.g. myelinated and unmyelinated fibres of one nerve).
+
+        Parameters
+        ----------
+        *populations : FibrePopulation
+            In order; their fibres keep it.
+
+        Returns
+        -------
+        FibrePopulation
+        """
+        phases = [np.zeros(len(p.x_um)) if p.z_offset_um is None else p.z_offset_um for p in populations]
+        return cls(np.concatenate([p.x_um for p in populations]), np.concatenate([p.y_um for p in populations]),
+                   np.concatenate([p.diameter_um for p in populations]), np.concatenate(phases))
+
+    @classmethod
     def uniform(cls, n: int, nerve_diameter_um: float, diameters_um: tuple[float, float], seed: int = 0,
                 margin_um: float | None = None) -> FibrePopulation:
         """``n`` fibres uniformly in a round nerve, diameters uniform in a range, node phases uniform.
@@ -624,19 +641,19 @@ def default_currents(thresholds_mA: np.ndarray, n: int = 40) -> np.ndarray:
     return np.geomspace(0.8 * thr.min(), 1.25 * thr.max(), n)
 
 
-def recruitment(model: str, population: FibrePopulation, electrode: Electrode, waveform: Waveform,
+def recruitment(model: str | Sequence[str], population: FibrePopulation, electrode: Electrode, waveform: Waveform,
                 currents_mA: Sequence[float] | None = None, *, n_nodes: int | None = None, dt_ms: float = DEFAULT_DT_MS,
                 tolerance: float = 1e-3, max_mA: float = 50.0, threads: int | None = None,
                 progress: Callable[[int, int], None] | None = None) -> Recruitment:
     """Fraction of the population activated at each current (magnitude, mA).
 
     Each fibre runs along z through (x, y); its centre node sits at the electrode frame's z = 0
-    shifted by its node phase (``z_offset_um`` × one internode).
+    shifted by its node phase (``z_offset_um`` × its node spacing).
 
     Parameters
     ----------
-    model : str
-        Fibre model.
+    model : str or sequence of str
+        Fibre model, or one per fibre: a mixed population (e.g. MRG and C fibres, `FibrePopulation.join`).
     population : FibrePopulation
         Fibre positions (µm), diameters (µm) and node phases.
     electrode : Electrode
@@ -663,17 +680,24 @@ def recruitment(model: str, population: FibrePopulation, electrode: Electrode, w
         threshold is computed.
     """
     currents = None if currents_mA is None else _values("currents_mA", currents_mA, "mA")
+    models = [model] * len(population.diameter_um) if isinstance(model, str) else list(model)
+    if len(models) != len(population.diameter_um):
+        raise ParameterError("model", f"model: need one model per fibre ({len(population.diameter_um)}), "
+                                      f"got {len(models)}")
     jobs = []
-    for i, d in enumerate(population.diameter_um):
-        f = build_fibre(model, float(d), n_nodes)
+    for i, (name, d) in enumerate(zip(models, population.diameter_um)):
+        try:
+            f = build_fibre(name, float(d), n_nodes)
+        except ParameterError as exc:
+            raise ParameterError(exc.parameter, f"fibre {i}: {exc}") from None
         phase = 0.0 if population.z_offset_um is None else float(population.z_offset_um[i])
-        z0 = f.node_z_um[f.centre_node] - phase * f.geometry["deltax_um"]
+        z0 = f.node_z_um[f.centre_node] - phase * f.node_spacing_um
         el = electrode.relative_to(float(population.x_um[i]), float(population.y_um[i]), -z0)
         try:
             el.check_fibre(float(d))
         except ParameterError as exc:
             raise ParameterError(exc.parameter, f"fibre {i}: {exc}") from None
-        jobs.append(ThresholdJob(model, float(d), el, waveform, n_nodes, dt_ms, tolerance=tolerance, max_mA=max_mA))
+        jobs.append(ThresholdJob(name, float(d), el, waveform, n_nodes, dt_ms, tolerance=tolerance, max_mA=max_mA))
     out = find_thresholds(jobs, threads, progress)
     thr = _thresholds(out)
     cur = default_currents(thr) if currents is None else currents

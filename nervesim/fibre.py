@@ -105,6 +105,11 @@ class Fibre:
         return self.z_um[self.node_sections]
 
     @property
+    def node_spacing_um(self) -> float:
+        """Distance between neighbouring node centres (µm): MRG's deltax, 8.333 µm unmyelinated, 100 D Sweeney."""
+        return float(self.node_z_um[1] - self.node_z_um[0])
+
+    @property
     def length_total_um(self) -> float:
         """Sum of section lengths (µm), PyFibers' fibre length."""
         return float(self.length_um.sum())

@@ -173,3 +173,25 @@ def test_bad_input_names_the_parameter(kwargs, parameter, allowed):
     with pytest.raises(ParameterError) as err:
         nervesim.build_fibre(**kwargs)
     assert err.value.parameter == parameter and allowed in str(err.value)
+
+
+def test_mixed_population_recruitment():
+    """Myelinated and C fibres in one nerve: each fibre is searched with its own model, exactly as a single
+    threshold of that fibre, and at the same place C fibres need far more current (Erlanger-Gasser order)."""
+    from nervesim.analyses import FibrePopulation, recruitment
+
+    myelinated = FibrePopulation([0.0, 300.0], [0.0, 0.0], [5.7, 10.0])
+    c_fibres = FibrePopulation([0.0, 300.0], [0.0, 0.0], [1.0, 1.0])
+    models = ["mrg-interp", "mrg-interp", "sundt", "sundt"]
+    w = nervesim.Waveform.monophasic(0.1)
+    nerve, el = FibrePopulation.join(myelinated, c_fibres), nervesim.Electrode.point(0.0, 500.0, 0.0, 0.2)
+    rec = recruitment(models, nerve, el, w, dt_ms=0.005, max_mA=100.0)
+    for i, (model, d, x) in enumerate(zip(models, [5.7, 10.0, 1.0, 1.0], [0.0, 300.0, 0.0, 300.0])):
+        f = nervesim.build_fibre(model, d)
+        ref = nervesim.find_threshold(f, nervesim.Electrode.point(-x, 500.0, f.node_z_um[f.centre_node], 0.2), w,
+                                      dt_ms=0.005)
+        assert rec.thresholds_mA[i] == ref.threshold_mA
+    assert rec.thresholds_mA[2:].min() > 5 * rec.thresholds_mA[:2].max()
+    with pytest.raises(ParameterError) as err:
+        recruitment(models[:3], nerve, el, w)
+    assert err.value.parameter == "model"
