@@ -43,9 +43,10 @@ numpydoc_attributes_as_param_list = True
 nervesim_modules = [
     "nervesim", "nervesim.fibre", "nervesim.model", "nervesim.extracellular", "nervesim.waveform",
     "nervesim.simulation", "nervesim.threshold", "nervesim.analyses", "nervesim.population", "nervesim.sweep",
-    "nervesim.neuron", "nervesim.validate", "nervesim.errors", "nervesim.cache", "nervesim.solver",
-    "nervesim.mechanism", "nervesim.membrane", "nervesim.field", "nervesim.field.spec", "nervesim.field.field", "nervesim.field.mesh",
-    "nervesim.field.solve", "nervesim.field.analytic", "nervesim.field.plot",
+    "nervesim.neuron", "nervesim.validate", "nervesim.pyfibers_ref", "nervesim.errors", "nervesim.cache",
+    "nervesim.solver", "nervesim.mechanism", "nervesim.membrane", "nervesim.field", "nervesim.field.spec",
+    "nervesim.field.field", "nervesim.field.mesh", "nervesim.field.solve", "nervesim.field.analytic",
+    "nervesim.field.plot",
 ]
 nervesim_checks = ["GL08", "PR01", "PR02", "PR07", "RT01", "RT03"]
 

@@ -502,6 +502,7 @@ class FibrePopulation:
         Returns
         -------
         FibrePopulation
+            The fibres of every population in turn.
         """
         phases = [np.zeros(len(p.x_um)) if p.z_offset_um is None else p.z_offset_um for p in populations]
         return cls(np.concatenate([p.x_um for p in populations]), np.concatenate([p.y_um for p in populations]),

@@ -151,6 +151,7 @@ class Expression:
         Returns
         -------
         str
+            The NMODL expression.
         """
         return self._emit(self.tree, lambda n: n, lambda f: f, nmodl=True)
 
@@ -212,6 +213,7 @@ class Assignment:
         Returns
         -------
         Assignment
+            The parsed assignment.
         """
         if isinstance(spec, dict):
             cases = []
@@ -230,6 +232,7 @@ class Assignment:
         Returns
         -------
         list of Expression
+            In order: each case's condition, then its value.
         """
         return [x for c in self.cases for x in c if x is not None]
 
@@ -246,6 +249,7 @@ class Assignment:
         Returns
         -------
         list of str
+            Source lines (an if/elif/else chain for cases).
         """
         tgt = name(self.target)
         if len(self.cases) == 1:
@@ -268,6 +272,7 @@ class Assignment:
         Returns
         -------
         list of str
+            NMODL lines (an if/else chain for cases).
         """
         if len(self.cases) == 1:
             return [f"{indent}{self.target} = {self.cases[0][1].nmodl()}"]

@@ -134,6 +134,7 @@ class Membrane:
         Returns
         -------
         Membrane
+            Mechanisms in insertion order, parameter values, and the ions they use.
         """
         mechs = tuple(load_mechanism(n) for n in spec["mechanisms"])
         params = {}
@@ -220,6 +221,7 @@ class Membrane:
         Returns
         -------
         numpy.ndarray
+            Parameters, ion values, diameter, constant rate terms and tables (`layout` ``par``).
         """
         lay = self.layout()
         par = np.zeros(lay["n_par"])
@@ -247,6 +249,7 @@ class Membrane:
         Returns
         -------
         str
+            A Python module's source (Numba functions).
         """
         return _Writer(self).source()
 
@@ -552,6 +555,7 @@ def constant_rates(m: Mechanism) -> tuple:
     Parameters
     ----------
     m : Mechanism
+        The mechanism.
 
     Returns
     -------
@@ -585,6 +589,7 @@ def check_temperature(celsius: float) -> float:
     Returns
     -------
     float
+        The temperature (°C).
 
     Raises
     ------
@@ -605,26 +610,3 @@ def nmodl_files() -> dict[str, str]:
         File name (``nsim_<name>.mod``) to source.
     """
     return {f"{load_mechanism(n).suffix}.mod": load_mechanism(n).nmodl() for n in mechanism_names()}
-
-
-def state_at_rest(membrane: Membrane, kernels: ModuleType, par: np.ndarray, v_mV: float,
-                  celsius: float) -> np.ndarray:
-    """One section's ``st`` vector initialised at ``v_mV`` (gates at steady state).
-
-    Parameters
-    ----------
-    membrane : Membrane
-    kernels : module
-        From `Membrane.kernels`.
-    par : numpy.ndarray
-        Parameter vector with tables filled.
-    v_mV, celsius : float
-        Membrane potential (mV) and temperature (°C).
-
-    Returns
-    -------
-    numpy.ndarray
-    """
-    st = np.zeros(membrane.layout()["n_st"])
-    kernels.membrane_init(v_mV, st, par, celsius)
-    return st

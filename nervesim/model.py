@@ -199,8 +199,21 @@ def _table_row(table: dict[str, list[float]], diameter_um: float) -> int | None:
 
 
 def evaluate_fit(fit: dict[str, Any] | float, x: float) -> float:
-    """Value of a geometry entry at ``x``: a number, or a polynomial (``poly``, highest power first,
-    or ``pieces`` chosen by ``below``) optionally truncated (``round = "trunc"``)."""
+    """Value of a geometry entry of a model file at ``x``.
+
+    Parameters
+    ----------
+    fit : dict or float
+        A number, or a polynomial: ``poly`` (coefficients, highest power first) or ``pieces`` (each a
+        ``poly``, chosen by the first ``below`` that ``x`` is under), optionally ``round = "trunc"``.
+    x : float
+        The variable (µm: the fibre diameter unless the entry says ``of``).
+
+    Returns
+    -------
+    float
+        The value (µm or a count).
+    """
     if isinstance(fit, (int, float)):
         return float(fit)
     poly = fit.get("poly")

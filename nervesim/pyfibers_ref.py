@@ -367,6 +367,7 @@ def pyfibers_trace(case: PyFibersCase, amplitude_mA: float, nodes: list[int],
     Returns
     -------
     PyFibersTrace
+        Times (ms) and the membrane potential (mV) of each node.
 
     Raises
     ------

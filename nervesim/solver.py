@@ -32,10 +32,27 @@ LAYER1_XC_UF_CM2 = 0.0
 class CableArrays(NamedTuple):
     """What the kernels read about a fibre (plain arrays and numbers; units of this module).
 
-    Per-compartment arrays have one entry per section; ``g_ax`` is (3, n−1): coupling k↔k+1 of the
-    intracellular space, layer 0 and layer 1 (a single cable uses row 0). ``act`` lists the
-    compartments with the membrane mechanisms, ``act_scale`` their area in µS per S/cm²; ``par`` is
-    the membrane parameter vector and ``n_st`` the length of its state vector (`nervesim.membrane`).
+    Parameters
+    ----------
+    c_m, g_pas, e_pas : numpy.ndarray
+        Per compartment: membrane capacitance (nF), passive conductance (µS), its reversal (mV).
+    c_my, g_my, c_o, g_o : numpy.ndarray
+        Myelin (layer 0 to 1) and outer-layer capacitance (nF) and conductance (µS).
+    g_ax : numpy.ndarray
+        (3, n−1): coupling k↔k+1 of the intracellular space, layer 0 and layer 1 (µS; a single cable
+        uses row 0).
+    act, act_scale : numpy.ndarray
+        Compartments with the membrane mechanisms, and their area in µS per S/cm².
+    par : numpy.ndarray
+        Membrane parameter vector (`nervesim.membrane.Membrane.parameter_vector`).
+    n_st : int
+        Length of one section's membrane state vector.
+    node_idx : numpy.ndarray
+        Compartment of each node.
+    v_init, celsius : float
+        Initial membrane potential (mV), temperature (°C).
+    double : bool
+        Double cable (MRG) or single cable.
     """
 
     c_m: np.ndarray
@@ -57,12 +74,23 @@ class CableArrays(NamedTuple):
 
 
 class RunControl(NamedTuple):
-    """Time stepping, detection and early exit of one run (ms, mV).
+    """Time stepping, detection and early exit of one run.
 
-    ``pre_steps`` steps of ``pre_dt`` before t = 0 without stimulus; APCount at ``ap_thresh`` on
-    every node, ``det`` the detection node; ``stop_on_detect`` ends the run when it fires; from step
-    ``quiet_after`` on, a run ends once every node is within ``quiet_mV`` of its t = 0 value and
-    changes slower than ``quiet_mV_ms`` (``quiet_mV = 0`` disables this).
+    Parameters
+    ----------
+    dt : float
+        Time step (ms).
+    pre_dt, pre_steps : float, int
+        ``pre_steps`` steps of ``pre_dt`` (ms) before t = 0 without stimulus.
+    det : int
+        Detection node.
+    ap_thresh : float
+        APCount threshold on every node (mV).
+    stop_on_detect : bool
+        End the run when the detection node fires.
+    quiet_after, quiet_mV, quiet_mV_ms : int, float, float
+        From step ``quiet_after`` on, end a run once every node is within ``quiet_mV`` (mV) of its t = 0
+        value and changes slower than ``quiet_mV_ms`` (mV/ms); ``quiet_mV = 0`` disables this.
     """
 
     dt: float
@@ -111,6 +139,8 @@ class Circuit:
         Whether the fibre has a myelin layer (three unknowns per compartment).
     kernels : module
         The compiled kernels of the fibre's membrane (`nervesim.membrane.Membrane.kernels`).
+    n_st : int
+        Length of one section's membrane state vector.
     """
 
     c_m_nF: np.ndarray
@@ -185,6 +215,7 @@ class Circuit:
         Returns
         -------
         CableArrays
+            The same arrays, grouped for the kernels.
         """
         return CableArrays(self.c_m_nF, self.g_pas_uS, self.e_pas_mV, self.c_my_nF, self.g_my_uS, self.c_o_nF,
                            self.g_o_uS, self.g_axial_uS, self.active_idx, self.active_scale, self.membrane_par,

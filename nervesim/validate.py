@@ -259,7 +259,7 @@ def grid(quick: bool) -> tuple[list[tuple], list[tuple]]:
     ----------
     quick : bool
         `QUICK_CASES` and `QUICK_CV` (3 + 2 cases) instead of the full grid (every model ×
-        diameter × pulse × distance in `DIAMETERS_UM`, `PULSES`, `DISTANCES_UM`).
+        diameter × pulse × distance in ``DIAMETERS_UM``, `PULSES`, `DISTANCES_UM`).
 
     Returns
     -------
@@ -404,9 +404,9 @@ def pyfibers_grid(quick: bool, models: Iterable[str] | None = None) -> list[tupl
     ----------
     quick : bool
         One case per model (its middle diameter, 0.1 ms cathodic, the middle distance); else every
-        diameter of `DIAMETERS_UM` × `PYFIBERS_DISTANCES_UM` × `PYFIBERS_PULSES` × both polarities.
+        diameter of ``DIAMETERS_UM`` × ``PYFIBERS_DISTANCES_UM`` × `PYFIBERS_PULSES` × both polarities.
     models : iterable of str, optional
-        Models to include (default every installed model of `DIAMETERS_UM`).
+        Models to include (default every installed model of ``DIAMETERS_UM``).
 
     Returns
     -------
@@ -425,7 +425,7 @@ def pyfibers_grid(quick: bool, models: Iterable[str] | None = None) -> list[tupl
 def compare_pyfibers(cases: list[tuple], dt_ms: float = DEFAULT_DT_MS, progress=None) -> list[PyFibersComparison]:
     """Our thresholds against PyFibers' own on the same fibres (PyFibers' node count and passive ends).
 
-    PyFibers runs in a child process (`nervesim.pyfibers_ref`), to the same tolerance, the same dt and our
+    PyFibers runs in a child process (``nervesim.pyfibers_ref``), to the same tolerance, the same dt and our
     run length, with its early exit off (it counts slow near-threshold APs as failures) and bounds 0.7-1.3x
     our threshold (the answer does not depend on them beyond the tolerance).
 
