@@ -252,7 +252,7 @@ def compare_cv(model: str, diameter_um: float, dt_ms: float = DEFAULT_DT_MS) -> 
     return CVComparison(model, diameter_um, cv_a, cv_b, abs(cv_a - cv_b) / cv_b)
 
 
-def grid(quick: bool) -> tuple[list[tuple], list[tuple]]:
+def grid(quick: bool, models: Iterable[str] | None = None) -> tuple[list[tuple], list[tuple]]:
     """The cases to compare.
 
     Parameters
@@ -260,6 +260,8 @@ def grid(quick: bool) -> tuple[list[tuple], list[tuple]]:
     quick : bool
         `QUICK_CASES` and `QUICK_CV` (3 + 2 cases) instead of the full grid (every model ×
         diameter × pulse × distance in ``DIAMETERS_UM``, `PULSES`, `DISTANCES_UM`).
+    models : iterable of str, optional
+        Full grid: only these models (default every installed one).
 
     Returns
     -------
@@ -270,7 +272,7 @@ def grid(quick: bool) -> tuple[list[tuple], list[tuple]]:
     """
     if quick:
         return list(QUICK_CASES), list(QUICK_CV)
-    models = {m: ds for m, ds in DIAMETERS_UM.items() if m in available_models()}
+    models = {m: ds for m, ds in DIAMETERS_UM.items() if m in available_models() and (models is None or m in models)}
     cases = [(m, d, p, r) for m, ds in models.items() for d in ds for p in PULSES for r in _distances(m)]
     return cases, [(m, d) for m, ds in models.items() for d in ds]
 
@@ -287,8 +289,8 @@ def _cv_job(args):
     return compare_cv(*args)
 
 
-def run_validation(quick: bool = False, dt_ms: float = DEFAULT_DT_MS, processes: int | None = None,
-                   progress=None) -> tuple[list[CaseComparison], list[CVComparison]]:
+def run_validation(quick: bool = False, dt_ms: float = DEFAULT_DT_MS, processes: int | None = None, progress=None,
+                   models: Iterable[str] | None = None) -> tuple[list[CaseComparison], list[CVComparison]]:
     """Run the comparison grid in worker processes, each with its own NEURON.
 
     Parameters
@@ -301,6 +303,8 @@ def run_validation(quick: bool = False, dt_ms: float = DEFAULT_DT_MS, processes:
         Worker processes (default: every core).
     progress : callable, optional
         Called as ``progress(done, total, comparison)`` after each case.
+    models : iterable of str, optional
+        Full grid: only these models.
 
     Returns
     -------
@@ -309,7 +313,7 @@ def run_validation(quick: bool = False, dt_ms: float = DEFAULT_DT_MS, processes:
     cvs : list of CVComparison
         One per conduction-velocity case, in grid order.
     """
-    cases, cvs = grid(quick)
+    cases, cvs = grid(quick, models)
     procs = processes or multiprocessing.cpu_count()
     ctx = multiprocessing.get_context("spawn")  # a fresh NEURON per worker
     with ctx.Pool(procs) as pool:

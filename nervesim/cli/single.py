@@ -69,7 +69,7 @@ def add_parsers(sub) -> None:
                    help="thresholds against PyFibers (needs pyfibers): every model, diameters across its range, "
                         "0.25-2 mm, 0.1 and 1 ms, both polarities (--quick: one case per model)")
     v.add_argument("--models", type=lambda s: s.split(","), metavar="M1,M2,...",
-                   help="with --pyfibers: only these models")
+                   help="only these models (full grids)")
     v.add_argument("--dt-ms", type=common.finite, default=common.DEFAULT_DT_MS,
                    help=f"time step (default {common.DEFAULT_DT_MS} ms)")
     v.add_argument("--processes", type=int, help="worker processes (default: every core)")
@@ -82,6 +82,7 @@ def _validate(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
     from dataclasses import asdict
 
     from .. import validate
+    from ..model import available_models
 
     try:
         from ..neuron import neuron_version
@@ -89,17 +90,20 @@ def _validate(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
         parser.error(str(exc))
     if args.processes is not None and args.processes < 1:
         parser.error(f"argument --processes: {args.processes} must be >= 1")
+    unknown = sorted(set(args.models or ()) - set(available_models()))
+    if unknown:
+        parser.error(f"argument --models: unknown {', '.join(unknown)}; choose from {', '.join(available_models())}")
     if args.pyfibers:
         return _validate_pyfibers(args, parser)
-    if args.models:
-        parser.error("argument --models: only with --pyfibers")
+    if args.models and args.quick:
+        parser.error("argument --models: not with --quick (the quick grid is fixed)")
 
     def progress(i, n, res):
         print(f"\r[{i}/{n}] {res.model} {res.diameter_um:g} um", end="", file=sys.stderr, flush=True)
 
     start = time.perf_counter()
     cases, cvs = validate.run_validation(args.quick, args.dt_ms, args.processes,
-                                         progress=None if args.json else progress)
+                                         progress=None if args.json else progress, models=args.models)
     if not args.json:
         print(file=sys.stderr)
     summ = validate.summary(cases, cvs)
@@ -135,11 +139,7 @@ def _validate_pyfibers(args: argparse.Namespace, parser: argparse.ArgumentParser
     from dataclasses import asdict
 
     from .. import validate
-    from ..model import available_models
 
-    unknown = sorted(set(args.models or ()) - set(available_models()))
-    if unknown:
-        parser.error(f"argument --models: unknown {', '.join(unknown)}; choose from {', '.join(available_models())}")
     cases = validate.pyfibers_grid(args.quick, args.models)
 
     def progress(i, n, res):
