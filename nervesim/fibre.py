@@ -137,8 +137,13 @@ class Fibre:
         Returns
         -------
         bool
-            True at either end of the fibre.
+            True at either end of the fibre. Models with ``[search] end_margin_um`` (unmyelinated
+            fibres, whose nodes are 8.333 µm apart) count every node that close to a passive end as the
+            end too.
         """
+        end_um = self.model.definition.get("search", {}).get("end_margin_um")
+        if end_um is not None:
+            margin = max(margin, math.ceil(end_um / self.node_spacing_um))
         k = self.passive_end_nodes + margin
         return node < k or node >= self.n_nodes - k
 

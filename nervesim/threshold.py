@@ -41,12 +41,12 @@ MIN_TOLERANCE = 1e-9
 # node to that end, separates them: every case off by more than 1 % scores above exp(-4.2) (lowest: 16 um,
 # 1 mm, 13 nodes, 1.09 %), no case scoring below is off by more than 0.65 %, and the README default case
 # (10 um, 51 nodes, 1 mm: r = 0.036, h = 25) scores exp(-10.8).
-# Unmyelinated fibres (nodes 8.333 um apart) use a decay per um instead, from the model's
-# ``[search] short_fibre_decay_um`` (a length constant of the end's influence) times sqrt(D / 1 um), as cable
-# length constants scale. Measured on sundt 1 um (0.1 ms cathodic, 100-1000 um, 65-2113 sections against 2113,
-# experiments/short_fibre.py --model sundt): cases off by 1.7-55 % have r = 0.35-0.97 with 271-554 um from the
-# peak to the end; 0.23 % (r 0.41, 554 um) and 0.33 % (r 0.67, 1104 um) are the largest errors below 1 %: a
-# length of 155 um separates them at exp(-4.2).
+# Unmyelinated fibres (nodes 8.333 um apart) use a decay per um instead, exp(-distance / L) with the model's
+# ``[search] short_fibre_decay_um`` L. Measured on sundt 0.5, 1, 2 um (0.1 ms cathodic, 100-1000 um, 65-1057
+# sections against 2113; experiments/short_fibre.py --model sundt): cases off by more than 1 % have r = 0.35-0.97
+# with 271-554 um from the peak to the end, the largest errors below 1 % (0.23-0.89 %) r = 0.41-0.67 with
+# 554-1104 um; L = 155 um separates them at exp(-4.2). (Scaling L with sqrt(D), as cable length constants
+# scale, misses a 5 % error at 0.5 um: thin fibres are not less sensitive to their ends.)
 #: Decay per node of the end's influence in `short_fibre_score` (models without ``short_fibre_decay_um``).
 SHORT_FIBRE_DECAY_PER_NODE = 0.3
 #: `short_fibre_score` above which the ``short_fibre`` flag is raised.
@@ -458,7 +458,7 @@ def short_fibre_score(fibre: Fibre, ve_mV: np.ndarray) -> float:
 
     For each end: the magnitude of Ve at the end node over its peak over all nodes, times exp(−0.3·h)
     with h the number of nodes from the peak node to that end (for models with ``short_fibre_decay_um``:
-    exp(−distance / (decay·sqrt(D / 1 µm)))); the larger of the two. Above `SHORT_FIBRE_SCORE` the
+    exp(−distance / that length)); the larger of the two. Above `SHORT_FIBRE_SCORE` the
     threshold differs from a long fibre's by about 1 % or more (measurements in the comments above
     `SHORT_FIBRE_SCORE`).
 
@@ -483,8 +483,8 @@ def short_fibre_score(fibre: Fibre, ve_mV: np.ndarray) -> float:
     if decay_um is None:
         far = (SHORT_FIBRE_DECAY_PER_NODE * k, SHORT_FIBRE_DECAY_PER_NODE * (len(ve) - 1 - k))
     else:
-        z, scale = fibre.node_z_um, decay_um * math.sqrt(fibre.diameter_um)
-        far = ((z[k] - z[0]) / scale, (z[-1] - z[k]) / scale)
+        z = fibre.node_z_um
+        far = ((z[k] - z[0]) / decay_um, (z[-1] - z[k]) / decay_um)
     return float(max(ve[0] * math.exp(-far[0]), ve[-1] * math.exp(-far[1])) / peak)
 
 

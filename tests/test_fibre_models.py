@@ -195,3 +195,16 @@ def test_mixed_population_recruitment():
     with pytest.raises(ParameterError) as err:
         recruitment(models[:3], nerve, el, w)
     assert err.value.parameter == "model"
+
+
+def test_end_excitation_of_c_fibres_counts_micrometres():
+    """A source over section 5 of a Sundt fibre starts the AP about 60 um from the cut end: end excitation,
+    although the initiation section is 12 sections (not one node) from the passive end."""
+    f = nervesim.build_fibre("sundt", 1.0, 265)
+    res = nervesim.find_threshold(f, nervesim.Electrode.point(0.0, 100.0, f.node_z_um[5], 0.2),
+                                  nervesim.Waveform.monophasic(0.1), dt_ms=0.005)
+    assert res.initiation_node > 3
+    assert any(flag.startswith("end_excitation") for flag in res.flags)
+    centre = nervesim.find_threshold(f, nervesim.Electrode.point(0.0, 100.0, f.node_z_um[f.centre_node], 0.2),
+                                     nervesim.Waveform.monophasic(0.1), dt_ms=0.005)
+    assert not any(flag.startswith(("end_excitation", "short_fibre")) for flag in centre.flags)
