@@ -73,7 +73,11 @@ def test_mechanisms_compile_once_into_user_cache(tmp_path, monkeypatch):
     """Two concurrent first uses build once, outside the source tree."""
     from concurrent.futures import ThreadPoolExecutor
 
+    from nervesim.mechanism import load_mechanism
+
     monkeypatch.setenv("NERVESIM_CACHE_DIR", str(tmp_path))
+    # One mechanism keeps the build short (all of them take a minute); the lock is what is tested.
+    monkeypatch.setattr(nrn, "nmodl_files", lambda: {"nsim_axnode.mod": load_mechanism("axnode").nmodl()})
     with ThreadPoolExecutor(2) as pool:
         paths = list(pool.map(lambda _: nrn.compiled_mechanisms_dir(), range(2)))
     assert paths[0] == paths[1] and paths[0].parent == tmp_path
