@@ -21,3 +21,7 @@ class ParameterError(ValueError):
     def __init__(self, parameter: str, message: str) -> None:
         super().__init__(message)
         self.parameter = parameter
+
+    def __reduce__(self):
+        # Rebuild with both arguments when sent between processes (worker pools).
+        return type(self), (self.parameter, str(self))

@@ -250,6 +250,7 @@ class NeuronStimulation:
         # Reuse the Numba engine's input handling (and size limits) so both engines see identical arrays.
         self._ref = Stimulation(fibre, electrode, waveform, dt_ms=dt_ms, tstop_ms=tstop_ms,
                                 intracellular=intracellular, allow_large=allow_large)
+        self._args = (electrode, waveform, intracellular, allow_large)
         self.fibre, self.dt_ms, self.tstop_ms = fibre, self._ref.dt_ms, self._ref.tstop_ms
         self.n_steps, self.ve_mV, self.wave = self._ref.n_steps, self._ref.ve_mV, self._ref.wave
         self.cell = NeuronFibre(fibre)
@@ -271,6 +272,23 @@ class NeuronStimulation:
             vec = h.Vector()
             vec.record(sec(0.5)._ref_v)
             self.vm_vectors.append(vec)
+
+    def with_tstop(self, tstop_ms: float) -> NeuronStimulation:
+        """The same stimulation run for ``tstop_ms``, as `nervesim.simulation.Stimulation.with_tstop`.
+
+        Parameters
+        ----------
+        tstop_ms : float
+            Run length (ms).
+
+        Returns
+        -------
+        NeuronStimulation
+            A new NEURON model of the same fibre and stimulus.
+        """
+        electrode, waveform, intracellular, allow_large = self._args
+        return NeuronStimulation(self.fibre, electrode, waveform, dt_ms=self.dt_ms, tstop_ms=tstop_ms,
+                                 intracellular=intracellular, allow_large=allow_large)
 
     def _node_v(self) -> np.ndarray:
         return np.array([sec(0.5).v for sec in self.cell.nodes])

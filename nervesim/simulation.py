@@ -256,11 +256,29 @@ class Stimulation:
             raise ParameterError("potentials", "potentials: contain non-finite values")
         self.ve_mV = ve
         self.wave = waveform.sample(dt_ms, self.n_steps) if waveform is not None else np.zeros(self.n_steps)
+        self.waveform = waveform
         self.intracellular = intracellular
+        self.allow_large = allow_large
         self.parallel = parallel
         self.circuit = Circuit.from_fibre(fibre)
         self._arrays = self.circuit.arrays()
         self.quiet_after_step = self._quiet_after_step()
+
+    def with_tstop(self, tstop_ms: float) -> Stimulation:
+        """The same stimulation run for ``tstop_ms`` (a search extends runs whose AP is still under way).
+
+        Parameters
+        ----------
+        tstop_ms : float
+            Run length (ms).
+
+        Returns
+        -------
+        Stimulation
+            Same fibre, potentials, waveform, dt and settings.
+        """
+        return Stimulation(self.fibre, self.ve_mV, self.waveform, dt_ms=self.dt_ms, tstop_ms=tstop_ms,
+                           intracellular=self.intracellular, parallel=self.parallel, allow_large=self.allow_large)
 
     def _quiet_after_step(self) -> int:
         """First step at which every stimulus is over."""

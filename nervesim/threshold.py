@@ -28,6 +28,8 @@ MARKERS = {FIRED: "+", EXCITED: "~", SILENT: "-"}
 
 #: Amplitudes tried per round; fixed (not the core count) so results do not depend on the machine.
 PROBES_PER_ROUND = 2
+#: A run ending with an AP under way is repeated with twice the run length up to this many times.
+MAX_EXTENSIONS = 3
 #: Smallest relative tolerance. Float64 amplitudes are exact to 1e-16, but below about 1e-12 the outcome of
 #: a run is decided by rounding in the solver (its membrane potentials agree with NEURON's to ~1e-9 relative),
 #: not by the physics; 1e-9 keeps every subdivided amplitude distinct and well above that level.
@@ -68,6 +70,10 @@ class ThresholdSearchError(RuntimeError):
     def __init__(self, message: str, runs: Sequence[tuple[float, str]] = ()) -> None:
         super().__init__(message)
         self.runs = tuple(runs)
+
+    def __reduce__(self):
+        # Keep the runs when sent between processes (worker pools).
+        return type(self), (str(self), self.runs)
 
 
 class Runner(Protocol):
@@ -273,6 +279,7 @@ class _Probe:
         self.order: list[tuple[float, str]] = []
         self.results: dict[float, SimulationResult] = {}
         self.rounds = 0
+        self.extended: list[tuple[float, float]] = []  # (amplitude, tstop) of runs that needed a longer tstop
 
     def __call__(self, amplitudes: Sequence[float]) -> None:
         new = sorted({float(a) for a in amplitudes} - set(self.outcomes))
@@ -285,13 +292,28 @@ class _Probe:
                 self.order)
         self.rounds += 1
         for a, r in zip(new, self.runner.run_many(new, early_exit=True)):
-            if r.ap_in_transit:  # undecided: never count it as sub-threshold
-                raise ParameterError("tstop_ms", f"tstop_ms={r.tstop_ms:g}: at {a:.6g} mA an AP was still under way "
-                                     "when the run ended, before reaching the detection node; increase tstop_ms "
-                                     "(the default follows the model's conduction velocity)")
+            if r.ap_in_transit:
+                r = self._extended(a, r)
             self.outcomes[a] = outcome(r)
             self.order.append((a, self.outcomes[a]))
             self.results[a] = r
+
+
+    def _extended(self, amplitude_mA: float, run: SimulationResult) -> SimulationResult:
+        """Rerun an amplitude whose AP was still under way at tstop with twice the run length, up to
+        `MAX_EXTENSIONS` times: such a run is undecided and never counts as sub-threshold."""
+        runner = self.runner
+        for _ in range(MAX_EXTENSIONS):
+            if not hasattr(runner, "with_tstop"):
+                break
+            runner = runner.with_tstop(2 * runner.tstop_ms)
+            run = runner.run_many([amplitude_mA], early_exit=True)[0]
+            if not run.ap_in_transit:
+                self.extended.append((amplitude_mA, runner.tstop_ms))
+                return run
+        raise ParameterError("tstop_ms", f"tstop_ms={run.tstop_ms:g}: at {amplitude_mA:.6g} mA an AP was still under "
+                                         "way when the run ended, before reaching the detection node; increase "
+                                         "tstop_ms")
 
 
 def _ladder_up(top: float, ratio: float, probes: int, max_mA: float) -> list[float]:
@@ -441,6 +463,10 @@ def _result(probe: _Probe, sub: float, supra: float, tolerance: float) -> Thresh
             flags.append(f"ap_not_detected: at {a:.6g} mA nodes {nodes.min()}-{nodes.max()} crossed -30 mV but "
                          f"the detection node {r.detection_node} did not by tstop; check tstop or conduction block")
             break
+    if probe.extended:
+        a, t = max(probe.extended, key=lambda x: x[1])
+        flags.append(f"long_run: the AP at {a:.6g} mA was still under way at tstop {probe.runner.tstop_ms:g} ms; "
+                     f"{len(probe.extended)} run(s) were repeated up to tstop {t:g} ms to decide them")
     score = short_fibre_score(fibre, probe.runner.ve_mV)
     if score > SHORT_FIBRE_SCORE:
         flags.append(f"short_fibre: the end nodes of this {fibre.n_nodes}-node fibre see enough of the stimulus "

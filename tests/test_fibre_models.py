@@ -134,15 +134,19 @@ def test_thresholds_equal_pyfibers():
         assert r.threshold_mA == pytest.approx(p.threshold_mA, rel=1e-3)  # measured: equal to 1e-16
 
 
-def test_default_run_follows_conduction():
+def test_default_run_follows_conduction(monkeypatch):
     """A 0.2 um Sundt fibre conducts at 0.22 m/s: near threshold its AP reaches the detection node ~10 ms
-    after a 1 ms pulse, long after MRG's 5 ms margin; the default tstop waits for it, and a run cut short with
-    the AP under way is refused, never counted as sub-threshold."""
+    after a 1 ms pulse, long after MRG's 5 ms margin; the default tstop waits for it. A run cut short with the
+    AP under way is never counted as sub-threshold: it is repeated with a longer tstop, and flagged."""
     f = nervesim.build_fibre("sundt", 0.2, 265)
     el = nervesim.Electrode.point(0.0, 1000.0, f.node_z_um[f.centre_node], 0.2)
     w = nervesim.Waveform.monophasic(1.0)
     res = nervesim.find_threshold(f, el, w, dt_ms=0.005, tolerance=1e-2)
-    assert res.detection_time_ms > 1.0 + 5.0
+    assert res.detection_time_ms > 1.0 + 5.0 and not any(x.startswith("long_run") for x in res.flags)
+    short = nervesim.find_threshold(f, el, w, dt_ms=0.005, tolerance=1e-2, tstop_ms=res.detection_time_ms - 1.0)
+    assert short.bracket_mA == res.bracket_mA
+    assert any(x.startswith("long_run") for x in short.flags)
+    monkeypatch.setattr(nervesim.threshold, "MAX_EXTENSIONS", 0)  # without repeats: refused, never sub-threshold
     with pytest.raises(ParameterError) as err:
         nervesim.find_threshold(f, el, w, dt_ms=0.005, tolerance=1e-2, tstop_ms=res.detection_time_ms - 1.0)
     assert err.value.parameter == "tstop_ms" and "under way" in str(err.value)
@@ -208,3 +212,15 @@ def test_end_excitation_of_c_fibres_counts_micrometres():
     centre = nervesim.find_threshold(f, nervesim.Electrode.point(0.0, 100.0, f.node_z_um[f.centre_node], 0.2),
                                      nervesim.Waveform.monophasic(0.1), dt_ms=0.005)
     assert not any(flag.startswith(("end_excitation", "short_fibre")) for flag in centre.flags)
+
+
+def test_errors_cross_process_boundaries():
+    """Worker pools (validate, sweeps) send errors between processes: they keep their data."""
+    import pickle
+
+    from nervesim.threshold import ThresholdSearchError
+
+    e = pickle.loads(pickle.dumps(ParameterError("tstop_ms", "tstop_ms=1: too short")))
+    assert e.parameter == "tstop_ms" and str(e) == "tstop_ms=1: too short"
+    t = pickle.loads(pickle.dumps(ThresholdSearchError("no bracket", [(1.0, "silent")])))
+    assert t.runs == ((1.0, "silent"),) and str(t) == "no bracket"
