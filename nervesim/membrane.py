@@ -388,37 +388,38 @@ class _Writer:
     def newton(self, m: Mechanism) -> list[str]:
         """Backward Euler for m's states, y = y_old + dt f(y), solved by Newton with a central-difference
         Jacobian to machine precision (NEURON's derivimplicit stops at 1e-6 relative; the two agree to
-        about 1e-7 per step)."""
+        about 1e-7 per step). Written out for one or two states (what the models need): scalars only,
+        since it runs per section and step."""
         name, call = self.namer(m), self.call(m)
         slots = [name(s.name) for s in m.states]
         k = len(slots)
+        if k not in (1, 2):
+            raise ValueError(f"mechanism {m.name}: derivimplicit supports one or two states, not {k}")
         dec = "@njit(cache=True, nogil=True)"
-        out = [dec, f"def {m.name}__f(v, st, par, celsius, f):"]
+        fs = ", ".join(f"f{i}" for i in range(k))
+        out = [dec, f"def {m.name}__f(v, st, par, celsius):"]
         out += self.rates(m, "    ")
-        out += [f"    f[{i}] = {s.derivative.python(name, call)}" for i, s in enumerate(m.states)]
-        out += ["    return 0", "", "", dec, f"def {m.name}__newton(v, st, par, celsius, dt):",
-                f"    idx = np.array([{', '.join(x[3:-1] for x in slots)}])",
-                f"    y_old = np.empty({k})", f"    f = np.empty({k})", f"    fp = np.empty({k})",
-                f"    fm = np.empty({k})", f"    jac = np.empty(({k}, {k}))",
-                f"    for i in range({k}):", "        y_old[i] = st[idx[i]]",
-                "    for it in range(50):",
-                f"        {m.name}__f(v, st, par, celsius, f)",
-                f"        for i in range({k}):", "            f[i] = f[i] - (st[idx[i]] - y_old[i]) / dt",
-                f"        for j in range({k}):",
-                "            y = st[idx[j]]", "            h = max(1e-6 * abs(y), 1e-12)",
-                "            st[idx[j]] = y + h", f"            {m.name}__f(v, st, par, celsius, fp)",
-                "            st[idx[j]] = y - h", f"            {m.name}__f(v, st, par, celsius, fm)",
-                "            st[idx[j]] = y",
-                f"            for i in range({k}):",
-                "                jac[i, j] = (fp[i] - fm[i]) / (2.0 * h) - (1.0 / dt if i == j else 0.0)",
-                "        delta = _solve_small(jac, -f)",
-                "        done = True",
-                f"        for i in range({k}):",
-                "            st[idx[i]] += delta[i]",
-                "            if abs(delta[i]) > 1e-13 * abs(st[idx[i]]) + 1e-300:",
-                "                done = False",
-                "        if done:", "            break",
-                "    return 0", "", ""]
+        out += [f"    f{i} = {s.derivative.python(name, call)}" for i, s in enumerate(m.states)]
+        out += [f"    return {fs}{',' if k == 1 else ''}", "", "", dec,
+                f"def {m.name}__newton(v, st, par, celsius, dt):"]
+        out += [f"    y{i} = {x}" for i, x in enumerate(slots)]
+        out += ["    for it in range(50):", f"        {fs}{',' if k == 1 else ''} = {m.name}__f(v, st, par, celsius)"]
+        out += [f"        r{i} = f{i} - ({x} - y{i}) / dt" for i, x in enumerate(slots)]
+        for j, x in enumerate(slots):
+            out += [f"        z = {x}", "        h = max(1e-6 * abs(z), 1e-12)",
+                    f"        {x} = z + h", f"        {', '.join(f'p{i}' for i in range(k))}{',' if k == 1 else ''} = "
+                    f"{m.name}__f(v, st, par, celsius)",
+                    f"        {x} = z - h", f"        {', '.join(f'q{i}' for i in range(k))}{',' if k == 1 else ''} = "
+                    f"{m.name}__f(v, st, par, celsius)", f"        {x} = z"]
+            out += [f"        j{i}{j} = (p{i} - q{i}) / (2.0 * h){' - 1.0 / dt' if i == j else ''}" for i in range(k)]
+        if k == 1:
+            out += ["        d0 = -r0 / j00"]
+        else:  # Cramer's rule for the 2 x 2 system J d = -r
+            out += ["        det = j00 * j11 - j01 * j10", "        d0 = (-r0 * j11 + r1 * j01) / det",
+                    "        d1 = (-r1 * j00 + r0 * j10) / det"]
+        out += [f"        {x} = {x} + d{i}" for i, x in enumerate(slots)]
+        done = " and ".join(f"abs(d{i}) <= 1e-13 * abs({x}) + 1e-300" for i, x in enumerate(slots))
+        out += [f"        if {done}:", "            break", "    return 0", "", ""]
         return out
 
     def current_block(self, m: Mechanism, v: str, indent: str) -> list[str]:
@@ -453,19 +454,6 @@ class _Writer:
                 out += [dec, f"def {m.name}__{fname}({', '.join(args)}):"]
                 out += body.python(lambda x: x if x != "FARADAY" else repr(FARADAY), self.call(m), "    ")
                 out += [f"    return {fname}", ""]
-        if any(m.implicit for m in mem.mechanisms):
-            out += [dec, "def _solve_small(a, b):",
-                    "    # Gaussian elimination with partial pivoting (a few unknowns; no LAPACK needed).",
-                    "    n = b.shape[0]", "    a = a.copy()", "    b = b.copy()", "    for c in range(n):",
-                    "        p = c", "        for r in range(c + 1, n):",
-                    "            if abs(a[r, c]) > abs(a[p, c]):", "                p = r",
-                    "        for j in range(n):", "            a[c, j], a[p, j] = a[p, j], a[c, j]",
-                    "        b[c], b[p] = b[p], b[c]", "        for r in range(c + 1, n):",
-                    "            w = a[r, c] / a[c, c]", "            for j in range(c, n):",
-                    "                a[r, j] -= w * a[c, j]", "            b[r] -= w * b[c]",
-                    "    x = np.empty(n)", "    for r in range(n - 1, -1, -1):", "        s = b[r]",
-                    "        for j in range(r + 1, n):", "            s -= a[r, j] * x[j]",
-                    "        x[r] = s / a[r, r]", "    return x", "", ""]
         for m in mem.mechanisms:
             if m.implicit:
                 out += self.newton(m)
