@@ -111,8 +111,8 @@ PYFIBERS_CASES = [("schild94", 1.0, 133, 250.0, 0.1, "cathodic"), ("schild97", 1
 
 def test_thresholds_match_pyfibers():
     """Our threshold within 0.1 % of PyFibers' SCHILD94/97, which builds the fibre from its own .mod files and
-    Python. PyFibers bisects from its own bounds (0.7 and 1.3 x ours, so it does not just confirm our value) to a
-    bracket 1e-4 wide. Its early exit is off: it would count slow near-threshold APs as failures."""
+    Python. PyFibers bisects from its own bounds (0.75 and 1.3 x ours: not symmetric, so its first probe is not our
+    value) to a bracket 1e-4 wide. Its early exit is off: it would count slow near-threshold APs as failures."""
     require_pyfibers()
     ours, cases = [], []
     for model, diameter_um, n, distance_um, width_ms, polarity in PYFIBERS_CASES:
@@ -124,7 +124,7 @@ def test_thresholds_match_pyfibers():
         level = -1.0 if polarity == "cathodic" else 1.0
         cases.append(PyFibersCase(model, diameter_um, n, 0.0, distance_um, [(width_ms, level)], 0.005,
                                   stim.tstop_ms, exit_t_shift_ms=None, stimamp_top_mA=1.3 * thr,
-                                  stimamp_bottom_mA=0.7 * thr))
+                                  stimamp_bottom_mA=0.75 * thr))
     for thr, res in zip(ours, pyfibers_thresholds(cases, timeout_s=600)):
         assert res.error is None, res.error
-        assert thr == pytest.approx(res.threshold_mA, rel=1e-3)
+        assert thr == pytest.approx(res.threshold_mA, rel=1e-3)  # measured 2.4e-5 (PyFibers' 1e-4 bisection)
