@@ -87,10 +87,10 @@ def test_neuron_same_traces_and_threshold(nrn, model, n_nodes, distance_um, widt
 
 
 #: (model, PyFibers n_nodes, source y um, width ms, polarity): one case per model, D = 1 um, dt 0.005 ms. Near
-#: threshold the autonomic fibre depolarises slowly for ~8 ms before it fires; with a cathodic pulse its sealed
-#: ends then fire first and PyFibers refuses the result (end excitation), so its case is anodic. (The cutaneous
-#: fibre's ends fire first after a 1 ms pulse on this short fibre.)
-PYFIBERS_CASES = [("thio-autonomic", 133, 250.0, 0.1, "anodic"), ("thio-cutaneous", 133, 250.0, 0.1, "cathodic")]
+#: threshold the autonomic fibre depolarises slowly for ~10 ms before it fires; after cathodic pulses, and on
+#: short fibres, its sealed ends then fire first and PyFibers refuses the result (end excitation), so its case is
+#: anodic on 265 sections.
+PYFIBERS_CASES = [("thio-autonomic", 265, 250.0, 1.0, "anodic"), ("thio-cutaneous", 133, 250.0, 0.1, "cathodic")]
 
 
 def test_thresholds_equal_pyfibers():
@@ -103,7 +103,9 @@ def test_thresholds_equal_pyfibers():
     for model, n, y, width, polarity in PYFIBERS_CASES:
         f = nervesim.build_fibre(model, 1.0, n)
         el = nervesim.Electrode.point(0.0, y, f.node_z_um[f.centre_node], 0.2)
-        stim = nervesim.Stimulation(f, el, nervesim.Waveform.monophasic(width, polarity), dt_ms=0.005)
+        # PyFibers runs every trial to tstop: 15 ms instead of the default (23 ms for the autonomic fibre) saves a
+        # third of its time; the detection node fires by 12.3 ms at these thresholds.
+        stim = nervesim.Stimulation(f, el, nervesim.Waveform.monophasic(width, polarity), dt_ms=0.005, tstop_ms=15.0)
         r = search_threshold(stim, tolerance=1e-4)
         ours.append(r)
         cases.append(ref_mod.PyFibersCase(
@@ -112,4 +114,4 @@ def test_thresholds_equal_pyfibers():
             stimamp_top_mA=1.02 * r.threshold_mA, stimamp_bottom_mA=0.98 * r.threshold_mA, exit_t_shift_ms=None))
     for r, p in zip(ours, ref_mod.pyfibers_thresholds(cases, timeout_s=600)):
         assert p.error is None, p.error
-        assert r.threshold_mA == pytest.approx(p.threshold_mA, rel=1e-3)
+        assert r.threshold_mA == pytest.approx(p.threshold_mA, rel=1e-3)  # measured: equal to the last bit
