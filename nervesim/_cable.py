@@ -188,7 +188,8 @@ def simulate_kernel(c, r, ve, wave, amp, stim, rec_idx, rec, t_first, t_interp, 
     Returns
     -------
     int
-        Steps run (fewer than len(wave) after an early stop).
+        Steps run (fewer than len(wave) after an early stop); minus the step at which a node's
+        potential became NaN.
     """
     n = c.c_m.shape[0]
     v = np.full(n, c.v_init)
@@ -239,6 +240,8 @@ def simulate_kernel(c, r, ve, wave, amp, stim, rec_idx, rec, t_first, t_interp, 
         quiet = r.quiet_mV > 0.0 and step >= r.quiet_after
         for q in range(n_nodes):
             vq = v[node_idx[q]]
+            if vq != vq:  # NaN: the model left its numerical range; report the step, negated
+                return -(step + 1)
             if not firing[q] and vq >= r.ap_thresh:
                 firing[q] = True
                 count[q] += 1

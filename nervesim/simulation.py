@@ -343,6 +343,7 @@ class Stimulation:
         steps = self.circuit.kernels.simulate_kernel(
             self._arrays, self._control(early_exit, ap_threshold_mV), ve_mV, self.wave, amplitude_mA, stim,
             rec_idx, rec, t_first, t_cross, count, above)
+        _check_finite(steps, amplitude_mA, self.dt_ms)
         return SimulationResult(fibre=fib, amplitude_mA=amplitude_mA, dt_ms=self.dt_ms, tstop_ms=self.tstop_ms,
                                 steps_run=int(steps), ap_times_ms=t_first, ap_counts=count, crossing_ms=t_cross,
                                 recorded_nodes=nodes, vm_mV=rec[:, :steps + 1] if nodes else None,
@@ -384,9 +385,19 @@ class Stimulation:
         self.circuit.kernels.simulate_batch(self._arrays, self._control(early_exit, ap_threshold_mV),
                                             np.ascontiguousarray(ve), self.wave, amps, t_first, t_cross, count, above,
                                             steps)
+        for s, a in zip(steps, amps):
+            _check_finite(s, a, self.dt_ms)
         return [SimulationResult(fibre=fib, amplitude_mA=float(a), dt_ms=self.dt_ms, tstop_ms=self.tstop_ms,
                                  steps_run=int(steps[i]), ap_times_ms=t_first[i], ap_counts=count[i],
                                  crossing_ms=t_cross[i], above_at_end=above[i]) for i, a in enumerate(amps)]
+
+
+def _check_finite(steps: int, amplitude_mA: float, dt_ms: float) -> None:
+    """A run whose membrane potential became NaN is never reported as fired or silent."""
+    if steps < 0:
+        raise FloatingPointError(f"at {amplitude_mA:.6g} mA the membrane potential became NaN at "
+                                 f"t = {-steps * dt_ms:g} ms: the stimulus drives the model beyond its numerical "
+                                 "range (e.g. thousands of mV); use a smaller amplitude or time step")
 
 
 def _check_intracellular(pulse: IntracellularPulse, n_nodes: int) -> None:

@@ -224,3 +224,11 @@ def test_errors_cross_process_boundaries():
     assert e.parameter == "tstop_ms" and str(e) == "tstop_ms=1: too short"
     t = pickle.loads(pickle.dumps(ThresholdSearchError("no bracket", [(1.0, "silent")])))
     assert t.runs == ((1.0, "silent"),) and str(t) == "no bracket"
+
+
+def test_a_run_that_blows_up_is_refused():
+    """2 nA into a 0.2 um Schild 97 fibre drives V to thousands of mV and then NaN: an error, never a result."""
+    f = nervesim.build_fibre("schild97", 0.2, 265)
+    pulse = nervesim.IntracellularPulse(node=2, amplitude_nA=2.0, delay_ms=0.0, duration_ms=1.0)
+    with pytest.raises(FloatingPointError, match="NaN"):
+        nervesim.Stimulation(f, None, None, dt_ms=0.005, tstop_ms=10.0, intracellular=pulse).run(0.0)
