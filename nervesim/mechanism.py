@@ -40,7 +40,6 @@ from __future__ import annotations
 
 import ast
 import functools
-import math
 import tomllib
 from dataclasses import dataclass
 from importlib import resources
@@ -598,28 +597,3 @@ def _check_names(mech: Mechanism, where: str) -> None:
         missing = set(mech.table.quantities) - rate_names
         if missing:
             raise ValueError(f"{where}: table quantities {sorted(missing)} are not computed in [rates] or by gates")
-
-
-def nernst_mV(c_in: float, c_out: float, valence: int, celsius: float) -> float:
-    """Reversal potential as NEURON computes it (``eion.cpp``).
-
-    Parameters
-    ----------
-    c_in, c_out : float
-        Concentrations inside and outside (mM).
-    valence : int
-        Ion valence.
-    celsius : float
-        Temperature (°C).
-
-    Returns
-    -------
-    float
-        (mV); +1e6 if ``c_in`` ≤ 0, −1e6 if ``c_out`` ≤ 0, as NEURON.
-    """
-    if c_in <= 0:
-        return 1e6
-    if c_out <= 0:
-        return -1e6
-    ktf = 1000.0 * GAS_CONSTANT * (celsius + 273.15) / FARADAY
-    return ktf / valence * math.log(c_out / c_in)

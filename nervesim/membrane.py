@@ -44,8 +44,6 @@ from .mechanism import (
 
 #: NEURON's voltage increment for the membrane conductance (I(v + 0.001) − I(v)) / 0.001 (mV).
 DV_SLOPE_MV = 0.001
-#: Ion slots in ``st``: reversal potential, inside and outside concentration, current.
-ION_SLOTS = 4
 
 
 @dataclass(frozen=True)

@@ -383,7 +383,8 @@ class Sweep:
         Returns
         -------
         dict
-            ``model``: SHA-256 of the model definition (its TOML text with includes); for kinds
+            ``model``: SHA-256 of the model definition (its TOML text with includes and its membrane
+            mechanisms' files); for kinds
             ``file`` and ``field`` also ``electrode.file`` or ``electrode.field``: SHA-256 of the
             file's bytes. Each is read once per sweep.
         """
@@ -399,7 +400,11 @@ class Sweep:
             from .model import load_model
 
             kind, name = what.split(":", 1)
-            data = load_model(name).source_text.encode() if kind == "model" else Path(name).read_bytes()
+            if kind == "model":  # the model file, its includes and its membrane mechanisms' files
+                model = load_model(name)
+                data = (model.source_text + "\n" + model.membrane.source_text).encode()
+            else:
+                data = Path(name).read_bytes()
             self._hashes[what] = hashlib.sha256(data).hexdigest()
         return self._hashes[what]
 

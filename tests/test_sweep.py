@@ -313,6 +313,14 @@ def test_identity_ignores_spelling_but_not_what_changes_the_result(monkeypatch):
     changed = one_id()
     monkeypatch.undo()
     assert changed != one_id()
+    # An edited membrane mechanism (models/mechanisms/axnode.toml) changes every point of its models too.
+    from nervesim.membrane import Membrane
+    axnode = original.membrane.mechanisms[0]
+    mechanism_edited = dataclasses.replace(axnode, source_text=axnode.source_text + "\n# edited")
+    monkeypatch.setattr(Membrane, "source_text", property(lambda self: mechanism_edited.source_text))
+    changed = one_id()
+    monkeypatch.undo()
+    assert changed != one_id()
 
 
 FILE_SPEC = """
