@@ -251,8 +251,11 @@ def simulate_kernel(c, r, ve, wave, amp, stim, rec_idx, rec, t_first, t_interp, 
                     t_interp[q] = t - dt + dt * (r.ap_thresh - v_old[q]) / (vq - v_old[q])
             elif firing[q] and vq < r.ap_thresh and t > t_last[q]:
                 firing[q] = False
-            if quiet and (abs(vq - v_start[q]) >= r.quiet_mV or abs(vq - v_old[q]) >= r.quiet_mV_ms * dt):
-                quiet = False
+            if quiet:
+                dev, dv = vq - v_start[q], vq - v_old[q]
+                if (abs(dev) >= r.quiet_mV or abs(dv) >= r.quiet_mV_ms * dt
+                        or (dev * dv > 0.0 and abs(dv) > r.quiet_creep_mV_ms * dt)):
+                    quiet = False
         for i in range(rec_idx.shape[0]):
             rec[i, step + 1] = v[rec_idx[i]]
         if (r.stop_on_detect and count[r.det] > 0) or quiet:

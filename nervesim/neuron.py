@@ -30,6 +30,7 @@ from .simulation import (
     DEFAULT_DT_MS,
     PRERUN_DT_MS,
     PRERUN_STEPS,
+    QUIET_CREEP_MV_MS,
     QUIET_MV,
     QUIET_MV_MS,
     IntracellularPulse,
@@ -428,8 +429,10 @@ class NeuronStimulation:
                     v_prev = self._node_v()
                 elif v_prev is not None:
                     v_now = self._node_v()
-                    if (np.all(np.abs(v_now - v_start) < QUIET_MV)
-                            and np.all(np.abs(v_now - v_prev) < QUIET_MV_MS * self.dt_ms)):
+                    dev, dv = v_now - v_start, v_now - v_prev
+                    away = (dev * dv > 0) & (np.abs(dv) > QUIET_CREEP_MV_MS * self.dt_ms)
+                    if (np.all(np.abs(dev) < QUIET_MV) and np.all(np.abs(dv) < QUIET_MV_MS * self.dt_ms)
+                            and not away.any()):
                         steps = n + 1
                         break
                     v_prev = None

@@ -88,9 +88,10 @@ class RunControl(NamedTuple):
         APCount threshold on every node (mV).
     stop_on_detect : bool
         End the run when the detection node fires.
-    quiet_after, quiet_mV, quiet_mV_ms : int, float, float
+    quiet_after, quiet_mV, quiet_mV_ms, quiet_creep_mV_ms : int, float, float, float
         From step ``quiet_after`` on, end a run once every node is within ``quiet_mV`` (mV) of its t = 0
-        value and changes slower than ``quiet_mV_ms`` (mV/ms); ``quiet_mV = 0`` disables this.
+        value, changes slower than ``quiet_mV_ms`` (mV/ms) and does not move away from it faster than
+        ``quiet_creep_mV_ms``; ``quiet_mV = 0`` disables this.
     """
 
     dt: float
@@ -102,6 +103,7 @@ class RunControl(NamedTuple):
     quiet_after: int
     quiet_mV: float
     quiet_mV_ms: float
+    quiet_creep_mV_ms: float
 
 
 @dataclass(frozen=True, eq=False)

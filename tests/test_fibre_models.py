@@ -232,3 +232,15 @@ def test_a_run_that_blows_up_is_refused():
     pulse = nervesim.IntracellularPulse(node=2, amplitude_nA=2.0, delay_ms=0.0, duration_ms=1.0)
     with pytest.raises(FloatingPointError, match="NaN"):
         nervesim.Stimulation(f, None, None, dt_ms=0.005, tstop_ms=10.0, intracellular=pulse).run(0.0)
+
+
+def test_early_exit_waits_for_a_slow_creep():
+    """A Thio autonomic fibre just above threshold sits ~5 mV above rest, creeping up, for ms before it fires
+    (detection at 9.5 ms): the decided-run exit must not take that for a decayed response."""
+    f = nervesim.build_fibre("thio-autonomic", 1.0, 61)
+    el = nervesim.Electrode.point(0.0, 250.0, f.node_z_um[f.centre_node], 0.2)
+    s = nervesim.Stimulation(f, el, nervesim.Waveform.monophasic(0.1, "cathodic"), dt_ms=0.001, tstop_ms=20.0)
+    full, early = s.run(0.2835), s.run(0.2835, early_exit=True)
+    assert full.fired and full.ap_times_ms[f.detection_node] > 9.0
+    assert early.fired and early.ap_times_ms[f.detection_node] == full.ap_times_ms[f.detection_node]
+    assert s.run(0.2, early_exit=True).steps_run < 0.1 * s.n_steps  # a decaying response still ends early
