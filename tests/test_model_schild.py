@@ -78,31 +78,9 @@ def test_potential_after_the_prerun(model):
     assert run.vm_mV[0, 0] == pytest.approx(V_START[model], abs=1e-5)
 
 
-# -- NEURON: the NMODL generated from the same mechanism files --------------------------------------------------
+# (Our NEURON build of the same NMODL: tests/test_fibre_models.py::test_neuron_same_traces_and_threshold.)
 
 #: (model, diameter µm, distance µm, pulse ms), 61 sections, cathodic.
-NEURON_CASES = [("schild94", 1.0, 250.0, 0.1), ("schild97", 2.0, 500.0, 0.5)]
-
-
-@pytest.mark.parametrize("model, diameter_um, distance_um, width_ms", NEURON_CASES)
-def test_same_as_neuron(nrn, model, diameter_um, distance_um, width_ms):
-    """Same search, same decisions, then Vm at every node 5 % above and below threshold (Ca concentrations,
-    E_can, pumps and the derivimplicit Ca mechanisms all moving): equal up to rounding and NEURON's looser
-    Newton stop (measured 1e-10 to 1.2e-8 mV; 2e-6 mV at 3x threshold)."""
-    fibre = nervesim.build_fibre(model, diameter_um, 61)
-    electrode = nervesim.Electrode.point(0.0, distance_um, fibre.node_z_um[fibre.centre_node], 0.2)
-    waveform = nervesim.Waveform.monophasic(width_ms)
-    ours = nervesim.Stimulation(fibre, electrode, waveform, dt_ms=0.005)
-    ref = nrn.NeuronStimulation(fibre, electrode, waveform, dt_ms=0.005)
-    a, b = search_threshold(ours, tolerance=1e-3), search_threshold(ref, tolerance=1e-3)
-    assert a.runs == b.runs and a.bracket_mA == b.bracket_mA
-    for amplitude_mA, fires in ((1.05 * a.threshold_mA, True), (0.95 * a.threshold_mA, False)):
-        x = ours.run(amplitude_mA, record_nodes=range(61))
-        y = ref.run(amplitude_mA, record_nodes=range(61))
-        assert x.fired is fires and y.fired is fires
-        assert np.abs(x.vm_mV - y.vm_mV).max() < 1e-5
-
-
 # -- PyFibers: an independent transcription of the model ---------------------------------------------------------
 
 #: (model, diameter µm, sections, distance µm, pulse ms, polarity).

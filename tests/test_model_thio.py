@@ -67,25 +67,6 @@ def test_potential_after_the_prerun(model):
     assert run.vm_mV[0, 0] == pytest.approx(V_START[model], abs=1e-5)
 
 
-@pytest.mark.parametrize("model, n_nodes, distance_um, width_ms, polarity", [
-    ("thio-autonomic", 133, 250.0, 0.1, "anodic"), ("thio-cutaneous", 133, 250.0, 1.0, "cathodic")])
-def test_neuron_same_traces_and_threshold(nrn, model, n_nodes, distance_um, width_ms, polarity):
-    f = nervesim.build_fibre(model, 1.0, n_nodes)
-    el = nervesim.Electrode.point(0.0, distance_um, f.node_z_um[f.centre_node], 0.2)
-    w = nervesim.Waveform.monophasic(width_ms, polarity)
-    ours = nervesim.Stimulation(f, el, w, dt_ms=0.005)
-    ref = nrn.NeuronStimulation(f, el, w, dt_ms=0.005)
-    a, b = search_threshold(ours, tolerance=1e-3), search_threshold(ref, tolerance=1e-3)
-    assert a.bracket_mA == b.bracket_mA and a.n_runs == b.n_runs
-    nodes = [1, f.centre_node, f.detection_node, f.n_nodes - 2]
-    for amp, fires in ((1.05 * a.threshold_mA, True), (0.95 * a.threshold_mA, False)):
-        x, y = ours.run(amp, record_nodes=nodes), ref.run(amp, record_nodes=nodes)
-        assert x.fired is y.fired is fires
-        # Rounding and derivimplicit's Newton stop (NEURON: 1e-6 relative, ours: machine precision) on the Ca
-        # concentrations; measured 6e-8 to 3e-7 mV.
-        assert np.abs(x.vm_mV - y.vm_mV).max() < 1e-5
-
-
 #: (model, PyFibers n_nodes, source y um, width ms, polarity): one case per model, D = 1 um, dt 0.005 ms. Near
 #: threshold the autonomic fibre depolarises slowly for ~10 ms before it fires; after cathodic pulses, and on
 #: short fibres, its sealed ends then fire first and PyFibers refuses the result (end excitation), so its case is
