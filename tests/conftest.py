@@ -1,5 +1,6 @@
 import fcntl
 import importlib
+import math
 import os
 import subprocess
 import sys
@@ -87,6 +88,25 @@ def nrn():
 def fibre10():
     """MRG interpolation, 10 µm, 51 nodes: the project's reference case."""
     return nervesim.build_fibre("mrg-interp", 10.0, 51)
+
+
+def digits(value, significant=6):
+    """Half a unit in the last printed digit of ``value`` printed with ``significant`` digits."""
+    return 0.5 * 10 ** (math.floor(math.log10(abs(value))) - significant + 1)
+
+
+def rest_section(model, diameter_um=1.0, celsius=37.0):
+    """One section of ``model`` initialised at its v_rest (gates at steady state), then one current
+    evaluation (the ion totals in ``st``): (st, layout, par)."""
+    m = nervesim.load_model(model)
+    mem = m.membrane
+    kernels, lay = mem.kernels(), mem.layout()
+    par = mem.parameter_vector(diameter_um, celsius)
+    st = np.zeros(lay["n_st"])
+    v = m.definition["electrical"]["v_rest_mV"]
+    kernels.membrane_init(v, st, par, celsius)
+    kernels.membrane_current(v, st, par, celsius)
+    return st, lay, par
 
 
 def point_at_centre(fibre, distance_um, sigma=0.2):

@@ -5,7 +5,7 @@ import math
 
 import numpy as np
 import pytest
-from conftest import require, require_pyfibers
+from conftest import digits, require, require_pyfibers, rest_section
 
 import nervesim
 from nervesim.errors import ParameterError
@@ -23,27 +23,10 @@ REST = {
 V_START = {"sundt": -59.931126, "rattay": -69.999718, "sweeney": -79.999265}
 
 
-def digits(value):
-    """Half a unit in the last printed digit of a 6-significant-digit value."""
-    return 0.5 * 10 ** (math.floor(math.log10(abs(value))) - 5)
-
-
-def rest_state(model, diameter_um, celsius=37.0):
-    mem = nervesim.load_model(model).membrane
-    kernels, lay = mem.kernels(), mem.layout()
-    par = mem.parameter_vector(diameter_um, celsius)
-    kernels.membrane_tables(par, celsius)
-    st = np.zeros(lay["n_st"])
-    v = nervesim.load_model(model).definition["electrical"]["v_rest_mV"]
-    kernels.membrane_init(v, st, par, celsius)
-    kernels.membrane_current(v, st, par, celsius)
-    return st, lay
-
-
 @pytest.mark.parametrize("model", sorted(REST))
 def test_gates_and_currents_at_rest(model):
     diameter, gates, currents = REST[model]
-    st, lay = rest_state(model, diameter)
+    st, lay, _ = rest_section(model, diameter)
     for name, value in {**gates, **currents}.items():
         assert st[lay["st"][name]] == pytest.approx(value, abs=digits(value)), name
 
@@ -68,7 +51,6 @@ def test_rattay_table_is_neurons(nrn):
     mem = nervesim.load_model("rattay").membrane
     kernels, lay = mem.kernels(), mem.layout()
     par = mem.parameter_vector(1.0, 37.0)
-    kernels.membrane_tables(par, 37.0)
     st = np.zeros(lay["n_st"])
     out = np.zeros(len(lay["rates"]))
     names = [n.split(".")[1] for n in lay["rates"]]

@@ -1,11 +1,9 @@
 """SCHILD94 and SCHILD97 C fibres (models/schild9x.toml and their mechanisms) against independent references: the
 values PyFibers 0.13 + NEURON 9 give at rest and after the pre-run (fibre-models.md §7, §9.1, §9.3), NEURON running
 the NMODL generated from the same definitions, and PyFibers' own SCHILD threshold search."""
-import math
 
-import numpy as np
 import pytest
-from conftest import require_pyfibers
+from conftest import digits, require_pyfibers, rest_section
 
 import nervesim
 from nervesim.pyfibers_ref import PyFibersCase, pyfibers_thresholds
@@ -28,23 +26,6 @@ CURRENTS_AT_REST = {"schild94": {"ina": 7.02259e-4, "ik": -5.59043e-4, "ica": -2
 #: §9.3: centre-node V (mV) at t = 0 after the 40 x 5 ms pre-run, D = 1 µm, 11 nodes.
 V_START = {"schild94": -46.461749, "schild97": -68.385547}
 MODELS = sorted(V_START)
-
-
-def digits(value):
-    """Half a unit in the last printed digit of a 6-significant-digit value."""
-    return 0.5 * 10 ** (math.floor(math.log10(abs(value))) - 5)
-
-
-def rest_section(model):
-    """One 1 µm section initialised at -46.5 mV, 37 °C, after one current evaluation: (st, layout, par)."""
-    mem = nervesim.load_model(model).membrane
-    kernels, lay = mem.kernels(), mem.layout()
-    par = mem.parameter_vector(1.0, 37.0)
-    kernels.membrane_tables(par, 37.0)
-    st = np.zeros(lay["n_st"])
-    kernels.membrane_init(V_REST_MV, st, par, 37.0)
-    kernels.membrane_current(V_REST_MV, st, par, 37.0)
-    return st, lay, par
 
 
 @pytest.mark.parametrize("model", MODELS)

@@ -1,11 +1,9 @@
 """Thio et al. 2024 C fibres (THIO_AUTONOMIC, THIO_CUTANEOUS) against independent references: the values
 PyFibers 0.13 and NEURON 9 give (fibre-models.md §8, §9), our NEURON build of the NMODL generated from the same
 mechanism files, and PyFibers' own models and threshold search."""
-import math
 
-import numpy as np
 import pytest
-from conftest import require, require_pyfibers
+from conftest import digits, require, require_pyfibers, rest_section
 
 import nervesim
 from nervesim.solver import Circuit
@@ -32,19 +30,9 @@ BALANCE = {"thio-autonomic": {"leak.gna": 1.2047250e-4, "leak.gk": 3.0611847e-4,
 V_START = {"thio-autonomic": -58.500422, "thio-cutaneous": -58.729666}
 
 
-def digits(value, significant):
-    """Half a unit in the last printed digit of a value printed with ``significant`` digits."""
-    return 0.5 * 10 ** (math.floor(math.log10(abs(value))) - significant + 1)
-
-
 @pytest.mark.parametrize("model", MODELS)
 def test_gates_and_reversal_potentials_at_rest(model):
-    mem = nervesim.load_model(model).membrane
-    kernels, lay = mem.kernels(), mem.layout()
-    par = mem.parameter_vector(1.0, 37.0)
-    kernels.membrane_tables(par, 37.0)
-    st = np.zeros(lay["n_st"])
-    kernels.membrane_init(-58.5, st, par, 37.0)
+    st, lay, _ = rest_section(model)
     for name, value in GATES.items():
         assert st[lay["st"][name]] == pytest.approx(value, abs=digits(value, 6)), name
     for name, value in REVERSAL.items():

@@ -28,7 +28,6 @@ def rest_section():
     """One 1 µm section's membrane initialised at rest, 37 °C: (st, par, per-mechanism ion currents)."""
     kernels = MEMBRANE.kernels()
     par = MEMBRANE.parameter_vector(1.0)
-    kernels.membrane_tables(par, 37.0)
     st = np.zeros(LAYOUT["n_st"])
     kernels.membrane_init(V_REST_MV, st, par, 37.0)
     currents = np.zeros((len(MEMBRANE.mechanisms), 3))
