@@ -34,7 +34,7 @@ PULSE = nervesim.Waveform.monophasic(0.1, "cathodic")
 
 def case(model: str):
     m = nervesim.load_model(model)
-    diameter = 10.0 if m.family == "mrg" or model == "sweeney" else 1.0
+    diameter = 10.0 if m.myelinated else 1.0
     f = nervesim.build_fibre(model, diameter)
     return f, nervesim.Electrode.point(0.0, DISTANCE_UM, f.node_z_um[f.centre_node], SIGMA)
 

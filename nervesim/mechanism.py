@@ -386,10 +386,25 @@ class Mechanism:
         """NEURON suffix: ``nsim_<name>`` (distinct from other packages' mechanisms)."""
         return f"nsim_{self.name}"
 
+    def writes_concentration_of(self, ion: str) -> bool:
+        """Whether the mechanism writes a concentration of ``ion`` (making the ion dynamic).
+
+        Parameters
+        ----------
+        ion : str
+            ``na``, ``k`` or ``ca``.
+
+        Returns
+        -------
+        bool
+            True if it writes the inside or outside concentration.
+        """
+        return any(q in self.writes.get(ion, ()) for q in ion_names(ion)[1:3])
+
     @property
     def writes_concentration(self) -> bool:
-        """Whether the mechanism writes an ion concentration (NEURON updates these first)."""
-        return any(q.endswith(("i", "o")) and not q.startswith("i") for w in self.writes.values() for q in w)
+        """Whether the mechanism writes any ion concentration (NEURON updates these first)."""
+        return any(self.writes_concentration_of(ion) for ion in IONS)
 
     @property
     def ion_states(self) -> tuple[str, ...]:

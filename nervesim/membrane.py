@@ -20,7 +20,7 @@ import math
 import os
 import sys
 import tempfile
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from importlib import resources
 from types import ModuleType
 from typing import Any
@@ -115,7 +115,6 @@ class Membrane:
     mechanisms: tuple[Mechanism, ...]
     parameters: dict[str, dict[str, float]]
     ions: dict[str, IonSpec]
-    _layout: dict[str, Any] = field(default_factory=dict, repr=False)
 
     @classmethod
     def from_definition(cls, spec: dict[str, Any], where: str) -> Membrane:
@@ -149,7 +148,7 @@ class Membrane:
                 continue
             e0, ci0, co0 = NEURON_ION_DEFAULTS[ion]
             s = spec.get("ions", {}).get(ion, {})
-            dynamic = any(q in m.writes.get(ion, ()) for m in mechs for q in ion_names(ion)[1:3])
+            dynamic = any(m.writes_concentration_of(ion) for m in mechs)
             e = s.get("e_mV", e0)
             ions[ion] = IonSpec(ion, dynamic, e if isinstance(e, str) else float(e), float(s.get("c_in_mM", ci0)),
                                 float(s.get("c_out_mM", co0)))
@@ -173,8 +172,10 @@ class Membrane:
             (offset, number of quantities, number of entries); ``rates``: the names
             ``membrane_rates`` writes, in order.
         """
-        if self._layout:
-            return self._layout
+        return self._layout
+
+    @functools.cached_property
+    def _layout(self) -> dict[str, Any]:
         st: dict[str, int] = {}
         par: dict[str, int] = {}
         for m in self.mechanisms:
@@ -200,8 +201,7 @@ class Membrane:
                 n = m.table.intervals + 1
                 tables[m.name] = (n_par, len(m.table.quantities), n)
                 n_par += n * len(m.table.quantities)
-        self._layout.update(st=st, par=par, n_st=len(st), n_par=n_par, tables=tables, rates=rates)
-        return self._layout
+        return dict(st=st, par=par, n_st=len(st), n_par=n_par, tables=tables, rates=rates)
 
     def parameter_vector(self, diameter_um: float, celsius: float = 37.0) -> np.ndarray:
         """The ``par`` vector of a section of diameter ``diameter_um`` at ``celsius``, ready for the kernels.
@@ -262,6 +262,11 @@ class Membrane:
         module
             With ``simulate_kernel``, ``simulate_batch``, ``membrane_*`` (see ``nervesim/_cable.py``).
         """
+        return self._kernels
+
+    @functools.cached_property
+    def _kernels(self) -> ModuleType:
+        # Generated once per membrane: every Circuit of a population asks for it (twice per fibre).
         return _import_kernels(self.python_source() + "\n\n" + _cable_template())
 
 

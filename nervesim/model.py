@@ -66,6 +66,11 @@ class FibreModel:
         return float(self.definition.get("search", {}).get("activating_guess_mV", 10.0))
 
     @property
+    def myelinated(self) -> bool:
+        """Whether nodes are separated by internodes (MRG, Sweeney), not every section a node (C fibres)."""
+        return bool(self.definition["period"])
+
+    @property
     def default_nodes(self) -> int:
         """Nodes of a fibre when none are asked for (``default_nodes``; 51 for MRG, 265 sections for C fibres)."""
         return int(self.definition.get("default_nodes", 51))

@@ -193,7 +193,7 @@ def compare_case(model: str, diameter_um: float, pulse_name: str, distance_um: f
 
 def _fibre(model: str, diameter_um: float):
     m = load_model(model)
-    return build_fibre(model, diameter_um, N_NODES if m.family == "mrg" or model == "sweeney" else None)
+    return build_fibre(model, diameter_um, N_NODES if m.myelinated else None)
 
 
 def _trace_ms(fibre) -> float | None:
@@ -278,7 +278,7 @@ def grid(quick: bool, models: Iterable[str] | None = None) -> tuple[list[tuple],
 
 
 def _distances(model: str) -> tuple[float, ...]:
-    return C_FIBRE_DISTANCES_UM if DIAMETERS_UM[model] == C_FIBRE_DIAMETERS_UM else DISTANCES_UM
+    return DISTANCES_UM if load_model(model).myelinated else C_FIBRE_DISTANCES_UM
 
 
 def _case_job(args):
@@ -420,7 +420,7 @@ def pyfibers_grid(quick: bool, models: Iterable[str] | None = None) -> list[tupl
     chosen = [m for m in DIAMETERS_UM if m in available_models() and (models is None or m in models)]
     if quick:
         return [(m, DIAMETERS_UM[m][len(DIAMETERS_UM[m]) // 2], PYFIBERS_PULSES[0], "cathodic",
-                 PYFIBERS_DISTANCES_UM[1] if load_model(m).family == "mrg" or m == "sweeney" else 250.0)
+                 PYFIBERS_DISTANCES_UM[1] if load_model(m).myelinated else 250.0)
                 for m in chosen]
     return [(m, d, p, pol, r) for m in chosen for d in DIAMETERS_UM[m] for p in PYFIBERS_PULSES
             for pol in ("cathodic", "anodic") for r in PYFIBERS_DISTANCES_UM]
