@@ -141,7 +141,7 @@ class Fibre:
             fibres, whose nodes are 8.333 µm apart) count every node that close to a passive end as the
             end too.
         """
-        end_um = self.model.definition.get("search", {}).get("end_margin_um")
+        end_um = self.model.end_margin_um
         if end_um is not None:
             margin = max(margin, math.ceil(end_um / self.node_spacing_um))
         k = self.passive_end_nodes + margin

@@ -66,6 +66,18 @@ class FibreModel:
         return float(self.definition.get("search", {}).get("activating_guess_mV", 10.0))
 
     @property
+    def short_fibre_decay_um(self) -> float | None:
+        """Length scale (µm) of the ``short_fibre`` flag, for models whose nodes are close (``[search]``)."""
+        value = self.definition.get("search", {}).get("short_fibre_decay_um")
+        return None if value is None else float(value)
+
+    @property
+    def end_margin_um(self) -> float | None:
+        """Distance (µm) from an end within which an AP start counts as end excitation (``[search]``)."""
+        value = self.definition.get("search", {}).get("end_margin_um")
+        return None if value is None else float(value)
+
+    @property
     def myelinated(self) -> bool:
         """Whether nodes are separated by internodes (MRG, Sweeney), not every section a node (C fibres)."""
         return bool(self.definition["period"])

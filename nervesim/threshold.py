@@ -505,7 +505,7 @@ def short_fibre_score(fibre: Fibre, ve_mV: np.ndarray) -> float:
     if peak == 0:
         return 0.0
     k = int(np.argmax(ve))
-    decay_um = fibre.model.definition.get("search", {}).get("short_fibre_decay_um")
+    decay_um = fibre.model.short_fibre_decay_um
     if decay_um is None:
         far = (SHORT_FIBRE_DECAY_PER_NODE * k, SHORT_FIBRE_DECAY_PER_NODE * (len(ve) - 1 - k))
     else:
