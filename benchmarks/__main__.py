@@ -1,11 +1,15 @@
-"""Run the benchmark suite: ``python -m benchmarks [--quick] [--json FILE] [--plot FILE]``.
+"""Run the benchmark suite: ``python -m benchmarks [--quick] [--table FILE] [--json FILE] [--plot FILE]``.
 
-Every timing is a median of repeated runs after a warm-up call (JIT compile and cache load are
-measured separately, in fresh processes). Prints a table; see benchmarks/README.md.
+Everything side by side in one run: threshold searches against PyFibers' own ``find_threshold`` and against
+NEURON driven by our search (`benchmarks.peers`), µs per step against NEURON's own loop, length scaling, a
+1000-fibre population on all cores, and a fresh ``nervesim threshold`` process. nervesim's timings are medians
+after a warm-up call (JIT compile and cache load are measured in fresh processes). Writes the table, the raw
+numbers and a figure; see benchmarks/README.md.
 """
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 import os
 import platform
@@ -19,60 +23,37 @@ from pathlib import Path
 import numpy as np
 
 import nervesim
+from benchmarks import peers
+from benchmarks.peers import timed
 from nervesim.population import ThresholdJob, find_thresholds
-from nervesim.threshold import find_threshold, search_threshold
+from nervesim.threshold import search_threshold
 
-MODEL, DIAMETER_UM, N_NODES = "mrg-interp", 10.0, 51
-DT_MS, DISTANCE_UM, SIGMA = 0.005, 1000.0, 0.2
-PULSE = nervesim.Waveform.monophasic(0.1, "cathodic")
+#: The README quick-start case at dt 0.005 ms, also the case of the per-step, scaling and startup measures.
+CASE = peers.CASES[0]
+MODEL, DIAMETER_UM, N_NODES, DT_MS = CASE.model, CASE.diameter_um, CASE.n_nodes, CASE.dt_ms
+SIGMA, PULSE = peers.SIGMA_S_M, peers.PULSE
 RESULTS = Path(__file__).parent / "results"
 SUB_AMP_MA = 0.1  # below the 0.123 mA threshold: every step of the run is computed
 CLI_CASE = ["threshold", "--model", MODEL, "--diameter-um", "10", "--x-um", "1000", "--y-um", "0", "--sigma", "0.2",
-            "--pulse", "mono", "--width-ms", "0.1", "--dt-ms", "0.005", "--json"]
+            "--pulse", "mono", "--width-ms", "0.1", "--dt-ms", "0.005", "--tolerance", "0.001", "--json"]
 
 
-def median_time(fn, repeats: int) -> float:
-    fn()  # warm-up
-    times = []
-    for _ in range(repeats):
-        t = time.perf_counter()
-        fn()
-        times.append(time.perf_counter() - t)
-    return statistics.median(times)
-
-
-def fibre_and_electrode(n_nodes=N_NODES, diameter_um=DIAMETER_UM, distance_um=DISTANCE_UM):
-    f = nervesim.build_fibre(MODEL, diameter_um, n_nodes)
-    return f, nervesim.Electrode.point(distance_um, 0.0, f.node_z_um[f.centre_node], SIGMA)
+def fibre_and_electrode(n_nodes: int = N_NODES):
+    """`CASE`'s fibre with ``n_nodes`` nodes and its electrode."""
+    return dataclasses.replace(CASE, n_nodes=n_nodes).build()
 
 
 def bench_step(nrn, n_nodes=N_NODES, tstop_ms=None, repeats=(7, 3)) -> dict:
     f, el = fibre_and_electrode(n_nodes)
     ours = nervesim.Stimulation(f, el, PULSE, dt_ms=DT_MS, tstop_ms=tstop_ms)
-    ref = nrn.NeuronStimulation(f, el, PULSE, dt_ms=DT_MS, tstop_ms=tstop_ms)
-    t_ours = median_time(lambda: ours.run(SUB_AMP_MA), repeats[0])
-    t_ref = median_time(lambda: ref.run(SUB_AMP_MA), repeats[1])
+    ref = peers.neuron_model(nrn, f, el, DT_MS, tstop_ms)
+    t_ours, _ = timed(lambda: ours.run(SUB_AMP_MA), repeats[0], warm_up=True)
+    t_ref, _ = timed(lambda: ref.run(SUB_AMP_MA), repeats[1], warm_up=True)
     steps, comps = ours.n_steps, f.n_sections
     return {"nodes": n_nodes, "compartments": comps, "steps": steps, "us_per_step_nervesim": 1e6 * t_ours / steps,
             "us_per_step_neuron": 1e6 * t_ref / steps, "ratio": t_ref / t_ours,
             "compartment_steps_per_s_nervesim": comps * steps / t_ours,
             "compartment_steps_per_s_neuron": comps * steps / t_ref}
-
-
-def bench_threshold(nrn, repeats=(7, 3)) -> dict:
-    from benchmarks.pyfibers_search import pyfibers_threshold
-
-    f, el = fibre_and_electrode()
-    ours = lambda: find_threshold(f, el, PULSE, dt_ms=DT_MS, tolerance=1e-3)  # noqa: E731
-    t_ours = median_time(ours, repeats[0])
-    res = ours()
-    ref = nrn.NeuronStimulation(f, el, PULSE, dt_ms=DT_MS)
-    out = {}
-    t_ref = median_time(lambda: out.update(zip(("thr", "runs"), pyfibers_threshold(ref))), repeats[1])
-    check = abs(res.threshold_mA - out["thr"]) / out["thr"]
-    return {"nervesim_s": t_ours, "nervesim_threshold_mA": res.threshold_mA, "nervesim_runs": res.n_runs,
-            "neuron_pyfibers_s": t_ref, "neuron_threshold_mA": out["thr"], "neuron_runs": out["runs"],
-            "ratio": t_ref / t_ours, "threshold_rel_diff": check, "threshold_check_ok": check <= 0.011}
 
 
 def population_jobs(n: int, seed: int = 1) -> list[ThresholdJob]:
@@ -104,15 +85,34 @@ def bench_population(nrn, sizes, check: int = 3) -> list[dict]:
     return rows
 
 
-def bench_startup() -> dict:
-    """JIT compile (empty Numba cache) and a second process answering from the cache."""
-    env = dict(os.environ, NUMBA_CACHE_DIR=tempfile.mkdtemp(prefix="nervesim-bench-"))
-    walls = []
-    for _ in range(2):
-        t = time.perf_counter()
-        subprocess.run([sys.executable, "-m", "nervesim.cli"] + CLI_CASE, env=env, check=True, capture_output=True)
-        walls.append(time.perf_counter() - t)
-    return {"first_process_s_with_compile": walls[0], "second_process_s": walls[1], "compile_s": walls[0] - walls[1]}
+def cli_command() -> list[str]:
+    """The installed ``nervesim`` script (``python -m nervesim.cli`` where it is missing)."""
+    script = Path(sys.executable).with_name("nervesim")
+    return [str(script)] if script.exists() else [sys.executable, "-m", "nervesim.cli"]
+
+
+def cli_process(env: dict | None = None) -> tuple[float, float]:
+    """One fresh ``nervesim threshold`` process on `CLI_CASE`: (whole process wall s, s it spent in the search)."""
+    t = time.perf_counter()
+    proc = subprocess.run(cli_command() + CLI_CASE, env=env, check=True, capture_output=True, text=True)
+    wall = time.perf_counter() - t
+    return wall, json.loads(proc.stdout.strip().splitlines()[-1])["runtime_s"]
+
+
+def bench_startup(repeats: int) -> dict:
+    """Fresh ``nervesim threshold`` processes with the kernel cache warm: whole wall time and time in the search
+    (the CLI's ``runtime_s``: `search_threshold` alone, its Stimulation built before), against the same search
+    warm in this process; and one process with an empty Numba cache (JIT compile)."""
+    with tempfile.TemporaryDirectory(prefix="nervesim-bench-") as empty:
+        compile_wall, _ = cli_process(dict(os.environ, NUMBA_CACHE_DIR=empty))
+    cli_process()  # fills the user's kernel cache if it is not yet
+    runs = [cli_process() for _ in range(repeats)]
+    f, el = fibre_and_electrode()
+    stim = nervesim.Stimulation(f, el, PULSE, dt_ms=DT_MS)
+    warm, _ = timed(lambda: search_threshold(stim, tolerance=peers.OUR_TOLERANCE), 21, warm_up=True)
+    inside = statistics.median(r[1] for r in runs)
+    return {"processes": repeats, "process_wall_s": statistics.median(r[0] for r in runs), "search_s": inside,
+            "warm_search_s": warm, "first_search_extra_s": inside - warm, "process_wall_s_empty_cache": compile_wall}
 
 
 def machine() -> str:
@@ -146,9 +146,71 @@ def plot(results: dict, filename: str) -> None:
     plt.close(fig)
 
 
+def table(res: dict) -> list[str]:
+    """The whole table as text lines; every row says what was compared."""
+    s, st = res["step"], res["startup"]
+    lines = [f"machine: {res['machine']}; NEURON {res['neuron_version']}; PyFibers {res['pyfibers_version']}; "
+             f"nervesim {res['nervesim_version']}; load average {res['load_before']} before, {res['load_after']} after",
+             f"{'quick run (fewer repeats, no dt 0.001 case)' if res['quick'] else 'full run'}", ""]
+    lines += peers.threshold_table(res["thresholds"])
+    lines += ["", f"one fibre, one simulation: {res['fibre']}, sub-threshold {SUB_AMP_MA} mA (every step computed), "
+              "nervesim Stimulation.run against the same fibre in NEURON's own fadvance loop (nervesim.neuron)",
+              f"{'measure':44} {'nervesim':>12} {'NEURON':>12} {'ratio':>8}",
+              f"{'µs per step (tstop 5.1 ms)':44} {s['us_per_step_nervesim']:12.1f} {s['us_per_step_neuron']:12.1f} "
+              f"{s['ratio']:8.1f}x",
+              f"{'compartment-steps per s':44} {s['compartment_steps_per_s_nervesim']:12.3g} "
+              f"{s['compartment_steps_per_s_neuron']:12.3g}"]
+    for r in res["length_scaling"]:
+        lines.append(f"{'  %d nodes (%d compartments), 2 ms: µs/step' % (r['nodes'], r['compartments']):44} "
+                     f"{r['us_per_step_nervesim']:12.1f} {r['us_per_step_neuron']:12.1f} {r['ratio']:8.1f}x")
+    lines += ["", f"population: {MODEL} 2-16 um at 0.2-3 mm (uniform, seed 1), {N_NODES} nodes, dt {DT_MS} ms, "
+              f"0.1 % tolerance, find_thresholds on {os.cpu_count()} threads"]
+    for r in res["population"]:
+        lines.append(f"{'  %d fibres: wall s (s per fibre)' % r['fibres']:44} {r['wall_s']:12.2f} "
+                     f"({r['s_per_fibre']:.4f}){'  failed %d' % r['failed'] if r['failed'] else ''}")
+    lines += [f"  three thresholds re-checked by the same search driving NEURON: max rel diff "
+              f"{res['population'][-1]['neuron_recheck_max_rel_diff']:.2e}",
+              "", f"startup: a fresh `nervesim threshold` process ({res['fibre']}, 0.1 %), kernel cache warm, median "
+              f"of {st['processes']}:",
+              f"  whole process {st['process_wall_s']:.3f} s wall; inside the search {st['search_s']:.4f} s against "
+              f"{st['warm_search_s']:.4f} s for the same search warm in-process "
+              f"({1e3 * st['first_search_extra_s']:+.0f} ms)",
+              f"  with an empty Numba cache (JIT compile): {st['process_wall_s_empty_cache']:.1f} s wall"]
+    return lines + [""] + targets(res)
+
+
+def targets(res: dict) -> list[str]:
+    """Issue 12's targets against this run's numbers."""
+    def line(what: str, value: str, ok: bool) -> str:
+        return f"  {what:64} {value:>14}  {'met' if ok else 'not met'}"
+
+    out = ["targets (issue 12):"]
+    for case in res["thresholds"]:
+        pf = next((p for p in case["peers"] if p["tool"] == peers.PYFIBERS_DEFAULT_TOOL), None)
+        if case["case"].startswith("mrg") and pf is not None:
+            out.append(line(f"threshold {case['case']}: >= 1000x PyFibers' defaults", f"{pf['ratio']:.0f}x",
+                            pf["ratio"] >= 1000))
+    st, s = res["startup"], res["step"]
+    out += [line("fresh process: search <= warm + 20 ms", f"{1e3 * st['first_search_extra_s']:+.0f} ms",
+                 st["first_search_extra_s"] <= 0.020),
+            line("fresh process: whole process <= 0.3 s", f"{st['process_wall_s']:.2f} s", st["process_wall_s"] <= 0.3),
+            line(f"per step, {N_NODES} nodes: >= 40x NEURON's own loop", f"{s['ratio']:.1f}x", s["ratio"] >= 40)]
+    pop = [r for r in res["population"] if r["fibres"] == 1000]
+    if pop:
+        out.append(line(f"1000 fibres on {os.cpu_count()} cores: <= 8 s", f"{pop[0]['wall_s']:.1f} s",
+                        pop[0]["wall_s"] <= 8))
+    return out
+
+
+def load_average() -> str:
+    """The 1-, 5- and 15-minute load averages (the machine is shared)."""
+    return " ".join(f"{x:.2f}" for x in os.getloadavg())
+
+
 def main(argv=None) -> int:
     p = argparse.ArgumentParser(prog="python -m benchmarks", description=__doc__.splitlines()[0])
-    p.add_argument("--quick", action="store_true", help="fewer repeats, lengths and population sizes")
+    p.add_argument("--quick", action="store_true",
+                   help="a couple of minutes: fewer repeats, lengths and population sizes, no dt 0.001 ms case")
     p.add_argument("--json", metavar="FILE", default=str(RESULTS / "benchmark_results.json"),
                    help="write results (default %(default)s)")
     p.add_argument("--plot", metavar="FILE", default=str(RESULTS / "benchmark_scaling.png"),
@@ -156,43 +218,28 @@ def main(argv=None) -> int:
     p.add_argument("--table", metavar="FILE", default=str(RESULTS / "benchmark_table.txt"),
                    help="the printed table (default %(default)s)")
     args = p.parse_args(argv)
+    from importlib.metadata import version
+
     from nervesim import neuron as nrn
 
     lengths = (21, 51, 101) if args.quick else (21, 51, 101, 201, 401)
     sizes = (1, 10, 100) if args.quick else (1, 10, 100, 1000)
-    res = {"machine": machine(), "neuron_version": nrn.neuron_version(), "nervesim_version": nervesim.__version__,
-           "fibre": f"{MODEL} {DIAMETER_UM} um, {N_NODES} nodes, dt {DT_MS} ms, {PULSE.label} at {DISTANCE_UM} um"}
-    print(f"machine: {res['machine']}; NEURON {res['neuron_version']}; {res['fibre']}", flush=True)
-    res["startup"] = bench_startup()
+    cases = [c for c in peers.CASES if not (args.quick and c.dt_ms < DT_MS)]
+    res = {"machine": machine(), "neuron_version": nrn.neuron_version(), "pyfibers_version": version("pyfibers"),
+           "nervesim_version": nervesim.__version__, "quick": args.quick, "load_before": load_average(),
+           "fibre": f"{MODEL} {DIAMETER_UM:g} um, {N_NODES} nodes, dt {DT_MS} ms, {PULSE.label} at "
+                    f"{CASE.distance_um:g} um"}
+    print(f"machine: {res['machine']}; load average {res['load_before']}", flush=True)
+    res["thresholds"] = peers.bench_thresholds(nrn, cases, quick=args.quick)
+    print("\n".join(peers.threshold_table(res["thresholds"])), flush=True)
     res["step"] = bench_step(nrn)
-    res["threshold"] = bench_threshold(nrn)
     res["length_scaling"] = [bench_step(nrn, n, tstop_ms=2.0, repeats=(3, 1)) for n in lengths]
     res["population"] = bench_population(nrn, sizes)
-    s, t, st = res["step"], res["threshold"], res["startup"]
-    table = [
-        f"machine: {res['machine']}; NEURON {res['neuron_version']}; {res['fibre']}",
-        f"{'measure':44} {'nervesim':>12} {'NEURON':>12} {'ratio':>8}",
-        f"{'one simulation: µs per step':44} {s['us_per_step_nervesim']:12.1f} {s['us_per_step_neuron']:12.1f} "
-        f"{s['ratio']:8.1f}x",
-        f"{'one simulation: compartment-steps per s':44} {s['compartment_steps_per_s_nervesim']:12.3g} "
-        f"{s['compartment_steps_per_s_neuron']:12.3g}",
-        f"{'threshold search (ours 0.1 %, PyFibers 1 %): s':44} {t['nervesim_s']:12.4f} {t['neuron_pyfibers_s']:12.3f} "
-        f"{t['ratio']:8.1f}x",
-        f"{'  threshold mA (runs)':44} {t['nervesim_threshold_mA']:8.5f} ({t['nervesim_runs']:2d}) "
-        f"{t['neuron_threshold_mA']:8.5f} ({t['neuron_runs']:2d})  diff {100 * t['threshold_rel_diff']:.2f} %",
-    ]
-    for r in res["length_scaling"]:
-        table.append(f"{'  length %d nodes (%d compartments): µs/step' % (r['nodes'], r['compartments']):44} "
-                     f"{r['us_per_step_nervesim']:12.1f} {r['us_per_step_neuron']:12.1f} {r['ratio']:8.1f}x")
-    for r in res["population"]:
-        table.append(f"{'  population %d fibres: wall s (s per fibre)' % r['fibres']:44} {r['wall_s']:12.2f} "
-                     f"({r['s_per_fibre']:.4f}){'  failed %d' % r['failed'] if r['failed'] else ''}")
-    table += [f"population re-check against NEURON (same search): max rel diff "
-              f"{res['population'][-1]['neuron_recheck_max_rel_diff']:.2e}",
-              f"startup: first process {st['first_process_s_with_compile']:.1f} s "
-              f"(JIT compile {st['compile_s']:.1f} s), second process {st['second_process_s']:.2f} s"]
-    print("\n".join(table))
-    Path(args.table).write_text("\n".join(table) + "\n")
+    res["startup"] = bench_startup(3 if args.quick else 7)
+    res["load_after"] = load_average()
+    lines = table(res)
+    print("\n".join(lines))
+    Path(args.table).write_text("\n".join(lines) + "\n")
     with open(args.json, "w") as fh:
         json.dump(res, fh, indent=1)
     plot(res, args.plot)

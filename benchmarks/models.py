@@ -24,7 +24,8 @@ import time
 from pathlib import Path
 
 import nervesim
-from benchmarks.__main__ import machine, median_time
+from benchmarks.__main__ import machine
+from benchmarks.peers import timed
 from nervesim.threshold import search_threshold
 
 RESULTS = Path(__file__).parent / "results"
@@ -45,8 +46,8 @@ def bench_model(model: str, nrn, pyfibers: bool) -> dict:
     ref = nrn.NeuronStimulation(f, el, PULSE, dt_ms=DT_MS, tstop_ms=5.0)
     thr = search_threshold(nervesim.Stimulation(f, el, PULSE, dt_ms=DT_MS), tolerance=TOLERANCE)
     sub = 0.5 * thr.threshold_mA
-    t_ours = median_time(lambda: ours.run(sub), 5)
-    t_ref = median_time(lambda: ref.run(sub), 1)
+    t_ours, _ = timed(lambda: ours.run(sub), 5, warm_up=True)
+    t_ref, _ = timed(lambda: ref.run(sub), 1, warm_up=True)
     stim = nervesim.Stimulation(f, el, PULSE, dt_ms=DT_MS)
     t = time.perf_counter()
     res = search_threshold(stim, tolerance=TOLERANCE)
