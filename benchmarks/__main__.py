@@ -79,7 +79,7 @@ def bench_population(nrn, sizes, check: int = 3) -> list[dict]:
     diffs = []
     for o in outcomes[:check]:
         f = nervesim.build_fibre(o.job.model, o.job.diameter_um, o.job.n_nodes)
-        ref = search_threshold(nrn.NeuronStimulation(f, o.job.electrode, o.job.waveform, dt_ms=o.job.dt_ms))
+        ref = search_threshold(peers.neuron_model(nrn, f, o.job.electrode, o.job.dt_ms))
         diffs.append(abs(o.result.threshold_mA - ref.threshold_mA) / ref.threshold_mA)
     rows[-1]["neuron_recheck_max_rel_diff"] = max(diffs)
     return rows
