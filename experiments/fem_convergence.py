@@ -10,13 +10,15 @@ under the contact, 0.3 ms cathodic monophasic pulse.
 Part 1 (mesh, order): R = 4 mm, L = 25 mm; threshold error vs the same grounded cylinder solved exactly.
 Part 2 (domain): R and L varied at the finest mesh; thresholds vs the largest domain (what truncation costs).
 
-Run: ``python experiments/fem_convergence.py [--json]`` (several minutes on 2 cores).
+Run: ``python experiments/fem_convergence.py [--json]`` (about 15 minutes on 2 cores); writes
+``experiments/results/fem_convergence.json`` and the tables to ``experiments/results/fem_convergence.md``.
 """
 from __future__ import annotations
 
 import argparse
 import json
 import time
+from pathlib import Path
 
 import numpy as np
 
@@ -27,6 +29,7 @@ from nervesim.field.analytic import grounded_cylinder_mV
 S_OUT = 1 / 6.3
 A_UM, R0_UM, FIBRE_XY = 845.0, 1671.27, (185.0, -133.0)
 DIAMETERS = (2.1, 3.6, 7.8)
+RESULTS = Path(__file__).parent / "results"
 
 
 def spec(h_nerve_um: float, order: int, radius_um: float = 4000.0, length_um: float = 25000.0) -> FieldSpec:
@@ -82,20 +85,25 @@ def main() -> None:
     for row in domain_rows:
         row["change_vs_largest_pct"] = {d: round(100 * (row["thresholds_mA"][d] / ref[d] - 1), 3) for d in ref}
     out = {"exact_thresholds_mA": exact, "mesh": mesh_rows, "domain": domain_rows}
-    if args.json:
-        print(json.dumps(out, indent=1))
-        return
-    print("exact (R 4 mm, L 25 mm):", {d: round(v, 5) for d, v in exact.items()})
-    print("| order | h_nerve_um | unknowns | wall_s | peak_rss_MB | error % (2.1 / 3.6 / 7.8 um) |")
-    print("|---|---|---|---|---|---|")
-    for r in mesh_rows:
-        print(f"| {r['order']} | {r['h_nerve_um']:g} | {r['unknowns']} | {r['wall_s']} | {r['peak_rss_MB']} | "
-              + " / ".join(f"{v:+.3f}" for v in r["error_pct"].values()) + " |")
-    print("| R_um | L_um | unknowns | change vs R 8 mm, L 50 mm, % (2.1 / 3.6 / 7.8 um) |\n|---|---|---|---|")
-    for r in domain_rows:
-        print(f"| {r['radius_um']:g} | {r['length_um']:g} | {r['unknowns']} | "
-              + " / ".join(f"{v:+.3f}" for v in r["change_vs_largest_pct"].values()) + " |")
+    RESULTS.mkdir(exist_ok=True)
+    (RESULTS / "fem_convergence.json").write_text(json.dumps(out, indent=1) + "\n")
+    (RESULTS / "fem_convergence.md").write_text(tables(out))
+    print(json.dumps(out, indent=1) if args.json else tables(out))
 
+
+def tables(out: dict) -> str:
+    """The two Markdown tables of ``out``."""
+    lines = ["exact (R 4 mm, L 25 mm): " + str({d: round(v, 5) for d, v in out["exact_thresholds_mA"].items()}), "",
+             "| order | h_nerve_um | unknowns | wall_s | peak_rss_MB | error % (2.1 / 3.6 / 7.8 um) |",
+             "|---|---|---|---|---|---|"]
+    for r in out["mesh"]:
+        lines.append(f"| {r['order']} | {r['h_nerve_um']:g} | {r['unknowns']} | {r['wall_s']} | {r['peak_rss_MB']} | "
+                     + " / ".join(f"{v:+.3f}" for v in r["error_pct"].values()) + " |")
+    lines += ["", "| R_um | L_um | unknowns | change vs R 8 mm, L 50 mm, % (2.1 / 3.6 / 7.8 um) |", "|---|---|---|---|"]
+    for r in out["domain"]:
+        lines.append(f"| {r['radius_um']:g} | {r['length_um']:g} | {r['unknowns']} | "
+                     + " / ".join(f"{v:+.3f}" for v in r["change_vs_largest_pct"].values()) + " |")
+    return "\n".join(lines) + "\n"
 
 if __name__ == "__main__":
     main()

@@ -9,7 +9,7 @@ import argparse
 
 from .. import __version__
 from ..model import load_model
-from . import analyses, fields, single, sweeps
+from . import analyses, common, fields, single, sweeps
 from .common import Parser
 
 
@@ -32,6 +32,9 @@ def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
     if getattr(args, "nodes", 0) is None and getattr(args, "length_um", None) is None:
-        args.nodes = load_model(args.model).default_nodes  # shown in outputs; each model has its own
+        if getattr(args, "field", None) and hasattr(args, "length_um"):
+            args.length_um = common.fitting_length_um(args)
+        else:
+            args.nodes = load_model(args.model).default_nodes  # shown in outputs; each model has its own
     return args.run(args, args.subparser)
 

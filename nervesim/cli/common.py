@@ -228,6 +228,16 @@ def load_field(parser: argparse.ArgumentParser, path: str):
         fail(parser, exc, None, FIELD_FLAGS)
 
 
+def fitting_length_um(args: argparse.Namespace) -> float | None:
+    """With --field and neither --nodes nor --length-um: the longest fibre length centred at --fibre-z-um that lies
+    inside the model, as ASCENT trims its fibres (volume-conductor.md §7); None when that centre is outside (the
+    field then names --fibre-z-um)."""
+    length = load_field(args.subparser, args.field).spec.medium_length_um
+    centre = length / 2 if args.fibre_z_um is None else args.fibre_z_um
+    reach = min(centre, length - centre)
+    return 2 * reach if reach > 0 else None
+
+
 def field_electrode(args: argparse.Namespace, parser: argparse.ArgumentParser, fibre=None):
     """The --field electrode: with ``fibre``, its potentials (mV per mA) at (--x-um, --y-um) with the centre node at
     --fibre-z-um (exactly `Field.potentials`); without, a `FieldElectrode` on the nerve axis for a population."""
