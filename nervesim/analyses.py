@@ -279,7 +279,7 @@ def strength_duration(model: str, diameter_um: float, electrode: Electrode | Fil
                          tolerance=tolerance, max_mA=max_mA) for w in widths]
     for job in jobs:  # each width on the time grid, before any search (a few cheap set-ups)
         prepare(job)
-    outcomes = find_thresholds(jobs, threads)
+    outcomes = find_thresholds(jobs, threads, warm_start=False)  # few points, one waveform each: cold
     thr = _thresholds(outcomes)
     ok = np.isfinite(thr)
     if ok.sum() < 3:
@@ -388,7 +388,7 @@ def threshold_vs_distance(model: str, diameter_um: float, distances_um: Sequence
     z = fibre.node_z_um[fibre.centre_node]
     jobs = [ThresholdJob(model, diameter_um, Electrode.point(r, 0.0, z, sigma_S_m), waveform, n_nodes, dt_ms,
                          tolerance=tolerance, max_mA=max_mA) for r in distances]
-    out = find_thresholds(jobs, threads)
+    out = find_thresholds(jobs, threads, warm_start=False)  # each point as `find_threshold` finds it
     return ThresholdCurve("distance_um", distances, _thresholds(out), tuple(o.error for o in out if o.error))
 
 
@@ -430,7 +430,7 @@ def threshold_vs_diameter(model: str, diameters_um: Sequence[float], distance_um
                                  str(exc)) from None
         jobs.append(ThresholdJob(model, d, Electrode.point(distance_um, 0.0, f.node_z_um[f.centre_node], sigma_S_m),
                                  waveform, n_nodes, dt_ms, tolerance=tolerance, max_mA=max_mA))
-    out = find_thresholds(jobs, threads)
+    out = find_thresholds(jobs, threads, warm_start=False)  # each point as `find_threshold` finds it
     return ThresholdCurve("diameter_um", diameters, _thresholds(out), tuple(o.error for o in out if o.error))
 
 
@@ -645,7 +645,7 @@ def default_currents(thresholds_mA: np.ndarray, n: int = 40) -> np.ndarray:
 def recruitment(model: str | Sequence[str], population: FibrePopulation, electrode: Electrode, waveform: Waveform,
                 currents_mA: Sequence[float] | None = None, *, n_nodes: int | None = None, dt_ms: float = DEFAULT_DT_MS,
                 tolerance: float = 1e-3, max_mA: float = 50.0, threads: int | None = None,
-                progress: Callable[[int, int], None] | None = None) -> Recruitment:
+                progress: Callable[[int, int], None] | None = None, warm_start: bool = True) -> Recruitment:
     """Fraction of the population activated at each current (magnitude, mA).
 
     Each fibre runs along z through (x, y); its centre node sits at the electrode frame's z = 0
@@ -668,6 +668,10 @@ def recruitment(model: str | Sequence[str], population: FibrePopulation, electro
         (mA), threads.
     progress : callable or None
         ``progress(done, total)`` after each fibre.
+    warm_start : bool
+        Start each fibre's search from a threshold predicted from the fibres done before it (about a quarter
+        of the runs in a large population; each threshold still within ``tolerance`` of a single-fibre
+        search's, see `nervesim.population`); False: each fibre exactly as `nervesim.find_threshold`.
 
     Returns
     -------
@@ -699,7 +703,7 @@ def recruitment(model: str | Sequence[str], population: FibrePopulation, electro
         except ParameterError as exc:
             raise ParameterError(exc.parameter, f"fibre {i}: {exc}") from None
         jobs.append(ThresholdJob(name, float(d), el, waveform, n_nodes, dt_ms, tolerance=tolerance, max_mA=max_mA))
-    out = find_thresholds(jobs, threads, progress)
+    out = find_thresholds(jobs, threads, progress, warm_start)
     thr = _thresholds(out)
     cur = default_currents(thr) if currents is None else currents
     return Recruitment(cur, activated_fraction(thr, cur), thr, population, tuple(o.error for o in out if o.error))

@@ -2,23 +2,45 @@
 
 The Numba kernels release the GIL, so threads run searches truly in parallel with no process
 start-up, pickling or ``if __name__ == "__main__"`` guard in user scripts. Inside a thread each
-search runs its probes one after another (``parallel=False``), which gives exactly the result of
-`nervesim.threshold.find_threshold` for the same job.
+search runs its probes one after another (``parallel=False``).
+
+Warm starts (the default): a fibre's search starts from a threshold predicted from the fibres
+already done, a narrow first bracket that widens if it does not hold (`search_threshold`'s
+``span``), one amplitude per round since the runs of a thread are serial anyway. Every threshold
+is still the end of a bracket of the job's tolerance, so it differs from a cold search's by less
+than that tolerance; a population of MRG fibres needs about a quarter of the runs. The prediction
+for job i uses exactly the jobs before `known_before` (i), whichever thread ran them, so the
+results do not depend on the number of threads or their timing. With ``warm_start=False`` each
+search is that of `nervesim.threshold.find_threshold` for the same job, run for run.
 """
 from __future__ import annotations
 
+import math
 import os
+import threading
 from concurrent.futures import ThreadPoolExecutor, as_completed
 from dataclasses import dataclass
-from typing import Callable, Iterable, Iterator
+from typing import Callable, Iterable, Iterator, Sequence
 
 import numpy as np
 
 from .extracellular import Electrode, FilePotentials
 from .fibre import build_fibre
 from .simulation import DEFAULT_DT_MS, Stimulation
-from .threshold import ThresholdResult, ThresholdSearchError, check_search_args, search_threshold
+from .threshold import (
+    ThresholdResult,
+    ThresholdSearchError,
+    activating_function_guess_mA,
+    check_search_args,
+    search_threshold,
+)
 from .waveform import Waveform
+
+#: Finished fibres nearest in `WarmStarts.features` to which the prediction fits a quadratic.
+NEIGHBOURS = 16
+#: Job i predicts from every job before max(i // 2, i - WARM_LAG): jobs that have almost always finished by
+#: the time job i starts on up to WARM_LAG threads, so a thread rarely waits for them.
+WARM_LAG = 32
 
 
 @dataclass(frozen=True, eq=False)
@@ -111,14 +133,119 @@ def prepare(job: ThresholdJob) -> Stimulation:
     return Stimulation(fibre, job.electrode, job.waveform, dt_ms=job.dt_ms, tstop_ms=job.tstop_ms, parallel=False)
 
 
-def _search(job: ThresholdJob, stim: Stimulation) -> JobOutcome:
+def known_before(i: int) -> int:
+    """How many leading jobs job ``i``'s warm start predicts from: max(i // 2, i − `WARM_LAG`).
+
+    Parameters
+    ----------
+    i : int
+        The job's position in the list.
+
+    Returns
+    -------
+    int
+        Jobs 0 to this number − 1 (all finished before job ``i``'s search starts).
+    """
+    return max(i // 2, i - WARM_LAG)
+
+
+class WarmStarts:
+    """Predicted thresholds from the finished searches of similar fibres (shared by the worker threads).
+
+    Fibres are similar when they share model, waveform, nodes, dt, tstop and temperature. For those,
+    log(threshold / activating-function guess) is a smooth function of two features: log diameter and
+    log(peak-to-peak nodal Ve × guess), which measures how broad the potential is along the fibre
+    relative to its node spacing (how far the source is). The prediction fits a quadratic in these features
+    to the `NEIGHBOURS` nearest finished fibres, weighted by inverse distance (a plane to fewer than 12,
+    the nearest alone below 3). Measured on mrg-interp 2-16 µm at 0.2-3 mm, 51 nodes, 0.1 ms (errors of
+    the predicted threshold): 1000 fibres median 0.03 %, 90 % within 0.6 %; their first 200 median
+    0.09 %, 90 % within 3.4 %.
+
+    Parameters
+    ----------
+    jobs : sequence of ThresholdJob
+        The jobs, in the order their positions refer to.
+    """
+
+    def __init__(self, jobs: Sequence[ThresholdJob]) -> None:
+        groups: dict[tuple, int] = {}
+        self.group = np.array([groups.setdefault(_similar(job), len(groups)) for job in jobs], dtype=np.int64)
+        self.x = np.full((len(jobs), 2), np.nan)
+        self.y = np.full(len(jobs), np.nan)
+        self.done = np.zeros(len(jobs), dtype=bool)
+        self.prefix = 0  # jobs 0 .. prefix - 1 have all finished
+        self.changed = threading.Condition()
+
+    @staticmethod
+    def features(job: ThresholdJob, stim: Stimulation) -> tuple[float, np.ndarray]:
+        """(activating-function guess in mA, feature vector) of a prepared job (see the class docstring)."""
+        guess = activating_function_guess_mA(stim)
+        ptp = float(np.ptp(stim.ve_mV[stim.fibre.node_sections]))
+        return guess, np.array([math.log(job.diameter_um), math.log(ptp * guess) if ptp > 0 else math.nan])
+
+    def start(self, i: int, x: np.ndarray) -> float | None:
+        """Predicted threshold / guess of job ``i`` from jobs before `known_before` (i), waiting for them;
+        None when no similar fibre has a threshold."""
+        n = known_before(i)
+        with self.changed:
+            self.changed.wait_for(lambda: self.prefix >= n)
+        known = np.flatnonzero((self.group[:n] == self.group[i]) & np.isfinite(self.y[:n]))
+        if known.size == 0 or not np.all(np.isfinite(x)):
+            return None
+        dist = np.sqrt(((self.x[known] - x) ** 2).sum(axis=1))
+        near = np.argsort(dist, kind="stable")[:NEIGHBOURS]
+        if near.size < 3:
+            return math.exp(self.y[known[near[0]]])
+        z = self.x[known[near]] - x
+        terms = [np.ones(near.size), z[:, 0], z[:, 1]]
+        if near.size >= 12:  # twice the coefficients of a quadratic
+            terms += [z[:, 0] ** 2, z[:, 0] * z[:, 1], z[:, 1] ** 2]
+        w = 1.0 / (dist[near] + 1e-3)  # inverse distance; the offset keeps an exact repeat finite
+        fit = np.linalg.lstsq(np.column_stack(terms) * w[:, None], self.y[known[near]] * w, rcond=None)[0]
+        return math.exp(fit[0])
+
+    def record(self, i: int, x: np.ndarray, guess: float, result: ThresholdResult | None) -> None:
+        """Keep job ``i``'s features and threshold (the bracket's geometric centre), if it has one."""
+        if result is not None:
+            self.x[i] = x
+            self.y[i] = math.log(math.sqrt(result.bracket_mA[0] * result.bracket_mA[1]) / guess)
+
+    def finish(self, i: int) -> None:
+        """Mark job ``i`` finished (with or without a threshold), waking the jobs waiting for it."""
+        with self.changed:
+            self.done[i] = True
+            while self.prefix < self.done.size and self.done[self.prefix]:
+                self.prefix += 1
+            self.changed.notify_all()
+
+
+def _similar(job: ThresholdJob) -> tuple:
+    """What must be equal for two jobs' thresholds to be predicted from one another."""
+    return job.model, job.waveform.phases, job.n_nodes, job.dt_ms, job.tstop_ms, job.temperature_c
+
+
+def _search(job: ThresholdJob, stim: Stimulation, **settings) -> JobOutcome:
     try:
-        return JobOutcome(job, search_threshold(stim, tolerance=job.tolerance, max_mA=job.max_mA))
+        return JobOutcome(job, search_threshold(stim, tolerance=job.tolerance, max_mA=job.max_mA, **settings))
     except ThresholdSearchError as exc:
         return JobOutcome(job, None, f"{type(exc).__name__}: {exc}")
 
 
-def iter_thresholds(jobs: Iterable[ThresholdJob], threads: int | None = None) -> Iterator[tuple[int, JobOutcome]]:
+def _warm_search(i: int, job: ThresholdJob, stim: Stimulation, warm: WarmStarts) -> JobOutcome:
+    guess, x = warm.features(job, stim)
+    ratio = warm.start(i, x)
+    if ratio is None:  # nothing similar known yet: the cold search, one amplitude per round
+        outcome = _search(job, stim, probes=1)
+    else:
+        # A first bracket of one tolerance around the prediction: when the prediction is that good the
+        # second run completes the bracket; otherwise the ladder doubles its step each run.
+        outcome = _search(job, stim, probes=1, start_mA=guess * ratio, span=1 + job.tolerance)
+    warm.record(i, x, guess, outcome.result)
+    return outcome
+
+
+def iter_thresholds(jobs: Iterable[ThresholdJob], threads: int | None = None,
+                    warm_start: bool = True) -> Iterator[tuple[int, JobOutcome]]:
     """Yield (index, outcome) for each job as soon as it is done (completion order).
 
     Bad input raises `ParameterError` instead of becoming a failed outcome: the first job is
@@ -134,6 +261,9 @@ def iter_thresholds(jobs: Iterable[ThresholdJob], threads: int | None = None) ->
         The jobs.
     threads : int or None
         Worker threads (None: every core).
+    warm_start : bool
+        Start each search from a threshold predicted from the jobs before it (see the module
+        docstring); False: each search as `nervesim.threshold.find_threshold` runs it.
 
     Yields
     ------
@@ -146,9 +276,15 @@ def iter_thresholds(jobs: Iterable[ThresholdJob], threads: int | None = None) ->
     if not items:
         return
     first = prepare(items[0][1])
+    warm = WarmStarts([job for _, job in items]) if warm_start else None
 
     def work(i: int, job: ThresholdJob) -> JobOutcome:
-        return _search(job, first if i == 0 else prepare(job))
+        if warm is None:
+            return _search(job, first if i == 0 else prepare(job))
+        try:
+            return _warm_search(i, job, first if i == 0 else prepare(job), warm)
+        finally:
+            warm.finish(i)  # also after bad input, so that no later job waits for this one
 
     n = min(threads or os.cpu_count() or 1, len(items))
     if n == 1:
@@ -162,11 +298,12 @@ def iter_thresholds(jobs: Iterable[ThresholdJob], threads: int | None = None) ->
             yield futures[fut], fut.result()
     finally:
         # After an error, an interrupt or a caller that stops early, start none of the queued searches.
+        # (A started job waits only for jobs before it, which the queue started earlier.)
         pool.shutdown(wait=True, cancel_futures=True)
 
 
 def find_thresholds(jobs: Iterable[ThresholdJob], threads: int | None = None,
-                    progress: Callable[[int, int], None] | None = None) -> list[JobOutcome]:
+                    progress: Callable[[int, int], None] | None = None, warm_start: bool = True) -> list[JobOutcome]:
     """Outcomes of all ``jobs`` in their order, computed on ``threads`` threads (default: every core).
 
     Parameters
@@ -177,6 +314,8 @@ def find_thresholds(jobs: Iterable[ThresholdJob], threads: int | None = None,
         Worker threads (None: every core).
     progress : callable or None
         Called as ``progress(done, total)`` after each job.
+    warm_start : bool
+        As `iter_thresholds`.
 
     Returns
     -------
@@ -190,7 +329,7 @@ def find_thresholds(jobs: Iterable[ThresholdJob], threads: int | None = None,
     """
     jobs = list(jobs)
     out: list[JobOutcome | None] = [None] * len(jobs)
-    for done, (i, outcome) in enumerate(iter_thresholds(jobs, threads), 1):
+    for done, (i, outcome) in enumerate(iter_thresholds(jobs, threads, warm_start), 1):
         out[i] = outcome
         if progress:
             progress(done, len(jobs))

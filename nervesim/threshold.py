@@ -206,19 +206,20 @@ def describe_runs(runs: Sequence[tuple[float, str]]) -> str:
 
 
 def round_limit(min_mA: float, max_mA: float, tolerance: float, expand: float = 2.0,
-                probes: int = PROBES_PER_ROUND) -> int:
+                probes: int = PROBES_PER_ROUND, span: float | None = None) -> int:
     """Most rounds `search_threshold` can take for these settings.
 
     The ladder climbs from the start amplitude toward ``max_mA`` and descends toward ``min_mA`` at most
-    once each, ``expand**probes`` per round: ⌈log(max/min) / (probes·log expand)⌉ + 2 rounds. Each of at
-    most two subdivision phases (looking for a firing amplitude below an excited-but-undetected one, then
-    the final bracket) shrinks one interval of width ≤ max − min by ``probes + 1`` per round until it is
-    below ``tolerance·min_mA``: ⌈log((max − min)/(tolerance·min)) / log(probes + 1)⌉ rounds each. Plus the
-    first round.
+    once each, ``expand**probes`` per round: ⌈log(max/min) / (probes·log expand)⌉ + 2 rounds; a ladder
+    starting at the ratio ``span`` needs at most ⌈log2(log expand / log span)⌉ rounds more to grow to
+    ``expand``. Each of at most two subdivision phases (looking for a firing amplitude below an
+    excited-but-undetected one, then the final bracket) shrinks one interval of width ≤ max − min by
+    ``probes + 1`` per round until it is below ``tolerance·min_mA``: ⌈log((max − min)/(tolerance·min)) /
+    log(probes + 1)⌉ rounds each. Plus the first round.
 
     Parameters
     ----------
-    min_mA, max_mA, tolerance, expand, probes
+    min_mA, max_mA, tolerance, expand, probes, span
         As `search_threshold`.
 
     Returns
@@ -227,6 +228,8 @@ def round_limit(min_mA: float, max_mA: float, tolerance: float, expand: float = 
         The bound (70 rounds for the defaults).
     """
     ladder = math.ceil(math.log(max_mA / min_mA) / (probes * math.log(expand))) + 2
+    if span is not None and span < expand:
+        ladder += math.ceil(math.log2(math.log(expand) / math.log(span)))
     split = math.ceil(math.log((max_mA - min_mA) / (tolerance * min_mA)) / math.log(probes + 1))
     return 1 + ladder + 2 * split
 
@@ -327,12 +330,16 @@ def _split(lo: float, hi: float, probes: int) -> list[float]:
 
 def search_threshold(runner: Runner, *, tolerance: float = 1e-3, start_mA: float | None = None,
                      min_mA: float = 1e-6, max_mA: float = 1e3, expand: float = 2.0,
-                     probes: int = PROBES_PER_ROUND, max_rounds: int | None = None) -> ThresholdResult:
+                     probes: int = PROBES_PER_ROUND, max_rounds: int | None = None,
+                     span: float | None = None) -> ThresholdResult:
     """Find the activation threshold with any engine that has a ``run_many(amplitudes)`` method.
 
     Each round runs ``probes`` new amplitudes at once (in parallel where the engine can); no amplitude
     is run twice. A geometric ladder (ratio ``expand``) from ``start_mA`` climbs while every run is
-    silent and descends while nothing silent lies below the lowest excited amplitude. The interval
+    silent and descends while nothing silent lies below the lowest excited amplitude. With ``span``
+    (a warm start: ``start_mA`` is a good prediction), the first round instead spans the ratio ``span``
+    around ``start_mA`` and the ladder starts at that ratio, squaring it each round up to ``expand``, so
+    a narrow first bracket that does not hold widens quickly. The interval
     between the highest silent amplitude and the lowest excited one is then split into ``probes + 1``
     equal parts per round until its relative width is at most ``tolerance``. If its top only excited
     the fibre without an AP at the detection node (block above a lower activation window), the
@@ -357,6 +364,10 @@ def search_threshold(runner: Runner, *, tolerance: float = 1e-3, start_mA: float
     max_rounds : int, optional
         Stop after this many rounds; default `round_limit` for these settings, which the search never
         exceeds.
+    span : float, optional
+        Ratio (above 1, at most 100) spanned by the first round's amplitudes, geometrically centred on ``start_mA``
+        (with one probe: ``start_mA`` alone, the ladder then stepping by ``span``). None (default): the
+        first round climbs from ``start_mA`` by ``expand``.
 
     Returns
     -------
@@ -374,7 +385,10 @@ def search_threshold(runner: Runner, *, tolerance: float = 1e-3, start_mA: float
     """
     check_search_args(tolerance, min_mA, max_mA, probes)
     _check_ratio("expand", expand)
-    limit = round_limit(min_mA, max_mA, tolerance, expand, probes) if max_rounds is None else max_rounds
+    if span is not None and not (math.isfinite(span) and 1 < span <= 100):
+        raise ParameterError("span", f"span={span:g}: the first round's ratio must be above 1 and at most 100 "
+                             "(e.g. 1.02 around a good prediction)")
+    limit = round_limit(min_mA, max_mA, tolerance, expand, probes, span) if max_rounds is None else max_rounds
     if not isinstance(limit, int) or limit < 1:
         raise ParameterError("max_rounds", f"max_rounds={max_rounds}: must be a positive integer")
     start = activating_function_guess_mA(runner) if start_mA is None else float(start_mA)
@@ -383,7 +397,13 @@ def search_threshold(runner: Runner, *, tolerance: float = 1e-3, start_mA: float
     start = min(max(start, min_mA), max_mA)
 
     probe = _Probe(runner, limit)
-    probe([min(start * expand ** i, max_mA) for i in range(probes)])
+    if span is None:
+        ratio = expand
+        probe([min(start * expand ** i, max_mA) for i in range(probes)])
+    else:
+        ratio = span
+        exponents = [i / (probes - 1) - 0.5 for i in range(probes)] if probes > 1 else [0.0]
+        probe([min(max(start * span ** e, min_mA), max_mA) for e in exponents])
     floor: float | None = None  # set once no activation window lies below an excited-but-undetected amplitude
     while True:
         seen = probe.outcomes
@@ -392,13 +412,15 @@ def search_threshold(runner: Runner, *, tolerance: float = 1e-3, start_mA: float
         if hi is None:  # nothing fired (or, before the floor, nothing was excited) yet: climb
             if amps[-1] >= max_mA:
                 raise _no_bracket(probe.order, min_mA, max_mA, at_top=True)
-            probe(_ladder_up(amps[-1], expand, probes, max_mA))
+            probe(_ladder_up(amps[-1], ratio, probes, max_mA))
+            ratio = min(expand, ratio * ratio)
             continue
         below = [a for a in amps if a < hi]
         if not below:  # the lowest amplitude tried already responds: descend
             if hi <= min_mA:
                 raise _no_bracket(probe.order, min_mA, max_mA, at_top=False)
-            probe([max(hi / expand ** (i + 1), min_mA) for i in range(probes)])
+            probe([max(hi / ratio ** (i + 1), min_mA) for i in range(probes)])
+            ratio = min(expand, ratio * ratio)
             continue
         lo = below[-1]
         if (hi - lo) / hi > tolerance:

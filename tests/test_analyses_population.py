@@ -1,12 +1,14 @@
-"""Population jobs: bad input is refused when a job is made or before any search runs."""
+"""Population jobs: bad input is refused when a job is made or before any search runs; recruitment's warm starts."""
 import time
 
+import numpy as np
 import pytest
 
 import nervesim
 import nervesim.population as population
 from nervesim.errors import ParameterError
 from nervesim.population import ThresholdJob, find_thresholds
+from nervesim.threshold import ThresholdSearchError
 
 
 def job(width_ms=0.1, **kw):
@@ -30,7 +32,7 @@ def count_searches(monkeypatch) -> list:
     def fake_search(stim, **kwargs):
         searched.append(stim)
         time.sleep(0.02)  # a search takes time: a failure elsewhere is seen while this one runs
-        return "result"
+        raise ThresholdSearchError("no bracket (fake)")
     monkeypatch.setattr(population, "search_threshold", fake_search)
     return searched
 
@@ -53,3 +55,15 @@ def test_a_later_bad_job_stops_the_run(monkeypatch):
     with pytest.raises(ParameterError):
         find_thresholds([job(), job(dt_ms=0.5)] + [job() for _ in range(8)], threads=2)
     assert len(searched) < 9  # the queued searches were cancelled
+
+
+def test_recruitment_warm_starts_stay_within_the_tolerance_of_single_fibre_searches():
+    from nervesim.analyses import FibrePopulation, recruitment
+
+    pop = FibrePopulation.uniform(24, 2000.0, (4.0, 12.0), seed=5)
+    el, w = nervesim.Electrode.point(0.0, 1300.0, 0.0, 0.2), nervesim.Waveform.monophasic(0.1)
+    warm = recruitment("mrg-interp", pop, el, w, n_nodes=21, dt_ms=0.005, threads=2)
+    cold = recruitment("mrg-interp", pop, el, w, n_nodes=21, dt_ms=0.005, threads=2, warm_start=False)
+    # Both are supra-threshold ends of brackets of relative width <= 1e-3 around the same threshold.
+    assert np.all(np.abs(warm.thresholds_mA / cold.thresholds_mA - 1) < 1e-3)
+    assert np.any(warm.thresholds_mA != cold.thresholds_mA)  # warm starts were used: other brackets

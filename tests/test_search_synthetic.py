@@ -123,6 +123,62 @@ def test_smallest_tolerance_converges_without_repeats():
     assert res.n_rounds <= round_limit(1e-6, 1e3, MIN_TOLERANCE)
 
 
+def step(threshold):
+    return lambda a: "fired" if a >= threshold else "silent"
+
+
+@pytest.mark.parametrize("probes, first", [(1, [0.5]), (2, [0.5 / 1.01 ** 0.5, 0.5 * 1.01 ** 0.5]),
+                                           (3, [0.5 / 1.01 ** 0.5, 0.5, 0.5 * 1.01 ** 0.5])])
+def test_span_centres_the_first_round_on_the_start(probes, first):
+    eng = Synthetic(step(0.5 * 1.002))
+    res = search_threshold(eng, tolerance=1e-3, start_mA=0.5, span=1.01, probes=probes)
+    assert eng.asked[:probes] == pytest.approx(first, rel=1e-15)
+    sub, supra = res.bracket_mA
+    assert sub < 0.5 * 1.002 <= supra and (supra - sub) / supra <= 1e-3
+
+
+def test_a_good_prediction_is_bracketed_in_two_runs():
+    # One amplitude per round and a first span of one tolerance: a start within the tolerance below the
+    # threshold brackets it with the second run (a cold search from there climbs by 2 and bisects: 12 runs).
+    eng = Synthetic(step(0.1234))
+    res = search_threshold(eng, tolerance=1e-3, start_mA=0.1234 * (1 - 4e-4), span=1.001, probes=1)
+    assert res.n_runs == 2 and res.bracket_mA == pytest.approx((0.1234 * (1 - 4e-4), 0.1234 * (1 - 4e-4) * 1.001))
+
+
+@pytest.mark.parametrize("threshold", [37.0, 1e-3 / 37])
+def test_a_narrow_span_that_misses_widens_by_squaring(threshold):
+    eng = Synthetic(step(threshold))
+    res = search_threshold(eng, tolerance=1e-3, start_mA=1.0, span=1.001, probes=1)
+    sub, supra = res.bracket_mA
+    assert sub < threshold <= supra and (supra - sub) / supra <= 1e-3
+    # The ladder steps 1.001, 1.001^2, 1.001^4, ... until the ratio reaches expand = 2, then 2.
+    ratios = [max(b / a, a / b) for a, b in zip(eng.asked, eng.asked[1:])]
+    expected = [min(2.0, 1.001 ** 2 ** k) for k in range(11)]
+    assert ratios[:11] == pytest.approx(expected, rel=1e-12)
+    assert res.n_rounds <= round_limit(1e-6, 1e3, 1e-3, 2.0, 1, span=1.001)
+
+
+@pytest.mark.parametrize("span", [1.0, 0.5, 101.0, float("nan")])
+def test_bad_span_is_refused(span):
+    with pytest.raises(ParameterError) as info:
+        search_threshold(Synthetic(step(0.3)), start_mA=0.1, span=span)
+    assert info.value.parameter == "span"
+
+
+@settings(max_examples=150, deadline=None)
+@given(st.floats(-5.0, 2.5), st.floats(-5.0, 2.5), st.floats(1e-4, 1.0), st.sampled_from([1e-2, 1e-3, 1e-6]),
+       st.integers(1, 4))
+def test_any_warm_start_ends_in_the_bracket_within_the_round_limit(log_threshold, log_start, log_span, tolerance,
+                                                                  probes):
+    threshold, span = 10 ** log_threshold, 10 ** log_span
+    eng = Synthetic(step(threshold))
+    res = search_threshold(eng, tolerance=tolerance, start_mA=10 ** log_start, span=span, probes=probes)
+    sub, supra = res.bracket_mA
+    assert sub < threshold <= supra and (supra - sub) / supra <= tolerance
+    assert len(set(eng.asked)) == len(eng.asked)
+    assert res.n_rounds <= round_limit(1e-6, 1e3, tolerance, 2.0, probes, span)
+
+
 # Response profiles: outcomes on random intervals of log-amplitude.
 profiles = st.lists(st.tuples(st.floats(-5.0, 2.5), st.sampled_from(["fired", "excited", "silent"])),
                     min_size=1, max_size=6)
