@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
+import importlib.util
 import json
 import os
 import platform
@@ -66,23 +67,41 @@ def population_jobs(n: int, seed: int = 1) -> list[ThresholdJob]:
     return jobs
 
 
-def bench_population(nrn, sizes, check: int = 3) -> list[dict]:
+def _population_row(jobs: list[ThresholdJob], warm_start: bool) -> tuple[dict, list]:
+    t = time.perf_counter()
+    outcomes = find_thresholds(jobs, threads=1 if len(jobs) == 1 else None, warm_start=warm_start)
+    wall = time.perf_counter() - t
+    ok = [o.result for o in outcomes if o.result is not None]
+    return {"fibres": len(jobs), "wall_s": wall, "s_per_fibre": wall / len(jobs), "failed": len(jobs) - len(ok),
+            "runs_per_fibre": sum(r.n_runs for r in ok) / max(len(ok), 1)}, outcomes
+
+
+def brackets_agree(a, b, tolerance: float) -> bool:
+    """Both brackets contain the threshold: they overlap and their supra-threshold ends differ by < tolerance."""
+    (alo, ahi), (blo, bhi) = a.bracket_mA, b.bracket_mA
+    return alo < bhi and blo < ahi and abs(ahi - bhi) / bhi < tolerance
+
+
+def bench_population(nrn, sizes, cold_fibres: int = 100, check: int = 3) -> dict:
+    """`find_thresholds` with warm starts (the default) on each population size; the first ``cold_fibres`` cold
+    (``warm_start=False``, each search as `find_threshold` runs it) for comparison, every warm bracket against the
+    cold one; the last ``check`` warm-started fibres of the largest size against our search driving NEURON."""
     jobs = population_jobs(max(sizes))
     rows = []
     for n in sizes:
-        t = time.perf_counter()
-        outcomes = find_thresholds(jobs[:n], threads=1 if n == 1 else None)
-        wall = time.perf_counter() - t
-        failed = sum(o.result is None for o in outcomes)
-        rows.append({"fibres": n, "wall_s": wall, "s_per_fibre": wall / n, "failed": failed})
-    # Re-check a few of the timed thresholds with the same search driving NEURON.
-    diffs = []
-    for o in outcomes[:check]:
+        row, outcomes = _population_row(jobs[:n], warm_start=True)
+        rows.append(row)
+    cold, cold_outcomes = _population_row(jobs[:cold_fibres], warm_start=False)
+    pairs = [(w.result, c.result) for w, c in zip(outcomes, cold_outcomes) if w.result and c.result]
+    cold["warm_within_tolerance"] = all(brackets_agree(w, c, peers.OUR_TOLERANCE) for w, c in pairs)
+    cold["warm_max_rel_diff"] = max(abs(w.threshold_mA / c.threshold_mA - 1) for w, c in pairs)
+    diffs, agree = [], True
+    for o in outcomes[-check:]:
         f = nervesim.build_fibre(o.job.model, o.job.diameter_um, o.job.n_nodes)
-        ref = search_threshold(peers.neuron_model(nrn, f, o.job.electrode, o.job.dt_ms))
+        ref = search_threshold(peers.neuron_model(nrn, f, o.job.electrode, o.job.dt_ms), tolerance=o.job.tolerance)
         diffs.append(abs(o.result.threshold_mA - ref.threshold_mA) / ref.threshold_mA)
-    rows[-1]["neuron_recheck_max_rel_diff"] = max(diffs)
-    return rows
+        agree &= brackets_agree(o.result, ref, o.job.tolerance)
+    return {"warm": rows, "cold": cold, "neuron_recheck_max_rel_diff": max(diffs), "neuron_recheck_agree": agree}
 
 
 def cli_command() -> list[str]:
@@ -91,28 +110,60 @@ def cli_command() -> list[str]:
     return [str(script)] if script.exists() else [sys.executable, "-m", "nervesim.cli"]
 
 
-def cli_process(env: dict | None = None) -> tuple[float, float]:
-    """One fresh ``nervesim threshold`` process on `CLI_CASE`: (whole process wall s, s it spent in the search)."""
+#: A process that imports numpy and numba and ends, skipping the final collections as the CLI does.
+FLOOR_IMPORT = "import gc, numpy, numba; gc.freeze()"
+#: The same, loading one cached Numba kernel: the start-up floor of any process running nervesim's kernels.
+FLOOR_KERNEL = """import gc, numba, numpy
+@numba.njit(cache=True)
+def total(x):
+    return x.sum()
+total(numpy.ones(3))
+gc.freeze()
+"""
+
+
+def wall(command: list[str], env: dict) -> tuple[float, str]:
+    """Wall time of one fresh process and its standard output."""
     t = time.perf_counter()
-    proc = subprocess.run(cli_command() + CLI_CASE, env=env, check=True, capture_output=True, text=True)
-    wall = time.perf_counter() - t
-    return wall, json.loads(proc.stdout.strip().splitlines()[-1])["runtime_s"]
+    proc = subprocess.run(command, env=env, check=True, capture_output=True, text=True)
+    return time.perf_counter() - t, proc.stdout
+
+
+def cli_process(env: dict) -> tuple[float, float]:
+    """One fresh ``nervesim threshold`` process on `CLI_CASE`: (whole process wall s, s it spent in the search)."""
+    seconds, out = wall(cli_command() + CLI_CASE, env)
+    return seconds, json.loads(out.strip().splitlines()[-1])["runtime_s"]
 
 
 def bench_startup(repeats: int) -> dict:
     """Fresh ``nervesim threshold`` processes with the kernel cache warm: whole wall time and time in the search
     (the CLI's ``runtime_s``: `search_threshold` alone, its Stimulation built before), against the same search
-    warm in this process; and one process with an empty Numba cache (JIT compile)."""
-    with tempfile.TemporaryDirectory(prefix="nervesim-bench-") as empty:
-        compile_wall, _ = cli_process(dict(os.environ, NUMBA_CACHE_DIR=empty))
-    cli_process()  # fills the user's kernel cache if it is not yet
-    runs = [cli_process() for _ in range(repeats)]
+    warm in this process; the floor under them (a process importing numpy and numba, and one loading a cached
+    kernel); and one process with an empty Numba cache (JIT compile). The processes keep Python's bytecode in a
+    temporary cache, as any installed package has (where PYTHONDONTWRITEBYTECODE is set, every process would
+    otherwise compile nervesim's modules again: ~0.1 s)."""
+    with tempfile.TemporaryDirectory(prefix="nervesim-bench-") as tmp:
+        env = {k: v for k, v in os.environ.items() if k != "PYTHONDONTWRITEBYTECODE"}
+        env["PYTHONPYCACHEPREFIX"] = os.path.join(tmp, "pycache")
+        compile_wall, _ = cli_process(dict(env, NUMBA_CACHE_DIR=os.path.join(tmp, "numba")))
+        cli_process(env)  # writes the bytecode, and fills the user's kernel cache if it is not yet
+        kernel = Path(tmp, "floor_kernel.py")
+        kernel.write_text(FLOOR_KERNEL)
+        floor_env = dict(env, NUMBA_CACHE_DIR=os.path.join(tmp, "numba-floor"))
+        wall([sys.executable, str(kernel)], floor_env)  # compiles and caches the kernel
+        runs, imports, kernels = [], [], []
+        for _ in range(repeats):  # interleaved, so that a change of load on a shared machine hits all three
+            runs.append(cli_process(env))
+            imports.append(wall([sys.executable, "-c", FLOOR_IMPORT], env)[0])
+            kernels.append(wall([sys.executable, str(kernel)], floor_env)[0])
     f, el = fibre_and_electrode()
     stim = nervesim.Stimulation(f, el, PULSE, dt_ms=DT_MS)
     warm, _ = timed(lambda: search_threshold(stim, tolerance=peers.OUR_TOLERANCE), 21, warm_up=True)
     inside = statistics.median(r[1] for r in runs)
     return {"processes": repeats, "process_wall_s": statistics.median(r[0] for r in runs), "search_s": inside,
-            "warm_search_s": warm, "first_search_extra_s": inside - warm, "process_wall_s_empty_cache": compile_wall}
+            "warm_search_s": warm, "first_search_extra_s": inside - warm, "process_wall_s_empty_cache": compile_wall,
+            "floor_import_s": statistics.median(imports), "floor_kernel_s": statistics.median(kernels),
+            "scipy_installed": importlib.util.find_spec("scipy") is not None}
 
 
 def machine() -> str:
@@ -135,9 +186,10 @@ def plot(results: dict, filename: str) -> None:
     ax[0].set(xlabel="compartments", ylabel="µs per step", title=f"one fibre, dt {DT_MS} ms")
     ax[0].xaxis.set_minor_formatter(matplotlib.ticker.NullFormatter())
     ax[0].legend()
-    pop = results["population"]
+    pop, cold = results["population"]["warm"], results["population"]["cold"]
     n = [r["fibres"] for r in pop]
-    ax[1].loglog(n, [r["wall_s"] for r in pop], "o-", label="wall time")
+    ax[1].loglog(n, [r["wall_s"] for r in pop], "o-", label="wall time, warm starts")
+    ax[1].loglog([cold["fibres"]], [cold["wall_s"]], "s", label="cold searches")
     ax[1].loglog(n, np.array(n) * pop[-1]["s_per_fibre"], "k:", lw=0.8, label="linear")
     ax[1].set(xlabel="fibres", ylabel="s", title="population thresholds (0.1 % tolerance, all cores)")
     ax[1].legend()
@@ -163,19 +215,32 @@ def table(res: dict) -> list[str]:
     for r in res["length_scaling"]:
         lines.append(f"{'  %d nodes (%d compartments), 2 ms: µs/step' % (r['nodes'], r['compartments']):44} "
                      f"{r['us_per_step_nervesim']:12.1f} {r['us_per_step_neuron']:12.1f} {r['ratio']:8.1f}x")
+    pop = res["population"]
+    cold = pop["cold"]
     lines += ["", f"population: {MODEL} 2-16 um at 0.2-3 mm (uniform, seed 1), {N_NODES} nodes, dt {DT_MS} ms, "
-              f"0.1 % tolerance, find_thresholds on {os.cpu_count()} threads"]
-    for r in res["population"]:
-        lines.append(f"{'  %d fibres: wall s (s per fibre)' % r['fibres']:44} {r['wall_s']:12.2f} "
-                     f"({r['s_per_fibre']:.4f}){'  failed %d' % r['failed'] if r['failed'] else ''}")
-    lines += [f"  three thresholds re-checked by the same search driving NEURON: max rel diff "
-              f"{res['population'][-1]['neuron_recheck_max_rel_diff']:.2e}",
+              f"0.1 % tolerance, find_thresholds on {os.cpu_count()} threads, one search per thread; warm starts "
+              "(the default: each fibre's first bracket around a threshold predicted from the fibres before it) "
+              "and cold (warm_start=False: each search as find_threshold runs it)",
+              f"{'':44} {'wall s':>12} {'s per fibre':>12} {'runs/fibre':>11}"]
+    for r, kind in [(r, "warm") for r in pop["warm"]] + [(cold, "cold")]:
+        lines.append(f"{'  %d fibres, %s' % (r['fibres'], kind):44} {r['wall_s']:12.2f} {r['s_per_fibre']:12.4f} "
+                     f"{r['runs_per_fibre']:11.2f}{'  failed %d' % r['failed'] if r['failed'] else ''}")
+    lines += [f"  warm against cold, first {cold['fibres']} fibres: brackets "
+              f"{'all agree' if cold['warm_within_tolerance'] else 'DISAGREE'} (overlap, thresholds within 0.1 %); "
+              f"max rel diff {cold['warm_max_rel_diff']:.2e}",
+              f"  last three warm thresholds re-checked by the same search (cold) driving NEURON: brackets "
+              f"{'agree' if pop['neuron_recheck_agree'] else 'DISAGREE'}; max rel diff "
+              f"{pop['neuron_recheck_max_rel_diff']:.2e}",
               "", f"startup: a fresh `nervesim threshold` process ({res['fibre']}, 0.1 %), kernel cache warm, median "
               f"of {st['processes']}:",
               f"  whole process {st['process_wall_s']:.3f} s wall; inside the search {st['search_s']:.4f} s against "
               f"{st['warm_search_s']:.4f} s for the same search warm in-process "
               f"({1e3 * st['first_search_extra_s']:+.0f} ms)",
-              f"  with an empty Numba cache (JIT compile): {st['process_wall_s_empty_cache']:.1f} s wall"]
+              f"  floor, fresh processes: python + import numpy, numba {st['floor_import_s']:.3f} s wall; + loading "
+              f"one cached Numba kernel {st['floor_kernel_s']:.3f} s (Numba sets up its typing and lowering registries"
+              f"{', importing scipy.linalg as SciPy is installed' if st['scipy_installed'] else ''})",
+              f"  with an empty Numba cache (JIT compile): {st['process_wall_s_empty_cache']:.1f} s wall",
+              "  (processes with a bytecode cache for nervesim's modules, as an installed package has)"]
     return lines + [""] + targets(res)
 
 
@@ -195,7 +260,7 @@ def targets(res: dict) -> list[str]:
                  st["first_search_extra_s"] <= 0.020),
             line("fresh process: whole process <= 0.3 s", f"{st['process_wall_s']:.2f} s", st["process_wall_s"] <= 0.3),
             line(f"per step, {N_NODES} nodes: >= 40x NEURON's own loop", f"{s['ratio']:.1f}x", s["ratio"] >= 40)]
-    pop = [r for r in res["population"] if r["fibres"] == 1000]
+    pop = [r for r in res["population"]["warm"] if r["fibres"] == 1000]
     if pop:
         out.append(line(f"1000 fibres on {os.cpu_count()} cores: <= 8 s", f"{pop[0]['wall_s']:.1f} s",
                         pop[0]["wall_s"] <= 8))
