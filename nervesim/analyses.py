@@ -669,9 +669,9 @@ def recruitment(model: str | Sequence[str], population: FibrePopulation, electro
     progress : callable or None
         ``progress(done, total)`` after each fibre.
     warm_start : bool
-        Start each fibre's search from a threshold predicted from the fibres done before it (about a quarter
-        of the runs in a large population; each threshold still within ``tolerance`` of a single-fibre
-        search's, see `nervesim.population`); False: each fibre exactly as `nervesim.find_threshold`.
+        Start each fibre's search from a threshold predicted from the fibres done before it (a fifth of the
+        runs in a population of 1000; each threshold still within ``tolerance`` of a single-fibre search's,
+        see `nervesim.population`); False: each fibre exactly as `nervesim.find_threshold`.
 
     Returns
     -------
