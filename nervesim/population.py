@@ -8,7 +8,7 @@ Warm starts (the default): a fibre's search starts from a threshold predicted fr
 already done, a narrow first bracket that widens if it does not hold (`search_threshold`'s
 ``span``), one amplitude per round since the runs of a thread are serial anyway. Every threshold
 is still the end of a bracket of the job's tolerance, so it differs from a cold search's by less
-than that tolerance. 1000 MRG fibres (2-16 µm, 0.2-3 mm) need 3.1 runs per fibre instead of 16. The prediction
+than that tolerance. 1000 MRG fibres (2-16 µm, 0.2-3 mm) need 3.2 runs per fibre instead of 16. The prediction
 for job i uses exactly the jobs before `known_before` (i), whichever thread ran them, so the
 results do not depend on the number of threads or their timing. With ``warm_start=False`` each
 search is that of `nervesim.threshold.find_threshold` for the same job, run for run.
@@ -31,13 +31,16 @@ from .threshold import (
     ThresholdResult,
     ThresholdSearchError,
     activating_function_guess_mA,
+    activating_function_mV,
     check_search_args,
     search_threshold,
 )
 from .waveform import Waveform
 
 #: Finished fibres nearest in `WarmStarts.features` to which the prediction fits a quadratic.
-NEIGHBOURS = 16
+NEIGHBOURS = 20
+#: Fewest neighbours for a quadratic fit (10 coefficients in three features); below, a plane.
+QUADRATIC_FROM = 16
 #: Job i predicts from every job before max(i // 2, i - WARM_LAG): jobs that have almost always finished by
 #: the time job i starts on up to WARM_LAG threads, so a thread rarely waits for them.
 WARM_LAG = 32
@@ -153,13 +156,15 @@ class WarmStarts:
     """Predicted thresholds from the finished searches of similar fibres (shared by the worker threads).
 
     Fibres are similar when they share model, waveform, nodes, dt, tstop and temperature. For those,
-    log(threshold / activating-function guess) is a smooth function of two features: log diameter and
-    log(peak-to-peak nodal Ve × guess), which measures how broad the potential is along the fibre
-    relative to its node spacing (how far the source is). The prediction fits a quadratic in these features
-    to the `NEIGHBOURS` nearest finished fibres, weighted by inverse distance (a plane to fewer than 12,
-    the nearest alone below 3). Measured on mrg-interp 2-16 µm at 0.2-3 mm, 51 nodes, 0.1 ms (errors of
-    the predicted threshold): 1000 fibres median 0.03 %, 90 % within 0.6 %; their first 200 median
-    0.09 %, 90 % within 3.4 %.
+    log(threshold / activating-function guess) is a smooth function of three features: log diameter;
+    log(peak-to-peak nodal Ve × guess), which measures how broad the potential is along the fibre relative
+    to its node spacing (how far the source is); and how far the activating function's peak lies from the
+    nearest node (the node phase, 0 to 0.5 node spacings). The prediction fits a quadratic in these features
+    to the `NEIGHBOURS` nearest finished fibres, weighted by inverse distance (a plane to fewer than
+    `QUADRATIC_FROM`, the nearest alone to fewer than four). Runs per fibre of the search from it (one
+    tolerance around the prediction, 0.1 %): mrg-interp 2-16 µm at 0.2-3 mm over the centre node, 51 nodes,
+    0.1 ms: 3.2 for 1000 fibres, 5.6 for their first 200; 300 fibres 2-12 µm in a 2 mm nerve with random node
+    phases in a LivaNova cuff, 0.25 ms biphasic: 9.3 (cold searches: 16).
 
     Parameters
     ----------
@@ -170,7 +175,7 @@ class WarmStarts:
     def __init__(self, jobs: Sequence[ThresholdJob]) -> None:
         groups: dict[tuple, int] = {}
         self.group = np.array([groups.setdefault(_similar(job), len(groups)) for job in jobs], dtype=np.int64)
-        self.x = np.full((len(jobs), 2), np.nan)
+        self.x = np.full((len(jobs), 3), np.nan)
         self.y = np.full(len(jobs), np.nan)
         self.done = np.zeros(len(jobs), dtype=bool)
         self.prefix = 0  # jobs 0 .. prefix - 1 have all finished
@@ -181,7 +186,8 @@ class WarmStarts:
         """(activating-function guess in mA, feature vector) of a prepared job (see the class docstring)."""
         guess = activating_function_guess_mA(stim)
         ptp = float(np.ptp(stim.ve_mV[stim.fibre.node_sections]))
-        return guess, np.array([math.log(job.diameter_um), math.log(ptp * guess) if ptp > 0 else math.nan])
+        width = math.log(ptp * guess) if ptp > 0 else math.nan
+        return guess, np.array([math.log(job.diameter_um), width, _peak_offset(activating_function_mV(stim))])
 
     def start(self, i: int, x: np.ndarray) -> float | None:
         """Predicted threshold / guess of job ``i`` from jobs before `known_before` (i), waiting for them;
@@ -194,12 +200,12 @@ class WarmStarts:
             return None
         dist = np.sqrt(((self.x[known] - x) ** 2).sum(axis=1))
         near = np.argsort(dist, kind="stable")[:NEIGHBOURS]
-        if near.size < 3:
+        if near.size <= x.size:  # too few for a plane
             return math.exp(self.y[known[near[0]]])
         z = self.x[known[near]] - x
-        terms = [np.ones(near.size), z[:, 0], z[:, 1]]
-        if near.size >= 12:  # twice the coefficients of a quadratic
-            terms += [z[:, 0] ** 2, z[:, 0] * z[:, 1], z[:, 1] ** 2]
+        terms = [np.ones(near.size), *z.T]
+        if near.size >= QUADRATIC_FROM:
+            terms += [z[:, a] * z[:, b] for a in range(z.shape[1]) for b in range(a, z.shape[1])]
         w = 1.0 / (dist[near] + 1e-3)  # inverse distance; the offset keeps an exact repeat finite
         fit = np.linalg.lstsq(np.column_stack(terms) * w[:, None], self.y[known[near]] * w, rcond=None)[0]
         return math.exp(fit[0])
@@ -217,6 +223,15 @@ class WarmStarts:
             while self.prefix < self.done.size and self.done[self.prefix]:
                 self.prefix += 1
             self.changed.notify_all()
+
+
+def _peak_offset(af: np.ndarray | None) -> float:
+    """Distance (in node spacings, 0 to 0.5) from the activating function's peak to the nearest node: the
+    vertex of the parabola through the highest node and its neighbours (0.5 when the peak is at an end)."""
+    k = -1 if af is None else int(np.argmax(af))
+    if not 0 < k < af.size - 1 or af[k - 1] - 2 * af[k] + af[k + 1] >= 0:
+        return 0.5
+    return min(0.5, abs(0.5 * (af[k - 1] - af[k + 1]) / (af[k - 1] - 2 * af[k] + af[k + 1])))
 
 
 def _similar(job: ThresholdJob) -> tuple:

@@ -554,13 +554,30 @@ def activating_function_guess_mA(runner: Runner) -> float:
     float
         Amplitude (mA); 1 mA when the waveform is zero or nothing is depolarised.
     """
+    af = activating_function_mV(runner)
+    peak = 0.0 if af is None else float(af.max())
+    return runner.fibre.model.activating_guess_mV / peak if peak > 0 else 1.0
+
+
+def activating_function_mV(runner: Runner) -> np.ndarray | None:
+    """Nodal activating function for 1 mA: the second difference of Ve over the nodes, positive where the first
+    phase of the waveform depolarises.
+
+    Parameters
+    ----------
+    runner : Runner
+        Supplies the fibre, the potentials for 1 mA and the waveform (its first phase's sign).
+
+    Returns
+    -------
+    ndarray or None
+        One value per interior node (mV); None when the waveform is zero.
+    """
     ve = runner.ve_mV[runner.fibre.node_sections]
     wave = runner.wave[np.flatnonzero(runner.wave)]
     if wave.size == 0:
-        return 1.0
-    second_diff = np.sign(wave[0]) * (ve[:-2] - 2 * ve[1:-1] + ve[2:])
-    peak = float(second_diff.max())
-    return runner.fibre.model.activating_guess_mV / peak if peak > 0 else 1.0
+        return None
+    return np.sign(wave[0]) * (ve[:-2] - 2 * ve[1:-1] + ve[2:])
 
 
 def find_threshold(fibre: Fibre, electrode: Electrode | np.ndarray, waveform: Waveform, *, dt_ms: float = DEFAULT_DT_MS,

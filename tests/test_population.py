@@ -3,7 +3,7 @@ import numpy as np
 import pytest
 
 import nervesim
-from nervesim.population import ThresholdJob, find_thresholds, known_before
+from nervesim.population import ThresholdJob, WarmStarts, find_thresholds, known_before
 from nervesim.threshold import find_threshold, search_threshold
 
 CASES = ((4.0, 800.0), (10.0, 1500.0), (14.0, 400.0), (7.0, 1000.0))
@@ -67,7 +67,7 @@ def test_warm_starts_keep_every_threshold_within_tolerance_with_fewer_runs(popul
         lo, hi = w.result.bracket_mA
         assert (hi - lo) / hi <= w.job.tolerance  # a bracket of the job's tolerance, as cold
         assert overlap_within_tolerance(w.result, c, w.job.tolerance)
-    # Counted runs (deterministic): 630 warm against 1672 cold (16.7 per fibre); fewer still in larger populations.
+    # Counted runs (deterministic): 640 warm against 1672 cold (16.7 per fibre); fewer still in larger populations.
     assert sum(w.result.n_runs for w in warm) < sum(c.n_runs for c in cold) / 2
 
 
@@ -90,3 +90,19 @@ def test_failed_job_is_reported_not_raised(neuron_searches):
     assert out[1].error.startswith("ThresholdSearchError: ") and "0.01" in out[1].error  # names the range tried
     # Job 2 starts at job 0's threshold (the failed job 1 is skipped), one tolerance around it: two runs.
     assert out[2].result.n_runs == 2 and overlap_within_tolerance(out[2].result, out[0].result, 1e-3)
+
+
+def test_the_node_phase_feature_is_where_the_activating_function_peaks_between_nodes():
+    f = nervesim.build_fibre("mrg-interp", 10.0, 21)
+    z, c = f.node_z_um, f.centre_node
+
+    def phase(z_um):
+        el = nervesim.Electrode.point(500.0, 0.0, z_um, 0.2)
+        stim = nervesim.Stimulation(f, el, nervesim.Waveform.monophasic(0.1), dt_ms=0.005)
+        return WarmStarts.features(job(10.0, 500.0)[0], stim)[1][2]
+
+    offsets = [0.0, 0.1, 0.25, 0.4, 0.5]
+    phases = [phase(z[c] + s * (z[c + 1] - z[c])) for s in offsets]
+    assert phases[0] == pytest.approx(0.0, abs=1e-9) and phases[-1] == pytest.approx(0.5, abs=1e-9)  # symmetric
+    assert np.all(np.diff(phases) > 0)  # grows with the source's offset from the node
+    assert phase(z[c] - 0.25 * (z[c + 1] - z[c])) == pytest.approx(phases[2], rel=1e-9)  # either side alike
