@@ -115,7 +115,9 @@ def test_simulate_with_field_fires_above_threshold_only(solved):
 
 def test_recruitment_per_fascicle_places_fibres_and_matches_single_thresholds(solved):
     """--per-fascicle N: N fibres wholly inside the fascicle; each fibre's threshold is the one of the same fibre
-    placed by Field.potentials (centre node at mid-length + its node phase)."""
+    placed by Field.potentials (centre node at mid-length + its node phase), to the search tolerance: populations
+    start each search from their neighbours' thresholds, so their bracket differs from a cold search's, but both
+    upper ends lie within 0.1 % above the same threshold."""
     _, out, _ = solved
     rec = _run_json(["recruitment", "--field", str(out), "--per-fascicle", "3", "--diameters-um", "2,3", "--seed",
                      "4", "--model", "mrg-interp", "--nodes", "21", *RUN, "--json"])
@@ -128,7 +130,7 @@ def test_recruitment_per_fascicle_places_fibres_and_matches_single_thresholds(so
         centre = 6000 + phase[i] * fibre.geometry["deltax_um"]
         v = field.potentials(fibre, x[i], y[i], fibre_z_um=centre)
         lib = find_threshold(fibre, v, Waveform.monophasic(0.3), dt_ms=0.005).threshold_mA
-        assert rec["thresholds_mA"][i] == pytest.approx(lib, rel=1e-9)
+        assert rec["thresholds_mA"][i] == pytest.approx(lib, rel=1e-3)
     centres = _run_json(["recruitment", "--field", str(out), "--diameters-um", "2,2", "--model", "mrg-interp",
                          "--nodes", "21", *RUN, "--json"])
     assert (centres["x_um"], centres["y_um"]) == ([0.0], [0.0])
