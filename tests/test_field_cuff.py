@@ -53,7 +53,7 @@ def test_silicone_is_solved_as_a_perfect_insulator(silicone):
     assert "insulator" in outside_regions(poor)
     leaky = solve_field(poor, cache=False)
     fibre = build_fibre("mrg-interp", 2.0, n_nodes=21)
-    for weights in ([1, 0], [1, -1]):
+    for weights in ([1, 0], [0, 1]):  # each basis (a bipolar difference would divide by a cancellation)
         a = silicone.potentials(fibre, 100, -50, weights)
         b = leaky.potentials(fibre, 100, -50, weights)
         assert np.max(np.abs(a - b)) / np.max(np.abs(a)) < 1e-3
