@@ -266,8 +266,8 @@ class Ellipse(_Outline):
         return t_matrix, -t_matrix @ [self.x_um, self.y_um]
 
     def mapped(self, t_matrix: np.ndarray, t_shift: np.ndarray) -> Ellipse:
-        """The image under p -> T p + t: the ellipse {c + M u, |u| <= 1} goes to {T c + t + T M u}, whose axes are
-        the singular values of T M along its left singular vectors."""
+        """The image under p -> T p + t: the ellipse ``{c + M u : norm(u) <= 1}`` goes to ``{T c + t + T M u}``,
+        whose semi-axes are the singular values of T M along its left singular vectors."""
         m = t_matrix @ _rotation(self.angle_deg) @ np.diag([self.axes_um[0] / 2, self.axes_um[1] / 2])
         u, s, _ = np.linalg.svd(m)
         centre = t_matrix @ [self.x_um, self.y_um] + t_shift
