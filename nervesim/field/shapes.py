@@ -32,6 +32,92 @@ def _number(key: str, value: Any, *, positive: bool = True, allow_zero: bool = F
     return v
 
 
+_DOCS = {
+    "check": """Check the values.
+
+        Parameters
+        ----------
+        key : str
+            Name of the table in messages (``fascicle[2]``, ``nerve``).
+
+        Raises
+        ------
+        ParameterError
+            Naming ``key.<field>`` (with the element's index) of the first bad value.
+        """,
+    "signed_distance_um": """Exact signed distance from points to the {kind}'s boundary.
+
+        Parameters
+        ----------
+        x_um, y_um : array_like
+            Points (µm), broadcast together.
+
+        Returns
+        -------
+        ndarray
+            Distance (µm): > 0 inside, < 0 outside.
+        """,
+    "outline_um": """Points on the boundary ({points}).
+
+        Parameters
+        ----------
+        n : int, optional
+            How many ({n}).
+
+        Returns
+        -------
+        ndarray
+            Shape (n, 2), µm.
+        """,
+    "reach_um": """Largest distance of the {kind} from the origin: the radius of the smallest circle about the nerve
+        axis that holds it (what a cuff centred on the axis must clear).
+
+        Returns
+        -------
+        float
+            µm.
+        """,
+    "to_unit_disc": """The affine map p -> T p + t taking the {kind} onto the unit disc.
+
+        Returns
+        -------
+        tuple of ndarray
+            (T, t): 2 × 2 matrix and shift.
+        """,
+    "mapped": """The image under the affine map p -> T p + t.
+
+        Parameters
+        ----------
+        t_matrix : ndarray
+            T, 2 × 2.
+        t_shift : ndarray
+            t, length 2.
+
+        Returns
+        -------
+        {image}
+            The image.
+        """,
+    "to_dict": """The TOML table of the {kind}: a ``[[fascicle]]`` table ({keys}).
+
+        Returns
+        -------
+        dict
+            Keys and values.
+        """,
+}
+
+
+def _shared_docs(**fields):
+    """Class decorator: fill the docstrings of the methods every outline has from ``_DOCS``."""
+    def decorate(cls):
+        for name, doc in _DOCS.items():
+            if name in vars(cls):
+                vars(cls)[name].__doc__ = doc.format(**fields)
+        return cls
+    return decorate
+
+
 def _rotation(angle_deg: float) -> np.ndarray:
     a = math.radians(angle_deg)
     return np.array([[math.cos(a), -math.sin(a)], [math.sin(a), math.cos(a)]])
@@ -63,6 +149,8 @@ class _Outline:
         return self.signed_distance_um(x_um, y_um) > margin_um
 
 
+@_shared_docs(kind="circle", points="counter-clockwise", n="default 361", image="Ellipse",
+              keys="the keys circular fascicles always had, no ``shape``")
 @dataclass(frozen=True)
 class Circle(_Outline):
     """A circle.
@@ -80,7 +168,6 @@ class Circle(_Outline):
     diameter_um: float
 
     def check(self, key: str) -> None:
-        """Raise ParameterError naming ``key.<field>`` for a bad value."""
         _number(f"{key}.x_um", self.x_um, positive=False)
         _number(f"{key}.y_um", self.y_um, positive=False)
         _number(f"{key}.diameter_um", self.diameter_um)
@@ -112,30 +199,24 @@ class Circle(_Outline):
         return (self.x_um - r, self.y_um - r, self.x_um + r, self.y_um + r)
 
     def signed_distance_um(self, x_um, y_um) -> np.ndarray:
-        """Distance (µm) from the points to the boundary, > 0 inside."""
         return self.diameter_um / 2 - np.hypot(np.asarray(x_um, float) - self.x_um, np.asarray(y_um, float) - self.y_um)
 
     def outline_um(self, n: int = 361) -> np.ndarray:
-        """``n`` points on the boundary, shape (n, 2), counter-clockwise."""
         t = np.linspace(0, 2 * np.pi, n, endpoint=False)
         r = self.diameter_um / 2
         return np.column_stack([self.x_um + r * np.cos(t), self.y_um + r * np.sin(t)])
 
     def reach_um(self) -> float:
-        """Largest distance (µm) of the circle from the origin."""
         return math.hypot(self.x_um, self.y_um) + self.diameter_um / 2
 
     def to_unit_disc(self) -> tuple[np.ndarray, np.ndarray]:
-        """(T, t): the affine map p -> T p + t taking the circle onto the unit disc."""
         s = 2 / self.diameter_um
         return np.eye(2) * s, -s * np.array([self.x_um, self.y_um])
 
     def mapped(self, t_matrix: np.ndarray, t_shift: np.ndarray) -> Ellipse:
-        """The image under p -> T p + t (an ellipse)."""
         return Ellipse(self.x_um, self.y_um, (self.diameter_um, self.diameter_um)).mapped(t_matrix, t_shift)
 
     def to_dict(self) -> dict:
-        """TOML table (the keys of a circular fascicle)."""
         return {"x_um": self.x_um, "y_um": self.y_um, "diameter_um": self.diameter_um}
 
 
@@ -166,6 +247,8 @@ def _ellipse_distance(e0: float, e1: float, y0: np.ndarray, y1: np.ndarray) -> n
     return np.where(y1 > 0, np.where(y0 > 0, general, np.abs(y1 - e1)), on_major)
 
 
+@_shared_docs(kind="ellipse", points="counter-clockwise", n="default 361", image="Ellipse",
+              keys='``shape = "ellipse"``')
 @dataclass(frozen=True)
 class Ellipse(_Outline):
     """An ellipse.
@@ -190,7 +273,6 @@ class Ellipse(_Outline):
             object.__setattr__(self, "axes_um", tuple(self.axes_um))
 
     def check(self, key: str) -> None:
-        """Raise ParameterError naming ``key.<field>`` for a bad value."""
         _number(f"{key}.x_um", self.x_um, positive=False)
         _number(f"{key}.y_um", self.y_um, positive=False)
         _number(f"{key}.angle_deg", self.angle_deg, positive=False)
@@ -229,7 +311,6 @@ class Ellipse(_Outline):
         return c * dx + s * dy, -s * dx + c * dy
 
     def signed_distance_um(self, x_um, y_um) -> np.ndarray:
-        """Exact distance (µm) from the points to the boundary, > 0 inside."""
         u, v = self._local(x_um, y_um)
         a, b = self.axes_um[0] / 2, self.axes_um[1] / 2
         if a < b:
@@ -238,14 +319,12 @@ class Ellipse(_Outline):
         return np.where((u / a) ** 2 + (v / b) ** 2 < 1, d, -d)
 
     def outline_um(self, n: int = 361) -> np.ndarray:
-        """``n`` points on the boundary, shape (n, 2), counter-clockwise."""
         t = np.linspace(0, 2 * np.pi, n, endpoint=False)
         local = np.column_stack([self.axes_um[0] / 2 * np.cos(t), self.axes_um[1] / 2 * np.sin(t)])
         return local @ _rotation(self.angle_deg).T + [self.x_um, self.y_um]
 
     def reach_um(self) -> float:
-        """Largest distance (µm) of the ellipse from the origin: the maximum over 4096 boundary points, refined by
-        golden-section search around it (to ~1e-9 µm)."""
+        # the farthest of 4096 boundary points, refined by golden-section search around it (to ~1e-9 µm)
         rot = _rotation(self.angle_deg) * [self.axes_um[0] / 2, self.axes_um[1] / 2]
         centre = np.array([self.x_um, self.y_um])
 
@@ -261,13 +340,12 @@ class Ellipse(_Outline):
         return dist((lo + hi) / 2)
 
     def to_unit_disc(self) -> tuple[np.ndarray, np.ndarray]:
-        """(T, t): the affine map p -> T p + t taking the ellipse onto the unit disc."""
         t_matrix = np.diag([2 / self.axes_um[0], 2 / self.axes_um[1]]) @ _rotation(self.angle_deg).T
         return t_matrix, -t_matrix @ [self.x_um, self.y_um]
 
     def mapped(self, t_matrix: np.ndarray, t_shift: np.ndarray) -> Ellipse:
-        """The image under p -> T p + t: the ellipse ``{c + M u : norm(u) <= 1}`` goes to ``{T c + t + T M u}``,
-        whose semi-axes are the singular values of T M along its left singular vectors."""
+        # {c + M u : |u| <= 1} goes to {T c + t + T M u}: semi-axes = singular values of T M, along its left
+        # singular vectors
         m = t_matrix @ _rotation(self.angle_deg) @ np.diag([self.axes_um[0] / 2, self.axes_um[1] / 2])
         u, s, _ = np.linalg.svd(m)
         centre = t_matrix @ [self.x_um, self.y_um] + t_shift
@@ -275,7 +353,6 @@ class Ellipse(_Outline):
                        math.degrees(math.atan2(u[1, 0], u[0, 0])))
 
     def to_dict(self) -> dict:
-        """TOML table."""
         return {"shape": "ellipse", "x_um": self.x_um, "y_um": self.y_um, "axes_um": list(self.axes_um),
                 "angle_deg": self.angle_deg}
 
@@ -300,6 +377,8 @@ def _segments_meet(p0, p1, q0, q1) -> np.ndarray:
     return proper | on(p0, p1, q0, o1) | on(p0, p1, q1, o2) | on(q0, q1, p0, o3) | on(q0, q1, p1, o4)
 
 
+@_shared_docs(kind="polygon", points="its corners, in their order", n="ignored: the corners are the outline",
+              image="Polygon", keys='``shape = "polygon"``')
 @dataclass(frozen=True)
 class Polygon(_Outline):
     """A simple polygon (its corners in order, either sense; the last joins the first).
@@ -322,8 +401,7 @@ class Polygon(_Outline):
         return np.asarray(self.vertices_um, float)
 
     def check(self, key: str) -> None:
-        """Raise ParameterError naming ``key.vertices_um`` for fewer than 3 corners, a non-number, a repeated
-        corner or crossing edges."""
+        # fewer than 3 corners, a non-number, a repeated corner, crossing or folded-back edges, no area
         name = f"{key}.vertices_um"
         v = self.vertices_um
         if not isinstance(v, (tuple, list)) or len(v) < 3:
@@ -397,7 +475,7 @@ class Polygon(_Outline):
         return (float(x0), float(y0), float(x1), float(y1))
 
     def signed_distance_um(self, x_um, y_um) -> np.ndarray:
-        """Exact distance (µm) from the points to the boundary, > 0 inside (even-odd rule)."""
+        # inside by the even-odd rule; the distance to the nearest edge, in chunks of points
         x, y = np.broadcast_arrays(np.asarray(x_um, float), np.asarray(y_um, float))
         px, py = x.ravel(), y.ravel()
         a = self._xy
@@ -417,26 +495,33 @@ class Polygon(_Outline):
         return out.reshape(x.shape)
 
     def outline_um(self, n: int | None = None) -> np.ndarray:
-        """The corners, shape (n_corners, 2) (``n`` is ignored: the corners are the outline)."""
         return self._xy
 
     def reach_um(self) -> float:
-        """Largest distance (µm) of a corner from the origin."""
         return float(np.max(np.hypot(*self._xy.T)))
 
     def mapped(self, t_matrix: np.ndarray, t_shift: np.ndarray) -> Polygon:
-        """The image under p -> T p + t."""
         return Polygon(tuple((float(p[0]), float(p[1])) for p in self._xy @ np.asarray(t_matrix).T + t_shift))
 
     def edges_meet(self, other: Polygon) -> bool:
-        """Whether any edge of this polygon meets (crosses or touches) an edge of ``other``."""
+        """Whether any edge of this polygon meets (crosses or touches) an edge of another.
+
+        Parameters
+        ----------
+        other : Polygon
+            The other polygon.
+
+        Returns
+        -------
+        bool
+            True when two edges share a point.
+        """
         a, b = self._xy, other._xy
         i, j = np.meshgrid(np.arange(len(a)), np.arange(len(b)), indexing="ij")
         a1, b1 = np.roll(a, -1, axis=0), np.roll(b, -1, axis=0)
         return bool(np.any(_segments_meet(a[i.ravel()], a1[i.ravel()], b[j.ravel()], b1[j.ravel()])))
 
     def to_dict(self) -> dict:
-        """TOML table."""
         return {"shape": "polygon", "vertices_um": [list(p) for p in self.vertices_um]}
 
 
