@@ -245,3 +245,66 @@ dt_ms = 0.005
         main(["sweep", str(spec), "--store", str(tmp_path / "t.db"), "--dry-run"])
     err = capsys.readouterr().err.strip()
     assert exc.value.code == 2 and len(err.splitlines()) == 1 and "electrode.weights" in err
+
+
+ELLIPSES = """
+[nerve]
+shape = "ellipse"
+axes_um = [2200, 1700]
+angle_deg = 15
+[[fascicle]]
+shape = "ellipse"
+x_um = 100
+y_um = -50
+axes_um = [1200, 700]
+angle_deg = 20
+[perineurium]
+thickness = "PIG_VN_INHOUSE_200523"
+[medium]
+radius_um = 2500
+length_um = 8000
+[[contact]]
+x_um = 1400
+y_um = 0
+z_um = 4000
+[mesh]
+h_far_um = 1000
+h_nerve_um = 250
+h_contact_um = 60
+"""
+
+
+def test_field_command_on_an_ellipse_spec(tmp_path, monkeypatch, capsys):
+    """``nervesim field`` solves an ellipse nerve with an ellipse fascicle (hash as the library's, plot written);
+    recruitment --per-fascicle puts every fibre wholly inside the ellipse (distance to 100 000 boundary points >
+    the fibre radius); a fibre inside the ellipse's bounding box but outside it is refused naming the flag; a bad
+    axis is refused before meshing, naming its key."""
+    from nervesim.field import load_spec
+    monkeypatch.setenv("NERVESIM_CACHE_DIR", str(tmp_path / "cache"))
+    (tmp_path / "e.toml").write_text(ELLIPSES)
+    out = tmp_path / "e.npz"
+    report = _run_json(["field", str(tmp_path / "e.toml"), "--out", str(out), "--json", "--plot",
+                        str(tmp_path / "e.png")])
+    assert report["spec_hash"] == load_spec(tmp_path / "e.toml").hash() and report["from_cache"] is False
+    assert (tmp_path / "e.png").read_bytes()[:4] == b"\x89PNG"
+    rec = _run_json(["recruitment", "--field", str(out), "--per-fascicle", "3", "--diameters-um", "2,3", "--seed",
+                     "1", "--model", "mrg-interp", "--nodes", "21", *RUN, "--json"])
+    x, y, d = (np.array(rec[k]) for k in ("x_um", "y_um", "diameters_um"))
+    t = np.linspace(0, 2 * np.pi, 100_000, endpoint=False)
+    c, s = np.cos(np.radians(20)), np.sin(np.radians(20))
+    bx, by = 100 + c * 600 * np.cos(t) - s * 350 * np.sin(t), -50 + s * 600 * np.cos(t) + c * 350 * np.sin(t)
+    u, v = c * (x - 100) + s * (y + 50), -s * (x - 100) + c * (y + 50)
+    assert len(x) == 3 and np.all((u / 600) ** 2 + (v / 350) ** 2 < 1)
+    assert all(np.min(np.hypot(bx - xi, by - yi)) > di / 2 for xi, yi, di in zip(x, y, d))
+    corner = (100 + c * 500 + s * 300, -50 + s * 500 - c * 300)  # (500, -300) in the ellipse frame: outside
+    capsys.readouterr()
+    with pytest.raises(SystemExit) as exc:
+        main(["threshold", "--field", str(out), "--x-um", f"{corner[0]:.3f}", "--y-um", f"{corner[1]:.3f}", *FIBRE,
+              *RUN])
+    err = capsys.readouterr().err.strip()
+    assert exc.value.code == 2 and len(err.splitlines()) == 1 and "argument --x-um/--y-um:" in err
+    (tmp_path / "bad.toml").write_text(ELLIPSES.replace("axes_um = [1200, 700]", "axes_um = [1200, -700]"))
+    with pytest.raises(SystemExit) as exc:
+        main(["field", str(tmp_path / "bad.toml"), "--out", str(tmp_path / "bad.npz")])
+    err = capsys.readouterr().err.strip()
+    assert exc.value.code == 2 and len(err.splitlines()) == 1 and "fascicle[0].axes_um[1]" in err

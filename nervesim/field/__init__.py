@@ -5,7 +5,9 @@ Needs the ``fem`` extra (ngsolve); `nervesim.field.spec` works without it. Physi
 ``volume-conductor.md`` §N (ASCENT's conventions).
 """
 from .field import Field, FieldElectrode, field_cache_dir, fitting_fibre, load_field, solve_field
+from .shapes import Circle, Ellipse, Polygon
 from .spec import Contact, Fascicle, FieldSpec, MeshSettings, load_spec, material_table, thickness_rules
 
-__all__ = ["Contact", "Fascicle", "Field", "FieldElectrode", "FieldSpec", "MeshSettings", "field_cache_dir",
-           "fitting_fibre", "load_field", "load_spec", "material_table", "solve_field", "thickness_rules"]
+__all__ = ["Circle", "Contact", "Ellipse", "Fascicle", "Field", "FieldElectrode", "FieldSpec", "MeshSettings",
+           "Polygon", "field_cache_dir", "fitting_fibre", "load_field", "load_spec", "material_table", "solve_field",
+           "thickness_rules"]

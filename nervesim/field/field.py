@@ -157,7 +157,8 @@ class Field:
         x_um, y_um : array_like
             Fibre axes in the cross-section (µm).
         diameter_um : float, optional
-            Fibre diameter (µm): axis distance plus fibre radius must stay within a fascicle radius.
+            Fibre diameter (µm): the axis must lie farther than the fibre radius from the fascicle's boundary
+            (exact distance to the circle, ellipse or polygon).
 
         Raises
         ------
@@ -167,7 +168,7 @@ class Field:
         x, y = np.asarray(x_um, float).ravel(), np.asarray(y_um, float).ravel()
         inside = np.zeros(x.size, dtype=bool)
         for f in self.spec.fascicles:
-            inside |= np.hypot(x - f.x_um, y - f.y_um) + diameter_um / 2 < f.diameter_um / 2
+            inside |= f.contains(x, y, diameter_um / 2)
         if not np.all(inside):
             k = int(np.flatnonzero(~inside)[0])
             raise ParameterError("x_um", f"fibre at ({x[k]:g}, {y[k]:g}) um (diameter {diameter_um:g} um) is not "
@@ -259,8 +260,9 @@ class Field:
         return FieldElectrode(self, tuple(self._weights(weights)), 0.0, 0.0, zc, epineurial)
 
     def fibre_places(self, diameters_um, per_fascicle: int | None = None, seed: int = 0) -> tuple[np.ndarray, ...]:
-        """Fibre axes placed per fascicle: each fascicle's centroid, or ``per_fascicle`` fibres uniform in each
-        fascicle's endoneurium shrunk by the fibre's radius.
+        """Fibre axes placed per fascicle: each fascicle's area centroid, or ``per_fascicle`` fibres uniform in each
+        fascicle's endoneurium shrunk by the fibre's radius (points uniform over the fascicle's bounding box, kept
+        when the fibre lies wholly inside: `check_inside` accepts every one).
 
         Parameters
         ----------
@@ -282,21 +284,31 @@ class Field:
             raise ParameterError("per_fascicle", f"per_fascicle={per_fascicle}: give a positive whole number")
         if not isinstance(seed, (int, np.integer)) or seed < 0:
             raise ParameterError("seed", f"seed={seed}: the random seed must be a non-negative integer")
-        narrowest = min(f.diameter_um for f in self.spec.fascicles)
+        fascicles = self.spec.fascicles
+        narrowest = min(2 * f.inradius_um for f in fascicles)
         if not (np.isfinite(lo) and np.isfinite(hi) and 0 < lo <= hi < narrowest):
             raise ParameterError("diameters_um", f"diameters_um=({lo:g}, {hi:g}): give LO, HI with 0 < LO <= HI < "
-                                                 f"the narrowest fascicle ({narrowest:g} um)")
+                                                 f"the widest fibre the narrowest fascicle holds ({narrowest:g} um)")
         rng = np.random.default_rng(seed)
-        m = n * len(self.spec.fascicles)
+        m = n * len(fascicles)
         d = rng.uniform(lo, hi, m)
-        cx = np.repeat([f.x_um for f in self.spec.fascicles], n)
-        cy = np.repeat([f.y_um for f in self.spec.fascicles], n)
         if per_fascicle is None:
+            cx, cy = np.repeat([f.centroid_um for f in fascicles], n, axis=0).T
             return cx, cy, d, rng.uniform(0, 1, m)
-        room = np.repeat([f.diameter_um / 2 for f in self.spec.fascicles], n) - d / 2
-        # sqrt of a uniform: uniform per unit area; 0.999 keeps the fibre strictly inside (check_inside is strict)
-        r, phi = 0.999 * room * np.sqrt(rng.uniform(0, 1, m)), rng.uniform(0, 2 * np.pi, m)
-        return cx + r * np.cos(phi), cy + r * np.sin(phi), d, rng.uniform(0, 1, m)
+        x, y = np.empty(m), np.empty(m)
+        for k, f in enumerate(fascicles):
+            x0, y0, x1, y1 = f.bounds_um
+            for j in range(k * n, (k + 1) * n):
+                for _ in range(1000):  # acceptance >= 1 % unless the fibre barely fits (then refused below)
+                    px, py = rng.uniform(x0, x1, 256), rng.uniform(y0, y1, 256)
+                    ok = np.flatnonzero(f.contains(px, py, d[j] / 2))
+                    if ok.size:
+                        x[j], y[j] = px[ok[0]], py[ok[0]]
+                        break
+                else:
+                    raise ParameterError("diameters_um", f"diameters_um=({lo:g}, {hi:g}): a {d[j]:g} um fibre found "
+                                                         f"no place in fascicle[{k}]; give smaller diameters")
+        return x, y, d, rng.uniform(0, 1, m)
 
     # ---- files ------------------------------------------------------------------------------------------------
     def save(self, path: str | Path) -> Path:

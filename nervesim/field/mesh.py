@@ -1,6 +1,8 @@
 """Geometry and mesh of a `FieldSpec` with netgen's OCC kernel (lengths in mm inside the mesh).
 
-Regions: ``medium`` (outside the nerve), ``epineurium`` (nerve minus fascicles), ``endo_<i>`` (fascicle i), and
+The nerve and each fascicle are their cross-section outline (circle, ellipse or polygon) extruded along z over the
+model length. Regions: ``medium`` (outside the nerve), ``epineurium`` (nerve minus fascicles), ``endo_<i>`` (fascicle
+i), and
 with a cuff ``fill`` (lumen between nerve and tube), ``insulator``, ``conductor``, ``recess`` (§3 functions).
 Boundaries are named *after* meshing from where their faces lie, because names set on faces before the
 boolean operations are unreliable on shared faces: ``ground`` (the medium's lateral surface and both end
@@ -15,6 +17,7 @@ import math
 import numpy as np
 
 from ..errors import ParameterError
+from .shapes import Circle, Ellipse
 from .solve import perfect_insulator
 from .spec import FieldSpec, HelixCuff
 
@@ -22,28 +25,34 @@ MM = 1e-3  # µm -> mm
 HELIX_GAP_ELEMENTS = 22.0  # tetrahedra per h_contact² of a helix's inner face (fitted to the Yoo mesh: 845 k elements)
 
 
+POLYGON_FACE_H = 2.3  # × mean edge: netgen's element size on a polygon's narrow flat faces (measured, 48-gon)
+FACE_TOLERANCE = 1e-4  # × h_nerve_um: how far (µm) a face's vertices may lie from an outline and still be on it
+
+
 def _classify_faces(ngmesh, spec: FieldSpec) -> None:
-    """Name every face descriptor of ``ngmesh`` from the coordinates of its surface-element vertices."""
+    """Name every face descriptor of ``ngmesh`` from the coordinates of its surface-element vertices: a face lies on
+    an outline's lateral surface when every vertex is within ``FACE_TOLERANCE`` × h_nerve of the outline (netgen
+    puts surface vertices on the OCC geometry, to ~1e-7 mm; outlines are at least a mesh cell apart in practice)."""
     xyz = ngmesh.Coordinates()
     elems = ngmesh.Elements2D().NumPy()
     tol = 1e-6 * max(spec.medium_radius_um, spec.medium_length_um) * MM
+    tol_um = FACE_TOLERANCE * spec.mesh.h_nerve_um
     length = spec.medium_length_um * MM
     for fd in range(ngmesh.GetNFaceDescriptors()):
         nodes = elems["nodes"][elems["index"] == fd + 1]
         pts = xyz[nodes[nodes > 0].ravel() - 1]
         if pts.size == 0:
             continue
-        r = np.hypot(pts[:, 0], pts[:, 1])
+        x_um, y_um = pts[:, 0] / MM, pts[:, 1] / MM
         if np.all(np.abs(pts[:, 2]) < tol) or np.all(np.abs(pts[:, 2] - length) < tol) or \
-                np.all(np.abs(r - spec.medium_radius_um * MM) < tol):
+                np.all(np.abs(np.hypot(pts[:, 0], pts[:, 1]) - spec.medium_radius_um * MM) < tol):
             name = "ground"
-        elif np.all(np.abs(r - spec.nerve_diameter_um / 2 * MM) < tol):
+        elif np.all(np.abs(spec.nerve.signed_distance_um(x_um, y_um)) < tol_um):
             name = "nerve"
         else:
             name = None
             for i, f in enumerate(spec.fascicles):
-                rf = np.hypot(pts[:, 0] - f.x_um * MM, pts[:, 1] - f.y_um * MM)
-                if np.all(np.abs(rf - f.diameter_um / 2 * MM) < tol):
+                if np.all(np.abs(f.signed_distance_um(x_um, y_um)) < tol_um):
                     name = f"peri_{i}"
             if name is None:
                 name = "interior"  # cuff and fill faces: continuous potential, no condition
@@ -56,10 +65,12 @@ def estimate_size(spec: FieldSpec) -> dict:
     A model of netgen's size field on the cross-section (the geometry is a z-extrusion): the region size (nerve /
     far), at most 0.42 × the radius on each cylinder surface (netgen refines curved faces), growing by ``grading``
     per unit distance from each surface; elements = length × ∫ dA / (0.2026 h³). The two constants are fitted to
-    ten netgen meshes (nerves 1.2–3.3 mm, h 150–400 µm, grading 0.3–0.5: all within 25 %). Point contacts add
-    little (measured: 1.5 % per contact) and are left out; a cuff adds its tube faces over its length and its metal
-    bands meshed across their thickness. Memory: 2.5 kB per unknown (measured 1.7–2.1 kB with CG + BDDC) plus
-    0.3 GB for the process.
+    ten netgen meshes (nerves 1.2–3.3 mm, h 150–400 µm, grading 0.3–0.5: all within 25 %). An ellipse counts as
+    the circle of its area for the 0.42 × radius; a polygon's flat faces are meshed at most 2.3 × its mean edge
+    (netgen's elements on narrow faces; measured 152 µm on 65 µm faces); distances are to the true outline. Point
+    contacts add little (measured: 1.5 % per contact) and are left out; a cuff adds its tube faces over its length
+    and its metal bands meshed across their thickness. Memory: 2.5 kB per unknown (measured 1.7–2.1 kB with CG +
+    BDDC) plus 0.3 GB for the process.
     
     Parameters
     ----------
@@ -72,32 +83,44 @@ def estimate_size(spec: FieldSpec) -> dict:
         ``elements``, ``unknowns``, ``memory_GB``.
     """
     m = spec.mesh
-    big_r, r_nerve = spec.medium_radius_um * MM, spec.nerve_diameter_um / 2 * MM
+    big_r = spec.medium_radius_um * MM
     h_nerve, h_far = m.h_nerve_um * MM, m.h_far_um * MM
     axis = np.linspace(-big_r, big_r, 300)
     x, y = np.meshgrid(axis, axis)
     r = np.hypot(x, y)
     cell = (axis[1] - axis[0]) ** 2
+    in_nerve = spec.nerve.signed_distance_um(x / MM, y / MM) > 0
+
+    def surface(outline, h_region):  # (mesh size on the outline's surface, distance from it on the grid), mm
+        if isinstance(outline, (Circle, Ellipse)):
+            h_surface = min(h_region, 0.42 * outline.equivalent_diameter_um / 2 * MM)
+        else:
+            corners = np.asarray(outline.vertices_um)
+            edge = np.mean(np.hypot(*(np.roll(corners, -1, axis=0) - corners).T)) * MM
+            h_surface = min(h_region, POLYGON_FACE_H * edge)
+        return h_surface, np.abs(outline.signed_distance_um(x / MM, y / MM)) * MM
 
     def per_length(surfaces):  # elements per mm of length
-        h = np.where(r < r_nerve, h_nerve, h_far)
-        for cx, cy, radius, h_region in surfaces:
-            h = np.minimum(h, min(h_region, 0.42 * radius) + m.grading * np.abs(np.hypot(x - cx, y - cy) - radius))
+        h = np.where(in_nerve, h_nerve, h_far)
+        for h_surface, distance in surfaces:
+            h = np.minimum(h, h_surface + m.grading * distance)
         return np.sum(cell / (0.2026 * h[r < big_r] ** 3))
 
-    surfaces = [(0.0, 0.0, r_nerve, h_nerve), (0.0, 0.0, big_r, h_far)] + \
-        [(f.x_um * MM, f.y_um * MM, f.diameter_um / 2 * MM, h_nerve) for f in spec.fascicles]
+    def tube(*radii_um):
+        return [surface(Circle(0.0, 0.0, 2 * radius), h_nerve) for radius in radii_um]
+
+    surfaces = [surface(spec.nerve, h_nerve), surface(Circle(0.0, 0.0, 2 * spec.medium_radius_um), h_far)] + \
+        [surface(f, h_nerve) for f in spec.fascicles]
     elements = spec.medium_length_um * MM * per_length(surfaces)
     c = spec.cuff
     if isinstance(c, HelixCuff):  # each fill cylinder as a tube, and the inner faces meshed at h_contact
-        tube = [(0.0, 0.0, c.inner_radius_um * MM, h_nerve), (0.0, 0.0, c.fill_radius_um * MM, h_nerve)]
-        elements += len(c.centres_um) * c.fill_length_um * MM * (per_length(surfaces + tube) - per_length(surfaces))
+        elements += len(c.centres_um) * c.fill_length_um * MM * (
+            per_length(surfaces + tube(c.inner_radius_um, c.fill_radius_um)) - per_length(surfaces))
         inner_area = 2 * np.pi * c.inner_radius_um * c.turns * c.width_um * MM**2
         elements += len(c.centres_um) * HELIX_GAP_ELEMENTS * inner_area / (m.h_contact_um * MM) ** 2
     elif c is not None:  # the tube's faces over its length, and each metal band resolved across its thickness
-        tube = [(0.0, 0.0, c.inner_radius_um * MM, h_nerve), (0.0, 0.0, (c.inner_radius_um + c.thickness_um) * MM,
-                                                               h_nerve)]
-        elements += c.length_um * MM * (per_length(surfaces + tube) - per_length(surfaces))
+        walls = tube(c.inner_radius_um, c.inner_radius_um + c.thickness_um)
+        elements += c.length_um * MM * (per_length(surfaces + walls) - per_length(surfaces))
         for e in c.contacts:
             h_metal = min(m.h_contact_um, e.thickness_um) * MM
             volume = 2 * np.pi * (c.inner_radius_um + e.recess_um) * e.arc_deg / 360 * e.width_um * e.thickness_um
@@ -231,12 +254,32 @@ def _fine_gap(fill, spec: FieldSpec):
     The saline gap between nerve and cuff is thin (10 µm in ASCENT's presets); faces of different mesh sizes on its
     two sides leave slivers between them (measured on the Yoo model: element quality down to 2.5e-4, on which CG +
     BDDC made no progress), equal sizes give well-shaped, flat tetrahedra (quality ≥ 0.05)."""
-    radii = (spec.nerve_diameter_um / 2, spec.cuff.inner_radius_um)
+    radii = [spec.cuff.inner_radius_um] + ([spec.nerve.diameter_um / 2] if isinstance(spec.nerve, Circle) else [])
     for face in fill.faces:
         r = [math.hypot(v.p.x, v.p.y) / MM for v in face.vertices]
         if any(all(abs(x - radius) < 1 for x in r) for radius in radii):
             face.maxh = spec.mesh.h_contact_um * MM
     return fill
+
+
+def _prism(outline, length_mm: float):
+    """The outline (circle, ellipse or polygon, µm) extruded from z = 0 to ``length_mm`` (OCC solid, mm)."""
+    from netgen.occ import Cylinder, Pnt, WorkPlane, Z
+
+    if isinstance(outline, Circle):
+        return Cylinder(Pnt(outline.x_um * MM, outline.y_um * MM, 0), Z, r=outline.diameter_um / 2 * MM, h=length_mm)
+    if isinstance(outline, Ellipse):
+        (a, b), angle = outline.axes_um, outline.angle_deg
+        if a < b:  # OCC's ellipse needs major >= minor (the other order crashes the process)
+            a, b, angle = b, a, angle + 90
+        wp = WorkPlane().MoveTo(outline.x_um * MM, outline.y_um * MM)
+        wp.Direction(math.cos(math.radians(angle)), math.sin(math.radians(angle)))
+        return wp.Ellipse(a / 2 * MM, b / 2 * MM).Face().Extrude(length_mm)
+    (x0, y0), *rest = outline.vertices_um
+    wp = WorkPlane().MoveTo(x0 * MM, y0 * MM)
+    for x, y in rest:
+        wp.LineTo(x * MM, y * MM)
+    return wp.Close().Face().Extrude(length_mm)
 
 
 def build_mesh(spec: FieldSpec):
@@ -261,10 +304,10 @@ def build_mesh(spec: FieldSpec):
 
     length = spec.medium_length_um * MM
     medium = Cylinder(Pnt(0, 0, 0), Z, r=spec.medium_radius_um * MM, h=length)
-    nerve = Cylinder(Pnt(0, 0, 0), Z, r=spec.nerve_diameter_um / 2 * MM, h=length)
+    nerve = _prism(spec.nerve, length)
     fascicles = []
     for i, f in enumerate(spec.fascicles):
-        c = Cylinder(Pnt(f.x_um * MM, f.y_um * MM, 0), Z, r=f.diameter_um / 2 * MM, h=length)
+        c = _prism(f, length)
         c.mat(f"endo_{i}")
         c.maxh = spec.mesh.h_nerve_um * MM
         fascicles.append(c)

@@ -36,12 +36,14 @@ def plot_field(field, path: str | Path, fibres: Mapping[str, object], xy_um: tup
 
     spec = field.spec
     fig, (ax, bx) = plt.subplots(1, 2, figsize=(11, 4.5))
-    t = np.linspace(0, 2 * np.pi, 361)
-    r = spec.nerve_diameter_um / 2
-    ax.plot(r * np.cos(t), r * np.sin(t), "k-", label="nerve (epineurium)")
+
+    def closed(outline):  # the true outline (circle, ellipse or polygon corners), closed for drawing
+        xy = outline.outline_um()
+        return np.vstack([xy, xy[:1]]).T
+
+    ax.plot(*closed(spec.nerve), "k-", label="nerve (epineurium)")
     for i, f in enumerate(spec.fascicles):
-        ax.plot(f.x_um + f.diameter_um / 2 * np.cos(t), f.y_um + f.diameter_um / 2 * np.sin(t), "b-",
-                label="endoneurium | perineurium layer" if i == 0 else None)
+        ax.plot(*closed(f), "b-", label="endoneurium | perineurium layer" if i == 0 else None)
     if spec.cuff is not None:
         c = spec.cuff
         a = np.radians(c.angle_deg + np.linspace(0, c.arc_deg, 181))

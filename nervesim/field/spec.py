@@ -5,9 +5,16 @@ length (volume-conductor.md §4). Conductivities S/m, scalar or diag(σx, σy, �
 
 TOML keys (all lengths in µm)::
 
-    [nerve]        diameter_um
+    [nerve]        diameter_um                       (circle centred on the axis, (0, 0))
+                   or shape = "ellipse", axes_um = [a, b] (full axes), angle_deg = 0 (direction of the first
+                   axis, counter-clockwise from +x), x_um = 0, y_um = 0 (centre)
+                   or shape = "polygon", vertices_um = [[x, y], ...] (corners in order, each once)
     [[fascicle]]   x_um, y_um, diameter_um           (endoneurium circle; one table per fascicle)
-    [perineurium]  thickness = rule name (§2) or µm (0: no layer);  resistivity_ohm_m = 1149
+                   or shape = "ellipse", x_um, y_um, axes_um = [a, b], angle_deg = 0
+                   or shape = "polygon", vertices_um = [[x, y], ...]   (the endoneurium boundary)
+                   Fascicles may not touch each other or the nerve boundary (any common point is refused).
+    [perineurium]  thickness = rule name (§2; d = area-equivalent endoneurium diameter) or µm (0: no layer);
+                   resistivity_ohm_m = 1149
     [materials]    medium / epineurium / endoneurium / fill / insulator / conductor / recess =
                    material name (models/field/materials.toml), a scalar or [σx, σy, σz]
     [medium]       material (= materials.medium), radius_um, length_um
@@ -37,7 +44,9 @@ from pathlib import Path
 from typing import Any
 
 from ..errors import ParameterError
+from .shapes import Circle, Ellipse, Polygon, _number, disjoint, inside
 
+Fascicle = Circle  # a circular fascicle: its name before ellipses and polygons existed
 FUNCTIONS = ("medium", "fill", "insulator", "conductor", "recess", "endoneurium", "epineurium")
 SPEC_FORMAT = 1  # bump when the meaning of a key changes, so cached fields keyed by the hash are not reused
 
@@ -68,17 +77,6 @@ def thickness_rules() -> dict[str, tuple[float, float]]:
     return {k: (v["a"], v["b"]) for k, v in _read("perineurium.toml")["rules"].items()}
 
 
-def _number(key: str, value: Any, *, positive: bool = True, allow_zero: bool = False) -> float:
-    if isinstance(value, bool) or not isinstance(value, (int, float)):
-        raise ParameterError(key, f"{key}={value!r}: must be a number")
-    v = float(value)
-    if not math.isfinite(v):
-        raise ParameterError(key, f"{key}={value!r}: must be finite")
-    if positive and (v < 0 or (v == 0 and not allow_zero)):
-        raise ParameterError(key, f"{key}={value!r}: must be {'>= 0' if allow_zero else '> 0'}")
-    return v
-
-
 def _conductivity(key: str, value: Any) -> tuple[float, float, float]:
     """A material name, a scalar or [σx, σy, σz] -> (σx, σy, σz) S/m."""
     if isinstance(value, str):
@@ -98,23 +96,6 @@ def _known_keys(table: str, data: dict, allowed: tuple[str, ...]) -> None:
     for k in data:
         if k not in allowed:
             raise ParameterError(f"{table}.{k}", f"{table}.{k}: unknown key; allowed: {', '.join(allowed)}")
-
-
-@dataclass(frozen=True)
-class Fascicle:
-    """A circular fascicle.
-
-    Attributes
-    ----------
-    x_um, y_um : float
-        Centre (µm).
-    diameter_um : float
-        Endoneurium diameter (µm); the perineurium layer sits on this circle.
-    """
-
-    x_um: float
-    y_um: float
-    diameter_um: float
 
 
 @dataclass(frozen=True)
@@ -299,16 +280,19 @@ class MeshSettings:
     grading: float = 0.3
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, kw_only=True)
 class FieldSpec:
-    """A volume-conductor model (see the module docstring for the TOML form).
+    """A volume-conductor model (see the module docstring for the TOML form); keyword arguments only.
 
     Attributes
     ----------
-    nerve_diameter_um : float
-        Epineurium (nerve) circle diameter (µm), centred at (0, 0).
-    fascicles : tuple of Fascicle
-        Endoneurium circles; each carries the perineurium thin layer on its boundary (§2).
+    nerve_diameter_um : float or None
+        Epineurium (nerve) circle diameter (µm), centred at (0, 0); or None with ``nerve_shape``.
+    nerve_shape : Ellipse, Polygon or None
+        A non-circular nerve outline (µm), instead of ``nerve_diameter_um``.
+    fascicles : tuple of Circle (Fascicle), Ellipse or Polygon
+        Endoneurium outlines, apart from each other and inside the nerve; each carries the perineurium thin layer
+        on its boundary (§2).
     contacts : tuple of Contact
         Point contacts, one basis solve each (§1).
     medium_radius_um, medium_length_um : float
@@ -325,11 +309,12 @@ class FieldSpec:
         Silicone tube with ring/ribbon contacts, or helical cuffs (one basis each, after the point contacts).
     """
 
-    nerve_diameter_um: float
-    fascicles: tuple[Fascicle, ...]
+    fascicles: tuple[Circle | Ellipse | Polygon, ...]
     contacts: tuple[Contact, ...]
     medium_radius_um: float
     medium_length_um: float
+    nerve_diameter_um: float | None = None
+    nerve_shape: Ellipse | Polygon | None = None
     perineurium_thickness: str | float = "PIG_VN_INHOUSE_200523"
     perineurium_resistivity_ohm_m: float = 1149.0
     materials: dict[str, Any] = field(default_factory=dict)
@@ -337,22 +322,32 @@ class FieldSpec:
     cuff: Cuff | HelixCuff | None = None
 
     def __post_init__(self) -> None:
-        _number("nerve.diameter_um", self.nerve_diameter_um)
-        r_nerve = self.nerve_diameter_um / 2
+        if (self.nerve_diameter_um is None) == (self.nerve_shape is None):
+            raise ParameterError("nerve", "nerve: give either nerve_diameter_um (a circle) or nerve_shape (an Ellipse "
+                                          "or Polygon), not both or neither")
+        if self.nerve_diameter_um is not None:
+            _number("nerve.diameter_um", self.nerve_diameter_um)
+        elif not isinstance(self.nerve_shape, (Ellipse, Polygon)):
+            raise ParameterError("nerve.shape", f"nerve.shape={self.nerve_shape!r}: give an Ellipse or Polygon (a "
+                                                "circular nerve is nerve_diameter_um)")
+        else:
+            self.nerve_shape.check("nerve")
+        nerve = self.nerve
+        r_nerve = nerve.reach_um()
         if not self.fascicles:
             raise ParameterError("fascicle", "fascicle: the nerve needs at least one [[fascicle]]")
         for i, f in enumerate(self.fascicles):
             key = f"fascicle[{i}]"
-            _number(f"{key}.x_um", f.x_um, positive=False)
-            _number(f"{key}.y_um", f.y_um, positive=False)
-            _number(f"{key}.diameter_um", f.diameter_um)
-            if math.hypot(f.x_um, f.y_um) + f.diameter_um / 2 >= r_nerve:
-                raise ParameterError(key, f"{key} at ({f.x_um:g}, {f.y_um:g}) um, diameter {f.diameter_um:g} um, "
-                                          f"crosses the nerve boundary (radius {r_nerve:g} um): move or shrink it")
+            if not isinstance(f, (Circle, Ellipse, Polygon)):
+                raise ParameterError(key, f"{key}={f!r}: give a Circle (Fascicle), Ellipse or Polygon")
+            f.check(key)
+            if not inside(f, nerve):
+                raise ParameterError(key, f"{key} ({_describe(f)}) is not wholly inside the nerve: it crosses or "
+                                          "touches the nerve boundary; move or shrink it")
             for j, g in enumerate(self.fascicles[:i]):
-                if math.hypot(f.x_um - g.x_um, f.y_um - g.y_um) <= (f.diameter_um + g.diameter_um) / 2:
-                    raise ParameterError(key, f"{key} overlaps fascicle[{j}]: their circles intersect; "
-                                              "move them apart or shrink them")
+                if not disjoint(f, g):
+                    raise ParameterError(key, f"{key} ({_describe(f)}) overlaps or touches fascicle[{j}]; move them "
+                                              "apart or shrink them")
         t = self.perineurium_thickness
         if isinstance(t, str):
             if t not in thickness_rules():
@@ -371,7 +366,7 @@ class FieldSpec:
         _number("medium.length_um", self.medium_length_um)
         if self.medium_radius_um <= r_nerve:
             raise ParameterError("medium.radius_um", f"medium.radius_um={self.medium_radius_um:g}: must exceed the "
-                                                     f"nerve radius {r_nerve:g} um")
+                                                     f"nerve's reach from the axis, {r_nerve:g} um")
         if not self.contacts and (self.cuff is None or not self.cuff.contacts):
             raise ParameterError("contact", "contact: give at least one [[contact]] (x_um, y_um, z_um) or "
                                             "[[cuff.contact]]")
@@ -405,7 +400,7 @@ class FieldSpec:
         if c.inner_radius_um <= r_nerve:
             raise ParameterError("cuff.inner_radius_um",
                                  f"cuff.inner_radius_um={c.inner_radius_um:g}: the cuff must be wider than the nerve "
-                                 f"(radius {r_nerve:g} um); this cuff does not expand")
+                                 f"(reaching {r_nerve:g} um from the axis); this cuff does not expand")
         if c.inner_radius_um + c.thickness_um >= self.medium_radius_um or c.z_um - c.length_um / 2 <= 0 or \
                 c.z_um + c.length_um / 2 >= self.medium_length_um:
             raise ParameterError("cuff", "cuff: the tube must lie inside the medium cylinder (radius "
@@ -444,7 +439,7 @@ class FieldSpec:
         if c.inner_radius_um <= r_nerve:
             raise ParameterError("cuff.inner_radius_um",
                                  f"cuff.inner_radius_um={c.inner_radius_um:g}: the helix must be wider than the "
-                                 f"nerve (radius {r_nerve:g} um)")
+                                 f"nerve (reaching {r_nerve:g} um from the axis)")
         if c.contact_thickness_um >= c.thickness_um or c.contact_width_um >= c.width_um or \
                 c.width_um >= c.pitch_um or c.fill_radius_um <= c.inner_radius_um + c.thickness_um:
             raise ParameterError("cuff", "cuff: need contact thickness < ribbon thickness, contact width < ribbon "
@@ -461,6 +456,13 @@ class FieldSpec:
             if k and abs(zc - c.centres_um[k - 1]) < c.fill_length_um:
                 raise ParameterError(f"cuff.centres_um[{k}]", f"cuff.centres_um[{k}]: the fills of helices {k - 1} "
                                                               f"and {k} overlap; move them apart")
+
+    @property
+    def nerve(self) -> Circle | Ellipse | Polygon:
+        """The nerve (epineurium) outline: the circle of ``nerve_diameter_um`` about (0, 0), or ``nerve_shape``."""
+        if self.nerve_shape is not None:
+            return self.nerve_shape
+        return Circle(0.0, 0.0, self.nerve_diameter_um)
 
     def sources_um(self) -> list[tuple[float, float, float]]:
         """Where each basis's 1 mA enters (§1).
@@ -492,13 +494,13 @@ class FieldSpec:
         value = self.materials.get(function, _read("materials.toml")["function_defaults"][function])
         return _conductivity(f"materials.{function}", value)
 
-    def perineurium_thickness_um(self, fascicle: Fascicle) -> float:
-        """Thickness of a fascicle's perineurium: the number given, or rule a·d + b, d its diameter (§2).
+    def perineurium_thickness_um(self, fascicle: Circle | Ellipse | Polygon) -> float:
+        """Thickness of a fascicle's perineurium: the number given, or rule a·d + b (§2).
 
         Parameters
         ----------
-        fascicle : Fascicle
-            The fascicle.
+        fascicle : Circle, Ellipse or Polygon
+            The fascicle (its endoneurium outline).
 
         Returns
         -------
@@ -508,15 +510,17 @@ class FieldSpec:
         t = self.perineurium_thickness
         if isinstance(t, str):
             a, b = thickness_rules()[t]
-            return a * fascicle.diameter_um + b
+            # ASCENT (Part FascicleCI, §2, §4): d = 2√(A_inner/π), the area-equivalent diameter of the inner
+            # (endoneurium) trace, for every shape; for a circle that is its diameter
+            return a * fascicle.equivalent_diameter_um + b
         return float(t)
 
-    def sheet_resistance_ohm_m2(self, fascicle: Fascicle) -> float:
+    def sheet_resistance_ohm_m2(self, fascicle: Circle | Ellipse | Polygon) -> float:
         """Sheet resistance of a fascicle's perineurium (§2).
 
         Parameters
         ----------
-        fascicle : Fascicle
+        fascicle : Circle, Ellipse or Polygon
             The fascicle.
 
         Returns
@@ -534,8 +538,10 @@ class FieldSpec:
         dict
             Keys as in the TOML file, a cuff preset resolved; `from_dict` inverts it.
         """
-        return {"nerve": {"diameter_um": self.nerve_diameter_um},
-                "fascicle": [dataclasses.asdict(f) for f in self.fascicles],
+        # a circular nerve and circular fascicles keep their original keys, so older specs hash as before
+        return {"nerve": {"diameter_um": self.nerve_diameter_um} if self.nerve_shape is None else
+                self.nerve_shape.to_dict(),
+                "fascicle": [f.to_dict() for f in self.fascicles],
                 "perineurium": {"thickness": self.perineurium_thickness,
                                 "resistivity_ohm_m": self.perineurium_resistivity_ohm_m},
                 "materials": dict(self.materials),
@@ -580,7 +586,9 @@ class FieldSpec:
             if name not in data:
                 raise ParameterError(name, f"{name}: missing table [{name}]")
         nerve = data["nerve"]
-        _known_keys("nerve", nerve, ("diameter_um",))
+        nerve_shape = None if nerve.get("shape", "circle") == "circle" else _outline("nerve", nerve, centred=True)
+        if nerve_shape is None:
+            _known_keys("nerve", nerve, ("shape", "diameter_um"))
         medium = dict(data["medium"])
         _known_keys("medium", medium, ("material", "radius_um", "length_um"))
         materials = dict(data.get("materials", {}))
@@ -607,7 +615,12 @@ class FieldSpec:
         cuff = None
         if "cuff" in data and "preset" in data["cuff"]:
             _known_keys("cuff", data["cuff"], ("preset", "angle_deg", "z_um"))
-            cuff = preset_cuff(data["cuff"]["preset"], _number("nerve.diameter_um", nerve.get("diameter_um")),
+            if nerve_shape is None:
+                reach = _number("nerve.diameter_um", nerve.get("diameter_um")) / 2
+            else:
+                nerve_shape.check("nerve")
+                reach = nerve_shape.reach_um()
+            cuff = preset_cuff(data["cuff"]["preset"], 2 * reach,
                                data["cuff"].get("angle_deg", 0.0),
                                data["cuff"].get("z_um", _number("medium.length_um", medium.get("length_um")) / 2))
         elif "cuff" in data and data["cuff"].get("kind") == "helix":
@@ -630,16 +643,50 @@ class FieldSpec:
             table.pop("contact", None)
             cuff = Cuff(contacts=contacts, **table)
 
-        for key in (("nerve", "diameter_um"), ("medium", "radius_um"), ("medium", "length_um")):
+        for key in ((("nerve", "diameter_um"),) if nerve_shape is None else ()) + \
+                (("medium", "radius_um"), ("medium", "length_um")):
             if key[1] not in data[key[0]]:
                 raise ParameterError(".".join(key), f"{'.'.join(key)}: missing")
-        return cls(nerve_diameter_um=nerve["diameter_um"],
-                   fascicles=rows(data, "fascicle", Fascicle, ("x_um", "y_um", "diameter_um")),
+        return cls(nerve_diameter_um=nerve["diameter_um"] if nerve_shape is None else None, nerve_shape=nerve_shape,
+                   fascicles=tuple(_outline(f"fascicle[{i}]", row) for i, row in enumerate(data.get("fascicle", []))),
                    contacts=rows(data, "contact", Contact, ("x_um", "y_um", "z_um")),
                    medium_radius_um=medium["radius_um"], medium_length_um=medium["length_um"],
                    perineurium_thickness=peri.get("thickness", "PIG_VN_INHOUSE_200523"),
                    perineurium_resistivity_ohm_m=peri.get("resistivity_ohm_m", 1149.0),
                    materials=materials, mesh=MeshSettings(**mesh), cuff=cuff)
+
+
+SHAPE_KEYS = {"circle": ("x_um", "y_um", "diameter_um"), "ellipse": ("x_um", "y_um", "axes_um", "angle_deg"),
+              "polygon": ("vertices_um",)}
+
+
+def _outline(label: str, table: dict, *, centred: bool = False) -> Circle | Ellipse | Polygon:
+    """A [nerve] or [[fascicle]] table as an outline (values checked later by its ``check``); ``centred``: the
+    centre keys are optional (0), as for the nerve."""
+    shape = table.get("shape", "circle")
+    if shape not in SHAPE_KEYS:
+        raise ParameterError(f"{label}.shape", f"{label}.shape={shape!r}: unknown; give one of "
+                                               f"{', '.join(SHAPE_KEYS)}")
+    keys = SHAPE_KEYS[shape]
+    _known_keys(label, table, ("shape",) + keys)
+    optional = ("angle_deg",) + (("x_um", "y_um") if centred else ())
+    for k in keys:
+        if k not in table and k not in optional:
+            raise ParameterError(f"{label}.{k}", f"{label}.{k}: missing (shape {shape!r} needs {', '.join(keys)})")
+    if shape == "circle":
+        return Circle(table["x_um"], table["y_um"], table["diameter_um"])
+    if shape == "ellipse":
+        return Ellipse(table.get("x_um", 0.0), table.get("y_um", 0.0), table["axes_um"], table.get("angle_deg", 0.0))
+    return Polygon(table["vertices_um"])
+
+
+def _describe(f: Circle | Ellipse | Polygon) -> str:
+    """A short description of an outline for messages."""
+    if isinstance(f, Polygon):
+        return f"polygon of {len(f.vertices_um)} corners"
+    size = f"diameter {f.diameter_um:g} um" if isinstance(f, Circle) else \
+        f"axes {f.axes_um[0]:g} x {f.axes_um[1]:g} um"
+    return f"at ({f.x_um:g}, {f.y_um:g}) um, {size}"
 
 
 def cuff_presets() -> dict[str, dict]:
