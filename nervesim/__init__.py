@@ -47,7 +47,7 @@ Modules:
 - `nervesim.simulation`: one run and AP detection
 - `nervesim.threshold`: the threshold search
 - `nervesim.analyses`: strength-duration, threshold curves, recruitment, kHz block
-- `nervesim.population`: many thresholds in parallel threads
+- `nervesim.population`: many thresholds in parallel threads, each search warm-started from the fibres done before it
 - `nervesim.sweep`: resumable parameter sweeps into a SQLite results store
 - `nervesim.neuron`: the NEURON reference engine (needs ``pip install 'nervesim[neuron]'``)
 - `nervesim.validate`: the Numba engine against NEURON over a grid
