@@ -41,6 +41,7 @@ from .waveform import Waveform
 NEIGHBOURS = 20
 #: Fewest neighbours for a quadratic fit (10 coefficients in three features); below, a plane.
 QUADRATIC_FROM = 16
+LOG2 = math.log(2)
 #: Job i predicts from every job before max(i // 2, i - WARM_LAG): jobs that have almost always finished by
 #: the time job i starts on up to WARM_LAG threads, so a thread rarely waits for them.
 WARM_LAG = 32
@@ -208,7 +209,8 @@ class WarmStarts:
             terms += [z[:, a] * z[:, b] for a in range(z.shape[1]) for b in range(a, z.shape[1])]
         w = 1.0 / (dist[near] + 1e-3)  # inverse distance; the offset keeps an exact repeat finite
         fit = np.linalg.lstsq(np.column_stack(terms) * w[:, None], self.y[known[near]] * w, rcond=None)[0]
-        return math.exp(fit[0])
+        # A quadratic extrapolated far from its fibres can run away: keep within a factor 2 of theirs.
+        return math.exp(np.clip(fit[0], self.y[known[near]].min() - LOG2, self.y[known[near]].max() + LOG2))
 
     def record(self, i: int, x: np.ndarray, guess: float, result: ThresholdResult | None) -> None:
         """Keep job ``i``'s features and threshold (the bracket's geometric centre), if it has one."""

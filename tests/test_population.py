@@ -1,4 +1,6 @@
 """Population thresholds in threads against independent single-fibre searches (NEURON, and cold searches)."""
+from types import SimpleNamespace
+
 import numpy as np
 import pytest
 
@@ -106,3 +108,17 @@ def test_the_node_phase_feature_is_where_the_activating_function_peaks_between_n
     assert phases[0] == pytest.approx(0.0, abs=1e-9) and phases[-1] == pytest.approx(0.5, abs=1e-9)  # symmetric
     assert np.all(np.diff(phases) > 0)  # grows with the source's offset from the node
     assert phase(z[c] - 0.25 * (z[c + 1] - z[c])) == pytest.approx(phases[2], rel=1e-9)  # either side alike
+
+
+def test_a_prediction_far_outside_the_finished_fibres_stays_within_a_factor_two_of_them():
+    # Thresholds growing steeply (log threshold = 5 x^2 over the first feature, x in 0-1): the fitted quadratic,
+    # evaluated at x = 3, would predict e^45 times the guess; the start is held at twice the largest seen (e^5).
+    jobs = [job(10.0, 500.0)[0]] * 41
+    warm = WarmStarts(jobs)
+    for i, x0 in enumerate(np.linspace(0.0, 1.0, 20)):  # job 40 predicts from jobs 0-19
+        threshold = np.exp(5 * x0 ** 2)
+        warm.record(i, np.array([x0, 0.0, 0.0]), 1.0, SimpleNamespace(bracket_mA=(threshold, threshold)))
+    for i in range(40):
+        warm.finish(i)
+    assert warm.start(40, np.array([3.0, 0.0, 0.0])) == pytest.approx(2 * np.exp(5.0), rel=1e-12)
+    assert warm.start(40, np.array([0.5, 0.0, 0.0])) == pytest.approx(np.exp(1.25), rel=1e-9)  # inside: the fit
