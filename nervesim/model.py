@@ -278,13 +278,19 @@ def available_models() -> dict[str, str]:
     dict of str to str
         Model name to TOML file name, sorted by name.
     """
+    return dict(_model_files())
+
+
+@functools.cache
+def _model_files() -> tuple[tuple[str, str], ...]:
+    """(name, file) of every shipped model, sorted; read once per process (the CLI asks for them per subcommand)."""
     names = {}
     for entry in resources.files("nervesim.models").iterdir():
         if entry.name.endswith(".toml"):
             data = tomllib.loads(entry.read_text())
             if "name" in data:
                 names[data["name"]] = entry.name
-    return dict(sorted(names.items()))
+    return tuple(sorted(names.items()))
 
 
 @functools.lru_cache(maxsize=None)

@@ -115,7 +115,7 @@ def test_recruitment_thresholds_and_fractions_from_single_fibres(tmp_path):
     pop = FibrePopulation.uniform(5, CUFF_NERVE_UM, (4.0, 10.0), seed=3)
     cuff = nervesim.Electrode.cuff("livanova2000", CUFF_NERVE_UM, z_um=0.0)
     wave = nervesim.Waveform.biphasic(0.25)
-    rec = recruitment("mrg-interp", pop, cuff, wave, n_nodes=31, dt_ms=0.005, threads=2)
+    rec = recruitment("mrg-interp", pop, cuff, wave, n_nodes=31, dt_ms=0.005, threads=2, warm_start=False)
     assert not rec.errors
     # Independent: each fibre alone on the z axis, its cuff built around it (nerve axis at minus its position,
     # centred over its centre node shifted by its node phase).

@@ -184,7 +184,7 @@ def test_mixed_population_recruitment():
     models = ["mrg-interp", "mrg-interp", "sundt", "sundt"]
     w = nervesim.Waveform.monophasic(0.1)
     nerve, el = FibrePopulation.join(myelinated, c_fibres), nervesim.Electrode.point(0.0, 500.0, 0.0, 0.2)
-    rec = recruitment(models, nerve, el, w, dt_ms=0.005, max_mA=100.0)
+    rec = recruitment(models, nerve, el, w, dt_ms=0.005, max_mA=100.0, warm_start=False)
     for i, (model, d, x) in enumerate(zip(models, [5.7, 10.0, 1.0, 1.0], [0.0, 300.0, 0.0, 300.0])):
         f = nervesim.build_fibre(model, d)
         ref = nervesim.find_threshold(f, nervesim.Electrode.point(-x, 500.0, f.node_z_um[f.centre_node], 0.2), w,
