@@ -116,8 +116,9 @@ def test_inside_is_exact(a, b, within):
 
 
 BASE = {"nerve": {"shape": "ellipse", "axes_um": [2600, 2000], "angle_deg": 10},
-        "fascicle": [{"shape": "polygon", "vertices_um": [list(p) for p in L_SHAPE]},
-                     {"shape": "ellipse", "x_um": 560, "y_um": 330, "axes_um": [700, 400], "angle_deg": -30}],
+        "fascicle": [{"shape": "polygon", "vertices_um": [list(p) for p in L_SHAPE[::-1]]},  # clockwise
+                     # the 700 x 400 um ellipse at -30 degrees, its shorter axis given first
+                     {"shape": "ellipse", "x_um": 560, "y_um": 330, "axes_um": [400, 700], "angle_deg": 60}],
         "perineurium": {"thickness": "PIG_VN_INHOUSE_200523"},
         "materials": {"medium": 1 / 6.3},
         "medium": {"radius_um": 2000, "length_um": 6000},
@@ -144,13 +145,13 @@ axes_um = [2600, 2000]
 angle_deg = 10
 [[fascicle]]
 shape = "polygon"
-vertices_um = [[-500, -400], [300, -400], [300, -100], [-100, -100], [-100, 400], [-500, 400]]
+vertices_um = [[-500, 400], [-100, 400], [-100, -100], [300, -100], [300, -400], [-500, -400]]
 [[fascicle]]
 shape = "ellipse"
 x_um = 560
 y_um = 330
-axes_um = [700, 400]
-angle_deg = -30
+axes_um = [400, 700]
+angle_deg = 60
 [perineurium]
 thickness = "PIG_VN_INHOUSE_200523"
 [materials]
@@ -176,7 +177,7 @@ h_contact_um = 40
     a, b = thickness_rules()["PIG_VN_INHOUSE_200523"]
     assert spec.perineurium_thickness_um(spec.fascicles[0]) == pytest.approx(a * 2 * math.sqrt(L_AREA / math.pi) + b)
     assert spec.perineurium_thickness_um(spec.fascicles[1]) == pytest.approx(a * math.sqrt(700 * 400) + b)
-    assert spec_with(lambda d: d["fascicle"][1].update(angle_deg=-31)).hash() != spec.hash()
+    assert spec_with(lambda d: d["fascicle"][1].update(angle_deg=61)).hash() != spec.hash()
 
 
 def test_circular_specs_hash_as_before():
@@ -276,10 +277,11 @@ def ramanujan(a, b):
 
 
 def test_meshed_volumes_and_surfaces(shapes_mesh):
-    """Region volumes = area x length: the L (flat faces) to 1e-9, the ellipse fascicle and the epineurium to the
-    curved mesh's geometric accuracy (1e-3; measured ~1e-4); the perineurium faces = perimeter x length (the L's
-    perimeter 3200 um; Ramanujan's for the ellipses), so every lateral face of each outline, and only those, is
-    named after it; the pre-mesh size estimate within 30 % of the mesh (as for circles)."""
+    """Region volumes = area x length: the L (flat faces, corners given clockwise) to 1e-9, the ellipse fascicle
+    and the epineurium to the curved mesh's geometric accuracy (1e-3; measured ~1e-4); the perineurium faces =
+    perimeter x length (the L's perimeter 3200 um; Ramanujan's for the ellipses), so every lateral face of each
+    outline, and only those, is named after it; the pre-mesh size estimate within 30 % of the mesh (as for
+    circles)."""
     import ngsolve as ng
 
     from nervesim.field.mesh import estimate_size

@@ -275,7 +275,8 @@ def _prism(outline, length_mm: float):
         wp = WorkPlane().MoveTo(outline.x_um * MM, outline.y_um * MM)
         wp.Direction(math.cos(math.radians(angle)), math.sin(math.radians(angle)))
         return wp.Ellipse(a / 2 * MM, b / 2 * MM).Face().Extrude(length_mm)
-    (x0, y0), *rest = outline.vertices_um
+    # clockwise corners would give a face whose extrusion is an inside-out solid (negative volume)
+    (x0, y0), *rest = outline.vertices_um if outline.signed_area_um2 > 0 else outline.vertices_um[::-1]
     wp = WorkPlane().MoveTo(x0 * MM, y0 * MM)
     for x, y in rest:
         wp.LineTo(x * MM, y * MM)

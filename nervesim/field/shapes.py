@@ -435,14 +435,15 @@ class Polygon(_Outline):
             raise ParameterError(name, f"{name}: the polygon has no area; give at least 3 corners not on one line")
 
     @property
-    def _signed_area(self) -> float:
+    def signed_area_um2(self) -> float:
+        """Area by the shoelace formula (µm²): > 0 when the corners run counter-clockwise."""
         x, y = self._xy.T
         return 0.5 * float(np.sum(x * np.roll(y, -1) - np.roll(x, -1) * y))
 
     @property
     def area_um2(self) -> float:
         """Area by the shoelace formula (µm²)."""
-        return abs(self._signed_area)
+        return abs(self.signed_area_um2)
 
     @property
     def centroid_um(self) -> tuple[float, float]:
@@ -450,7 +451,7 @@ class Polygon(_Outline):
         x, y = self._xy.T
         x1, y1 = np.roll(x, -1), np.roll(y, -1)
         cross = x * y1 - x1 * y
-        a6 = 6 * self._signed_area
+        a6 = 6 * self.signed_area_um2
         return (float(np.sum((x + x1) * cross) / a6), float(np.sum((y + y1) * cross) / a6))
 
     @property
