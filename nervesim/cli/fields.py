@@ -68,7 +68,7 @@ def _field(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
 
         f0 = spec.fascicles[0]
         fibre = fitting_fibre(PLOT_FIBRE[0], PLOT_FIBRE[1], spec.medium_length_um)
-        plot_field(field, args.plot, {f"{PLOT_FIBRE[0]} {PLOT_FIBRE[1]:g} um": fibre}, (f0.x_um, f0.y_um),
+        plot_field(field, args.plot, {f"{PLOT_FIBRE[0]} {PLOT_FIBRE[1]:g} um": fibre}, f0.centroid_um,
                    weights=weights)
     info = field.info
     out = {"field": args.out, "spec": args.spec, "spec_hash": info["spec_hash"], "from_cache": cached,
