@@ -308,3 +308,17 @@ def test_field_command_on_an_ellipse_spec(tmp_path, monkeypatch, capsys):
         main(["field", str(tmp_path / "bad.toml"), "--out", str(tmp_path / "bad.npz")])
     err = capsys.readouterr().err.strip()
     assert exc.value.code == 2 and len(err.splitlines()) == 1 and "fascicle[0].axes_um[1]" in err
+
+
+def test_field_plot_with_a_polygon_fascicle(tmp_path, monkeypatch):
+    """``nervesim field --plot`` draws its fibre at the fascicle's area centroid, which a polygon has too (it has
+    no x_um: the plot failed on one)."""
+    monkeypatch.setenv("NERVESIM_CACHE_DIR", str(tmp_path / "cache"))
+    square = 'shape = "polygon"\nvertices_um = [[-300, -300], [400, -300], [400, 400], [-300, 400]]\n'
+    fascicle = 'shape = "ellipse"\nx_um = 100\ny_um = -50\naxes_um = [1200, 700]\nangle_deg = 20\n'
+    spec = ELLIPSES.replace(fascicle, square)
+    assert square in spec
+    (tmp_path / "p.toml").write_text(spec)
+    _run_json(["field", str(tmp_path / "p.toml"), "--out", str(tmp_path / "p.npz"), "--json", "--plot",
+               str(tmp_path / "p.png")])
+    assert (tmp_path / "p.png").read_bytes()[:4] == b"\x89PNG"
