@@ -19,7 +19,7 @@ import numpy as np
 from ..errors import ParameterError
 from .shapes import Circle, Ellipse
 from .solve import perfect_insulator
-from .spec import FieldSpec, HelixCuff
+from .spec import FieldSpec, HelixCuff, WireContact
 
 MM = 1e-3  # µm -> mm
 HELIX_GAP_ELEMENTS = 22.0  # tetrahedra per h_contact² of a helix's inner face (fitted to the Yoo mesh: 845 k elements)
@@ -122,8 +122,14 @@ def estimate_size(spec: FieldSpec) -> dict:
         walls = tube(c.inner_radius_um, c.inner_radius_um + c.thickness_um)
         elements += c.length_um * MM * (per_length(surfaces + walls) - per_length(surfaces))
         for e in c.contacts:
-            h_metal = min(m.h_contact_um, e.thickness_um) * MM
-            volume = 2 * np.pi * (c.inner_radius_um + e.recess_um) * e.arc_deg / 360 * e.width_um * e.thickness_um
+            if isinstance(e, WireContact):  # a torus sector, resolved across its diameter
+                thickness = 2 * e.wire_radius_um
+                volume = np.pi * e.wire_radius_um**2 * 2 * np.pi * e.centre_radius_um(c.inner_radius_um) * \
+                    e.arc_deg / 360
+            else:
+                thickness = e.thickness_um
+                volume = 2 * np.pi * (c.inner_radius_um + e.recess_um) * e.arc_deg / 360 * e.width_um * e.thickness_um
+            h_metal = min(m.h_contact_um, thickness) * MM
             elements += volume * MM**3 / (0.2026 * h_metal**3)
     p = m.order  # unknowns per tetrahedron: vertices ~1/5.6, edges ~7/6, faces 2, cells 1, times the dofs on each
     unknowns = elements * (1 / 5.6 + (p - 1) * 7 / 6 + (p - 1) * (p - 2) + (p - 1) * (p - 2) * (p - 3) / 6)
@@ -174,8 +180,20 @@ def _sector(r_um: float, z0_um: float, length_um: float, start_deg: float, arc_d
     return (cyl * wedge).Rotate(Axis((0, 0, 0), Z), start_deg)
 
 
+def _wire(c, e: WireContact):
+    """Wire contact ``e`` of cuff ``c`` (§5.2): its circular cross-section in the meridian plane revolved about the
+    nerve axis over its arc, from the cuff's angle + its start (OCC torus sector)."""
+    from netgen.occ import Axes, Axis, WorkPlane, Z
+
+    # the xz plane with local y along +z, so the circle's centre (r, 0) is at radius r and the contact's z
+    wp = WorkPlane(Axes(p=(0, 0, (c.z_um + e.z_um) * MM), n=(0, -1, 0), h=(1, 0, 0)))
+    section = wp.Circle(e.centre_radius_um(c.inner_radius_um) * MM, 0, e.wire_radius_um * MM).Face()
+    return section.Revolve(Axis((0, 0, 0), Z), e.arc_deg).Rotate(Axis((0, 0, 0), Z), c.angle_deg + e.start_deg)
+
+
 def _cuff_parts(spec: FieldSpec, nerve):
-    """(fill, insulator, conductor, recess) solids of the cuff (None where absent) and the tube's outline."""
+    """(fill, insulator, conductor, recess) solids of the cuff (None where absent) and the tube's outline. Ribbon
+    metal is cut from the tube wall, wires (which lie in the lumen) from the fill."""
     from netgen.occ import Glue
 
     c = spec.cuff
@@ -184,6 +202,9 @@ def _cuff_parts(spec: FieldSpec, nerve):
     tube = outer - _sector(c.inner_radius_um, z0, c.length_um, c.angle_deg, 360)
     metal, recess = [], []
     for e in c.contacts:
+        if isinstance(e, WireContact):
+            metal.append(_wire(c, e))
+            continue
         ez0 = c.z_um + e.z_um - e.width_um / 2
         r_metal = c.inner_radius_um + e.recess_um
         start = c.angle_deg + e.start_deg
@@ -196,7 +217,7 @@ def _cuff_parts(spec: FieldSpec, nerve):
     conductor = Glue(metal) if len(metal) > 1 else metal[0]
     recess_solid = (Glue(recess) if len(recess) > 1 else recess[0]) if recess else None
     insulator = tube - conductor - recess_solid if recess_solid is not None else tube - conductor
-    fill = _fine_gap(_sector(c.inner_radius_um, z0, c.length_um, 0, 360) - nerve, spec)
+    fill = _fine_gap(_sector(c.inner_radius_um, z0, c.length_um, 0, 360) - nerve - conductor, spec)
     return fill, insulator, conductor, recess_solid, outer
 
 

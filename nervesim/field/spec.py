@@ -24,9 +24,12 @@ TOML keys (all lengths in µm)::
     [[cuff.contact]] z_um (from the cuff centre), width_um, arc_deg = 360, thickness_um = 25, recess_um = 0,
                    start_deg = 0 (ribbon/ring contact on the tube's inner face, from the cuff's angle_deg,
                    counter-clockwise; source inside the metal at mid-angle, mid-thickness, §1)
+                   or shape = "wire", z_um, wire_radius_um, arc_deg = 360, wall_gap_um = 0, start_deg = 0 (a
+                   platinum wire of circular cross-section bent into an arc in the lumen, wall_gap_um inside the
+                   tube's inner face; source on its centre line at mid-angle, §1, §5.2)
     or [cuff] preset = name in models/field/cuffs.toml, angle_deg = 0, z_um = mid-length (§5; tube presets
-                   resolve to the keys above, helical ones (LivaNova2000) to kind = "helix" and the fields of
-                   HelixCuff)
+                   (CorTec300, Purdue) resolve to the keys above, helical ones (LivaNova2000,
+                   LivaNova2000_v2) to kind = "helix" and the fields of HelixCuff)
     [mesh]         order = 2, h_far_um = 1600, h_nerve_um = 200, h_contact_um = 50, grading = 0.3
 
 Basis (contact) order: the point contacts, then the cuff contacts.
@@ -142,6 +145,48 @@ class CuffContact:
 
 
 @dataclass(frozen=True)
+class WireContact:
+    """A platinum wire on an arc in the cuff's lumen (ASCENT's WireContact, §5.2): a circle of radius
+    ``wire_radius_um`` in the meridian plane, centred ``wall_gap_um + wire_radius_um`` inside the tube's inner face,
+    revolved about the nerve axis over ``arc_deg`` (a torus sector). It lies in the fill, not in the silicone.
+
+    Attributes
+    ----------
+    z_um : float
+        Centre, from the cuff centre (µm).
+    wire_radius_um : float
+        Radius of the wire's cross-section (µm).
+    arc_deg : float
+        Angular extent (degrees).
+    wall_gap_um : float
+        Radial gap between the wire and the tube's inner face (µm; ASCENT's sep_wire).
+    start_deg : float
+        Start angle from the cuff's ``angle_deg`` (degrees, counter-clockwise).
+    """
+
+    z_um: float
+    wire_radius_um: float
+    arc_deg: float = 360.0
+    wall_gap_um: float = 0.0
+    start_deg: float = 0.0
+
+    def centre_radius_um(self, inner_radius_um: float) -> float:
+        """Radius of the wire's centre line in a tube of lumen radius ``inner_radius_um`` (µm).
+
+        Parameters
+        ----------
+        inner_radius_um : float
+            The tube's inner radius (µm).
+
+        Returns
+        -------
+        float
+            inner_radius_um − wall_gap_um − wire_radius_um.
+        """
+        return inner_radius_um - self.wall_gap_um - self.wire_radius_um
+
+
+@dataclass(frozen=True)
 class Cuff:
     """A silicone tube (ASCENT's TubeCuff) centred on the nerve axis.
 
@@ -151,7 +196,7 @@ class Cuff:
         Lumen radius and wall thickness (µm); the lumen around the nerve is ``fill``.
     length_um, z_um : float
         Length and centre along the nerve (µm).
-    contacts : tuple of CuffContact
+    contacts : tuple of CuffContact or WireContact
         Its contacts (one basis each).
     angle_deg, arc_deg : float
         Start angle (counter-clockwise from +x) and extent of the tube (degrees).
@@ -161,7 +206,7 @@ class Cuff:
     thickness_um: float
     length_um: float
     z_um: float
-    contacts: tuple[CuffContact, ...]
+    contacts: tuple[CuffContact | WireContact, ...]
     angle_deg: float = 0.0
     arc_deg: float = 360.0
 
@@ -176,10 +221,11 @@ class Cuff:
         Returns
         -------
         tuple of float
-            (x, y, z) µm: mid-angle, mid-thickness of the metal, at its centre z.
+            (x, y, z) µm: mid-angle, mid-thickness of the metal (a wire: its centre line), at its centre z.
         """
         c = self.contacts[k]
-        r = self.inner_radius_um + c.recess_um + c.thickness_um / 2
+        r = c.centre_radius_um(self.inner_radius_um) if isinstance(c, WireContact) else \
+            self.inner_radius_um + c.recess_um + c.thickness_um / 2
         a = math.radians(self.angle_deg + c.start_deg + c.arc_deg / 2)
         return (r * math.cos(a), r * math.sin(a), self.z_um + c.z_um)
 
@@ -407,24 +453,37 @@ class FieldSpec:
                                          f"{self.medium_radius_um:g} um, z in (0, {self.medium_length_um:g}) um)")
         if not c.contacts:
             raise ParameterError("cuff.contact", "cuff.contact: a cuff needs at least one [[cuff.contact]]")
+        def half_width(e):  # axial half-extent of a contact (µm)
+            return e.wire_radius_um if isinstance(e, WireContact) else e.width_um / 2
+
         for k, e in enumerate(c.contacts):
             key = f"cuff.contact[{k}]"
+            if not isinstance(e, (CuffContact, WireContact)):
+                raise ParameterError(key, f"{key}={e!r}: give a CuffContact or a WireContact")
             _number(f"{key}.z_um", e.z_um, positive=False)
-            for name in ("width_um", "thickness_um"):
-                _number(f"{key}.{name}", getattr(e, name))
-            _number(f"{key}.recess_um", e.recess_um, allow_zero=True)
+            if isinstance(e, WireContact):
+                _number(f"{key}.wire_radius_um", e.wire_radius_um)
+                _number(f"{key}.wall_gap_um", e.wall_gap_um, allow_zero=True)
+                if e.centre_radius_um(c.inner_radius_um) - e.wire_radius_um <= r_nerve:
+                    raise ParameterError(key, f"{key}: the wire (radius {e.wire_radius_um:g} um, {e.wall_gap_um:g} "
+                                              f"um inside the tube) reaches the nerve ({r_nerve:g} um from the "
+                                              "axis); widen the cuff or thin the wire")
+            else:
+                for name in ("width_um", "thickness_um"):
+                    _number(f"{key}.{name}", getattr(e, name))
+                _number(f"{key}.recess_um", e.recess_um, allow_zero=True)
+                if e.recess_um + e.thickness_um >= c.thickness_um:
+                    raise ParameterError(key, f"{key}: recess + thickness ({e.recess_um + e.thickness_um:g} um) must "
+                                              f"be less than the cuff wall ({c.thickness_um:g} um)")
             if not 0 < _number(f"{key}.arc_deg", e.arc_deg) <= c.arc_deg - _number(f"{key}.start_deg", e.start_deg,
                                                                                   allow_zero=True):
                 raise ParameterError(f"{key}.arc_deg", f"{key}.arc_deg={e.arc_deg:g}: start_deg + arc_deg must lie "
                                                        f"in (0, cuff.arc_deg = {c.arc_deg:g}]")
-            if e.recess_um + e.thickness_um >= c.thickness_um:
-                raise ParameterError(key, f"{key}: recess + thickness ({e.recess_um + e.thickness_um:g} um) must be "
-                                          f"less than the cuff wall ({c.thickness_um:g} um)")
-            if abs(e.z_um) + e.width_um / 2 >= c.length_um / 2:
-                raise ParameterError(key, f"{key}: z_um={e.z_um:g}, width {e.width_um:g} um reaches beyond the cuff "
-                                          f"(length {c.length_um:g} um)")
+            if abs(e.z_um) + half_width(e) >= c.length_um / 2:
+                raise ParameterError(key, f"{key}: z_um={e.z_um:g}, width {2 * half_width(e):g} um reaches beyond "
+                                          f"the cuff (length {c.length_um:g} um)")
             for j, o in enumerate(c.contacts[:k]):
-                if abs(e.z_um - o.z_um) < (e.width_um + o.width_um) / 2:
+                if abs(e.z_um - o.z_um) < half_width(e) + half_width(o):
                     raise ParameterError(key, f"{key} overlaps cuff.contact[{j}] along z; move them apart")
 
     def _check_helix(self, r_nerve: float) -> None:
@@ -551,7 +610,8 @@ class FieldSpec:
             ({} if self.cuff is None else
              {"cuff": {"kind": "helix"} | dataclasses.asdict(self.cuff)} if isinstance(self.cuff, HelixCuff) else
              {"cuff": {k: v for k, v in dataclasses.asdict(self.cuff).items() if k != "contacts"}
-              | {"contact": [dataclasses.asdict(e) for e in self.cuff.contacts]}})
+              | {"contact": [({"shape": "wire"} if isinstance(e, WireContact) else {}) | dataclasses.asdict(e)
+                             for e in self.cuff.contacts]}})
 
     def hash(self) -> str:
         """The key of cached fields.
@@ -601,9 +661,9 @@ class FieldSpec:
         mesh = data.get("mesh", {})
         _known_keys("mesh", mesh, tuple(f.name for f in dataclasses.fields(MeshSettings)))
 
-        def rows(table, name, kind, keys, optional=(), prefix=""):
+        def rows(table, name, kind, keys, optional=(), prefix="", index=0):  # index: of the first row
             out = []
-            for i, row in enumerate(table.get(name, [])):
+            for i, row in enumerate(table.get(name, []), start=index):
                 label = f"{prefix}{name}[{i}]"
                 _known_keys(label, row, keys + optional)
                 for k in keys:
@@ -638,10 +698,19 @@ class FieldSpec:
             for k in fixed:
                 if k not in table:
                     raise ParameterError(f"cuff.{k}", f"cuff.{k}: missing")
-            contacts = rows(table, "contact", CuffContact, ("z_um", "width_um"),
-                            ("arc_deg", "thickness_um", "recess_um", "start_deg"), prefix="cuff.")
-            table.pop("contact", None)
-            cuff = Cuff(contacts=contacts, **table)
+            contacts = []
+            for i, row in enumerate(table.pop("contact", [])):
+                shape = row.get("shape", "ribbon")
+                if shape not in ("ribbon", "wire"):
+                    raise ParameterError(f"cuff.contact[{i}].shape", f"cuff.contact[{i}].shape={shape!r}: unknown; "
+                                                                     "give 'ribbon' (the default) or 'wire'")
+                row = {k: v for k, v in row.items() if k != "shape"}
+                kind, keys, optional = (WireContact, ("z_um", "wire_radius_um"), ("arc_deg", "wall_gap_um",
+                                                                                   "start_deg")) \
+                    if shape == "wire" else (CuffContact, ("z_um", "width_um"), ("arc_deg", "thickness_um",
+                                                                                 "recess_um", "start_deg"))
+                contacts += rows({"contact": [row]}, "contact", kind, keys, optional, prefix="cuff.", index=i)
+            cuff = Cuff(contacts=tuple(contacts), **table)
 
         for key in ((("nerve", "diameter_um"),) if nerve_shape is None else ()) + \
                 (("medium", "radius_um"), ("medium", "length_um")):
@@ -700,18 +769,24 @@ def cuff_presets() -> dict[str, dict]:
     return _read("cuffs.toml")
 
 
-def preset_cuff(name: str, nerve_diameter_um: float, angle_deg: float = 0.0, z_um: float = 0.0) -> Cuff:
+def preset_cuff(name: str, nerve_diameter_um: float, angle_deg: float = 0.0,
+                z_um: float = 0.0) -> Cuff | HelixCuff:
     """The cuff of preset ``name`` around a nerve of ``nerve_diameter_um``, centred at ``z_um``, rotated by
-    ``angle_deg`` (ASCENT's pos_ang), opened as ASCENT opens expandable tube cuffs (§5.3):
-    R_in = max(r_nerve + gap, r_pre), arc = 360°·fraction·r_pre/R_in, contact arc = 360°·B/(2π(R_in + recess)),
-    contacts centred in the tube's arc (the tube turned by −(arc − contact arc)/2).
+    ``angle_deg`` (ASCENT's pos_ang: the contacts' clockwise edge), opened as ASCENT opens expandable cuffs (§5).
+
+    Tube cuffs (``kind = "tube"``, §5.3): R_in = max(r_nerve + gap, r_pre), arc = 360°·fraction·r_pre/R_in
+    (a full tube from 359°), contact arc = 360°·B/(2π(R_in + recess)). Tubes with wire contacts (``kind = "wire"``,
+    §5.2): R_in = max(r_nerve + gap + 2 r_wire + sep_wire, r_pre), wire arc = θ_pre·(r_pre − a)/(R_in − a) with
+    a = sep_wire + 2 r_wire (the arc length of the wire's inner edge kept). In both
+    the contacts span ``angle_deg`` .. ``angle_deg`` + contact arc and the tube is turned by −(arc − contact arc)/2
+    (ASCENT's Rot_def), centring them in its arc. Helical cuffs (``kind = "helix"``, §5.1): see `HelixCuff`.
 
     Parameters
     ----------
     name : str
         Preset name (`cuff_presets`).
     nerve_diameter_um : float
-        Nerve diameter (µm).
+        Nerve diameter (µm; for a non-circular nerve twice its reach from the axis).
     angle_deg : float, optional
         Rotation about the nerve axis (degrees).
     z_um : float, optional
@@ -719,45 +794,77 @@ def preset_cuff(name: str, nerve_diameter_um: float, angle_deg: float = 0.0, z_u
 
     Returns
     -------
-    Cuff
-        The opened cuff.
+    Cuff or HelixCuff
+        The opened cuff; ParameterError (``cuff.preset``) if the nerve needs more room than a cuff that does not
+        expand has.
     """
     presets = cuff_presets()
     if name not in presets:
         raise ParameterError("cuff.preset", f"cuff.preset={name!r}: unknown; known: {', '.join(presets)}")
     p = presets[name]
     _number("cuff.angle_deg", angle_deg, positive=False)
+    r_nerve = nerve_diameter_um / 2
     if p["kind"] == "helix":
-        return _preset_helix(p, nerve_diameter_um, angle_deg, z_um)
-    r_need = nerve_diameter_um / 2 + p["gap_um"]
-    if r_need > p["r_cuff_in_pre_um"] and not p["expandable"]:
-        raise ParameterError("cuff.preset", f"cuff.preset={name!r}: inner radius {p['r_cuff_in_pre_um']:g} um is "
-                                            f"smaller than the nerve needs ({r_need:g} um) and it does not expand")
-    r_in = max(r_need, p["r_cuff_in_pre_um"])
-    arc = min(360.0, 360.0 * p["percent_circ_cuff_pre"] * p["r_cuff_in_pre_um"] / r_in)
-    contact_arc = min(arc, 360.0 * p["contact_arc_um"] / (2 * math.pi * (r_in + p["recess_um"])))
-    contacts = tuple(CuffContact(z_um=sign * p["pitch_um"] / 2, width_um=p["contact_width_um"], arc_deg=contact_arc,
-                                 thickness_um=p["contact_thickness_um"], recess_um=p["recess_um"],
-                                 start_deg=(arc - contact_arc) / 2) for sign in p["contact_z_sign"])
+        return _preset_helix(name, p, r_nerve, angle_deg, z_um)
+    wire = p["kind"] == "wire"
+    # the wire sits in the lumen: ASCENT's offset (2 r_wire + sep_wire) between nerve gap and tube
+    r_in = _opened_radius(name, p, r_nerve + p["gap_um"] + (2 * p["wire_radius_um"] + p["wire_gap_um"] if wire else 0))
+    arc = 360.0 * p["percent_circ_cuff_pre"] * p["r_cuff_in_pre_um"] / r_in
+    arc = 360.0 if arc >= 359 else arc  # TubeCuff builds a full tube from 359°
+    if wire:
+        a = p["wire_gap_um"] + 2 * p["wire_radius_um"]  # the arc length of the wire's inner edge is kept
+        contact_arc = p["wire_arc_pre_deg"] * (p["r_cuff_in_pre_um"] - a) / (r_in - a)
+        contacts = tuple(WireContact(z_um=sign * p["pitch_um"] / 2, wire_radius_um=p["wire_radius_um"],
+                                     arc_deg=contact_arc, wall_gap_um=p["wire_gap_um"],
+                                     start_deg=(arc - contact_arc) / 2)
+                         for sign in p["contact_z_sign"])
+    else:
+        contact_arc = min(arc, 360.0 * p["contact_arc_um"] / (2 * math.pi * (r_in + p["recess_um"])))
+        contacts = tuple(CuffContact(z_um=sign * p["pitch_um"] / 2, width_um=p["contact_width_um"],
+                                     arc_deg=contact_arc, thickness_um=p["contact_thickness_um"],
+                                     recess_um=p["recess_um"], start_deg=(arc - contact_arc) / 2)
+                         for sign in p["contact_z_sign"])
     return Cuff(inner_radius_um=r_in, thickness_um=p["thickness_um"], length_um=p["length_um"], z_um=z_um,
                 contacts=contacts, angle_deg=angle_deg - (arc - contact_arc) / 2, arc_deg=arc)
 
 
-def _preset_helix(p: dict, nerve_diameter_um: float, angle_deg: float, z_um: float) -> HelixCuff:
-    """ASCENT's LivaNova2000 expressions (§5.1): the helix opens to r_nerve + gap keeping its arc length, and is
-    turned by ``angle_deg`` + corr so the contact centre stays at 90° + ``angle_deg``."""
+def _opened_radius(name: str, p: dict, r_need: float) -> float:
+    """Inner radius of preset ``p`` around a nerve that needs ``r_need`` µm: max(r_need, r_pre) if it expands."""
+    if r_need > p["r_cuff_in_pre_um"] and not p["expandable"]:
+        raise ParameterError("cuff.preset", f"cuff.preset={name!r}: inner radius {p['r_cuff_in_pre_um']:g} um is "
+                                            f"smaller than the nerve needs ({r_need:g} um) and it does not expand; "
+                                            "choose a wider or an expandable cuff")
+    return max(r_need, p["r_cuff_in_pre_um"])
+
+
+def _preset_helix(name: str, p: dict, r_nerve: float, angle_deg: float, z_um: float) -> HelixCuff:
+    """ASCENT's helical presets (§5.1), opened to r_nerve + gap keeping an arc length (turns shrink):
+    ``opening = "centre_line"`` (LivaNova2000): the centre line's, from a reference inner diameter switched by the
+    nerve size, the band over fixed fractions of the turns; ``"inner_face"`` (LivaNova2000_v2): the inner face's,
+    from r_pre, for the silicone and the platinum band (centred on the helix) each. Turned by ``angle_deg`` + corr
+    so the contact centre stays at 90° + ``angle_deg``."""
     gap, pitch, thk = p["gap_um"], p["pitch_um"], p["thickness_um"]
-    r_need = nerve_diameter_um / 2 + gap
-    r_in = max(r_need, p["r_cuff_in_pre_um"])
-    inner_d = p["id_small_um"] if r_need < p["id_switch_radius_um"] else p["id_large_um"]
-    turns = p["turns_pre"] if r_need < p["r_cuff_in_pre_um"] else p["turns_pre"] * math.sqrt(
-        (pitch**2 + (math.pi * (inner_d + thk))**2) / (pitch**2 + (math.pi * (2 * r_need + thk))**2))
-    corr = 450.0 - 180.0 * turns  # 360 (0.75 - 0.3 rev + 0.2 (2.5 - rev)): contact centre kept at 90 deg
+    r_need = r_nerve + gap
+    r_pre = p["r_cuff_in_pre_um"]
+    r_in = _opened_radius(name, p, r_need)
+    if p["opening"] == "centre_line":
+        inner_d = p["id_small_um"] if r_need < p["id_switch_radius_um"] else p["id_large_um"]
+        turns = p["turns_pre"] if r_need < r_pre else p["turns_pre"] * math.sqrt(
+            (pitch**2 + (math.pi * (inner_d + thk))**2) / (pitch**2 + (math.pi * (2 * r_need + thk))**2))
+        contact_from, contact_to = p["contact_from"], p["contact_to"]
+    else:
+        def opened(turns_pre):  # turns of a helix of the same arc length at r_in
+            return turns_pre * math.hypot(pitch, 2 * math.pi * r_pre) / math.hypot(pitch, 2 * math.pi * r_in)
+        turns, band = opened(p["turns_pre"]), opened(p["contact_deg_pre"] / 360)
+        contact_from, contact_to = 0.5 - band / turns / 2, 0.5 + band / turns / 2
+    # LivaNova2000: 360 (0.75 - 0.3 rev + 0.2 (2.5 - rev)); LivaNova2000_v2: 90 - 180 rev, the same modulo 360;
+    # both keep the contact centre (mid-helix) at 90 deg
+    corr = 450.0 - 180.0 * turns
     return HelixCuff(inner_radius_um=r_in, thickness_um=thk, width_um=p["width_um"], pitch_um=pitch, turns=turns,
                      centres_um=tuple(z_um + sign * p["separation_um"] / 2 for sign in p["contact_z_sign"]),
                      start_deg=angle_deg + corr, contact_width_um=p["contact_width_um"],
-                     contact_thickness_um=p["contact_thickness_um"], contact_from=p["contact_from"],
-                     contact_to=p["contact_to"], fill_radius_um=r_in + thk + p["fill_thickness_um"],
+                     contact_thickness_um=p["contact_thickness_um"], contact_from=contact_from,
+                     contact_to=contact_to, fill_radius_um=r_in + thk + p["fill_thickness_um"],
                      fill_length_um=turns * pitch + p["width_um"] + 2 * p["fill_thickness_um"])
 
 
