@@ -19,7 +19,7 @@ import numpy as np
 from ..errors import ParameterError
 from .shapes import Circle, Ellipse
 from .solve import perfect_insulator
-from .spec import FieldSpec, HelixCuff, WireContact
+from .spec import FieldSpec, HelixCuff, UCuff, WireContact
 
 MM = 1e-3  # µm -> mm
 HELIX_GAP_ELEMENTS = 22.0  # tetrahedra per h_contact² of a helix's inner face (fitted to the Yoo mesh: 845 k elements)
@@ -118,6 +118,13 @@ def estimate_size(spec: FieldSpec) -> dict:
             per_length(surfaces + tube(c.inner_radius_um, c.fill_radius_um)) - per_length(surfaces))
         inner_area = 2 * np.pi * c.inner_radius_um * c.turns * c.width_um * MM**2
         elements += len(c.centres_um) * HELIX_GAP_ELEMENTS * inner_area / (m.h_contact_um * MM) ** 2
+    elif isinstance(c, UCuff):  # as a tube of its radii, and each U-band resolved across its thickness
+        walls = tube(c.inner_radius_um, c.outer_radius_um)
+        elements += c.length_um * MM * (per_length(surfaces + walls) - per_length(surfaces))
+        r_band = c.inner_radius_um + c.recess_um + c.contact_thickness_um / 2
+        volume = (np.pi * r_band + 2 * c.tangent_um) * c.contact_thickness_um * c.contact_width_um
+        elements += len(c.contacts_um) * volume * MM**3 / (0.2026 * min(m.h_contact_um, c.contact_thickness_um)**3
+                                                          * MM**3)
     elif c is not None:  # the tube's faces over its length, and each metal band resolved across its thickness
         walls = tube(c.inner_radius_um, c.inner_radius_um + c.thickness_um)
         elements += c.length_um * MM * (per_length(surfaces + walls) - per_length(surfaces))
@@ -269,6 +276,51 @@ def _helix_parts(spec: FieldSpec, nerve):
     return fill, insulator, conductor, None, outline
 
 
+def _u_parts(spec: FieldSpec, nerve):
+    """(fill, insulator, conductor, recess, fill cylinder) of a U-shaped cuff (§5.4, `UCuff`), built unrotated and
+    turned by the cuff's angle."""
+    from netgen.occ import Axis, Box, Cylinder, Glue, Pnt, Z
+
+    c = spec.cuff
+
+    def lumen(offset, z0, length):  # the lumen's outline grown by ``offset`` (µm), extruded over z0..z0+length
+        r = c.inner_radius_um + offset
+        solid = Cylinder(Pnt(0, 0, z0 * MM), Z, r=r * MM, h=length * MM)
+        if c.tangent_um > 0:
+            solid = solid + Box(Pnt(0, -r * MM, z0 * MM), Pnt(c.tangent_um * MM, r * MM, (z0 + length) * MM))
+        return solid
+
+    z0 = c.z_um - c.length_um / 2
+    metal, recess = [], []
+    for dz in c.contacts_um:
+        ez0 = c.z_um + dz - c.contact_width_um / 2
+        inner = lumen(c.recess_um, ez0, c.contact_width_um)
+        metal.append(lumen(c.recess_um + c.contact_thickness_um, ez0, c.contact_width_um) - inner)
+        if c.recess_um > 0:
+            recess.append(inner - lumen(0, ez0, c.contact_width_um))
+    conductor = Glue(metal) if len(metal) > 1 else metal[0]
+    recess_solid = (Glue(recess) if len(recess) > 1 else recess[0]) if recess else None
+    reach = c.outer_x_um + c.outer_radius_um  # the slit runs from the axis out through the wall
+    slit = Box(Pnt(0, -c.slit_um / 2 * MM, z0 * MM), Pnt(reach * MM, c.slit_um / 2 * MM, (z0 + c.length_um) * MM))
+    outer = Cylinder(Pnt(c.outer_x_um * MM, c.outer_y_um * MM, z0 * MM), Z, r=c.outer_radius_um * MM,
+                     h=c.length_um * MM)
+    insulator = outer - lumen(0, z0, c.length_um) - slit - conductor
+    if recess_solid is not None:
+        insulator = insulator - recess_solid
+    fz0 = z0 - c.fill_thickness_um
+    outline = Cylinder(Pnt(c.outer_x_um * MM, c.outer_y_um * MM, fz0 * MM), Z, r=c.fill_radius_um * MM,
+                       h=(c.length_um + 2 * c.fill_thickness_um) * MM)
+
+    def turn(solid):
+        return None if solid is None else solid.Rotate(Axis((0, 0, 0), Z), c.angle_deg)
+
+    insulator, conductor, recess_solid, outline = map(turn, (insulator, conductor, recess_solid, outline))
+    fill = outline - nerve - insulator - conductor
+    if recess_solid is not None:
+        fill = fill - recess_solid
+    return _fine_gap(fill, spec), insulator, conductor, recess_solid, outline
+
+
 def _fine_gap(fill, spec: FieldSpec):
     """``fill`` with its faces on the nerve and on the cuff's inner radius meshed at ``h_contact_um``.
 
@@ -339,7 +391,8 @@ def build_mesh(spec: FieldSpec):
     outside = medium - nerve
     parts = [epi, *fascicles]
     if spec.cuff is not None:
-        parts_of = _helix_parts if isinstance(spec.cuff, HelixCuff) else _cuff_parts
+        parts_of = _helix_parts if isinstance(spec.cuff, HelixCuff) else \
+            _u_parts if isinstance(spec.cuff, UCuff) else _cuff_parts
         fill, insulator, conductor, recess, outline = parts_of(spec, nerve)
         if perfect_insulator(spec):  # a void: its faces are current-free (natural) boundaries
             insulator = None

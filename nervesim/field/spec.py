@@ -29,7 +29,8 @@ TOML keys (all lengths in µm)::
                    tube's inner face; source on its centre line at mid-angle, §1, §5.2)
     or [cuff] preset = name in models/field/cuffs.toml, angle_deg = 0, z_um = mid-length (§5; tube presets
                    (CorTec300, Purdue) resolve to the keys above, helical ones (LivaNova2000,
-                   LivaNova2000_v2) to kind = "helix" and the fields of HelixCuff)
+                   LivaNova2000_v2) to kind = "helix" and the fields of HelixCuff, U-shaped ones
+                   (MicroLeads300) to kind = "u" and the fields of UCuff)
     [mesh]         order = 2, h_far_um = 1600, h_nerve_um = 200, h_contact_um = 50, grading = 0.3
 
 Basis (contact) order: the point contacts, then the cuff contacts.
@@ -306,6 +307,86 @@ class HelixCuff:
 
 
 @dataclass(frozen=True)
+class UCuff:
+    """A U-shaped cuff (ASCENT's uCuff + uContact, §5.4), before rotation: the lumen is the circle of
+    ``inner_radius_um`` about the nerve axis united with the channel 0 <= x <= ``tangent_um``, |y| <= inner radius;
+    the silicone is the circle of ``outer_radius_um`` about (``outer_x_um``, ``outer_y_um``) minus the lumen and a
+    slit of width ``slit_um`` along y = 0 toward +x; each platinum U-band lines the lumen ``recess_um`` behind its
+    surface (the recess is ``recess``), open at x = ``tangent_um``. A fill cylinder about the outer centre holds it
+    all. The whole part is turned by ``angle_deg`` about the axis.
+
+    Attributes
+    ----------
+    inner_radius_um, outer_radius_um, tangent_um, slit_um : float
+        Lumen radius, outer radius, channel length and slit width (µm).
+    outer_x_um, outer_y_um : float
+        Centre of the outer circle (and of the fill) before rotation (µm).
+    length_um, z_um : float
+        Length and centre along the nerve (µm).
+    contacts_um : tuple of float
+        Centre of each contact from the cuff centre (µm), one basis each.
+    contact_width_um, contact_thickness_um, recess_um : float
+        Axial width, thickness and depth behind the lumen's surface of each U-band (µm).
+    fill_thickness_um : float
+        The fill cylinder reaches this far beyond the outer circle and each end (µm).
+    angle_deg : float
+        Rotation about the nerve axis (degrees; the contacts' bottom at 180° + angle_deg).
+    """
+
+    inner_radius_um: float
+    outer_radius_um: float
+    tangent_um: float
+    slit_um: float
+    outer_x_um: float
+    outer_y_um: float
+    length_um: float
+    z_um: float
+    contacts_um: tuple[float, ...]
+    contact_width_um: float
+    contact_thickness_um: float
+    recess_um: float
+    fill_thickness_um: float
+    angle_deg: float = 0.0
+
+    @property
+    def contacts(self) -> tuple[float, ...]:
+        """One contact per entry of ``contacts_um``."""
+        return self.contacts_um
+
+    @property
+    def arc_deg(self) -> float:
+        """360: the cuff surrounds the nerve, as ``arc_deg`` of `Cuff`."""
+        return 360.0
+
+    @property
+    def thickness_um(self) -> float:
+        """Outer minus inner radius (µm), as ``thickness_um`` of `Cuff` (the U's outline is not a tube)."""
+        return self.outer_radius_um - self.inner_radius_um
+
+    @property
+    def fill_radius_um(self) -> float:
+        """Radius of the fill cylinder about the outer centre (µm)."""
+        return self.outer_radius_um + self.fill_thickness_um
+
+    def source_um(self, k: int) -> tuple[float, float, float]:
+        """Where contact ``k``'s current enters (§1, §5.4): the bottom of the U, mid-thickness of the metal.
+
+        Parameters
+        ----------
+        k : int
+            Contact index.
+
+        Returns
+        -------
+        tuple of float
+            (x, y, z) µm.
+        """
+        r = self.inner_radius_um + self.recess_um + self.contact_thickness_um / 2
+        a = math.radians(self.angle_deg + 180.0)
+        return (r * math.cos(a), r * math.sin(a), self.z_um + self.contacts_um[k])
+
+
+@dataclass(frozen=True)
 class MeshSettings:
     """Discretisation of a model.
 
@@ -351,8 +432,9 @@ class FieldSpec:
         Overrides by function (keys of ``FUNCTIONS``): material name, scalar or [σx, σy, σz] S/m.
     mesh : MeshSettings
         Element order and mesh sizes.
-    cuff : Cuff, HelixCuff or None
-        Silicone tube with ring/ribbon contacts, or helical cuffs (one basis each, after the point contacts).
+    cuff : Cuff, HelixCuff, UCuff or None
+        Silicone tube with ring/ribbon or wire contacts, helical cuffs, or a U-shaped cuff (one basis per contact,
+        after the point contacts).
     """
 
     fascicles: tuple[Circle | Ellipse | Polygon, ...]
@@ -365,7 +447,7 @@ class FieldSpec:
     perineurium_resistivity_ohm_m: float = 1149.0
     materials: dict[str, Any] = field(default_factory=dict)
     mesh: MeshSettings = MeshSettings()
-    cuff: Cuff | HelixCuff | None = None
+    cuff: Cuff | HelixCuff | UCuff | None = None
 
     def __post_init__(self) -> None:
         if (self.nerve_diameter_um is None) == (self.nerve_shape is None):
@@ -438,6 +520,8 @@ class FieldSpec:
         c = self.cuff
         if isinstance(c, HelixCuff):
             return self._check_helix(r_nerve)
+        if isinstance(c, UCuff):
+            return self._check_u(r_nerve)
         for name in ("inner_radius_um", "thickness_um", "length_um", "z_um"):
             _number(f"cuff.{name}", getattr(c, name))
         _number("cuff.angle_deg", c.angle_deg, positive=False)
@@ -515,6 +599,41 @@ class FieldSpec:
             if k and abs(zc - c.centres_um[k - 1]) < c.fill_length_um:
                 raise ParameterError(f"cuff.centres_um[{k}]", f"cuff.centres_um[{k}]: the fills of helices {k - 1} "
                                                               f"and {k} overlap; move them apart")
+
+    def _check_u(self, r_nerve: float) -> None:
+        c = self.cuff
+        for f in dataclasses.fields(c):
+            if f.name in ("tangent_um", "recess_um"):
+                _number(f"cuff.{f.name}", getattr(c, f.name), allow_zero=True)
+            elif f.name in ("outer_x_um", "outer_y_um", "angle_deg"):
+                _number(f"cuff.{f.name}", getattr(c, f.name), positive=False)
+            elif f.name != "contacts_um":
+                _number(f"cuff.{f.name}", getattr(c, f.name))
+        if c.inner_radius_um <= r_nerve:
+            raise ParameterError("cuff.inner_radius_um",
+                                 f"cuff.inner_radius_um={c.inner_radius_um:g}: the U's lumen must be wider than the "
+                                 f"nerve (reaching {r_nerve:g} um from the axis)")
+        band = c.inner_radius_um + c.recess_um + c.contact_thickness_um  # the metal's outer offset of the lumen
+        reach = max(band + c.outer_x_um, *(math.hypot(c.tangent_um - c.outer_x_um, band + s * c.outer_y_um)
+                                           for s in (-1, 1)))
+        if reach >= c.outer_radius_um or c.slit_um >= 2 * c.inner_radius_um:
+            raise ParameterError("cuff", "cuff: the U-bands (lumen + recess + thickness) must lie inside the outer "
+                                         "circle, and the slit must be narrower than the lumen")
+        if not c.contacts_um:
+            raise ParameterError("cuff.contacts_um", "cuff.contacts_um: give one z per contact")
+        half = c.length_um / 2
+        for k, z in enumerate(c.contacts_um):
+            _number(f"cuff.contacts_um[{k}]", z, positive=False)
+            if abs(z) + c.contact_width_um / 2 >= half or \
+                    (k and abs(z - c.contacts_um[k - 1]) < c.contact_width_um):
+                raise ParameterError(f"cuff.contacts_um[{k}]", f"cuff.contacts_um[{k}]={z:g}: contact {k} reaches "
+                                                               "beyond the cuff or overlaps the one before")
+        fill_reach = math.hypot(c.outer_x_um, c.outer_y_um) + c.fill_radius_um
+        fill_half = half + c.fill_thickness_um
+        if fill_reach >= self.medium_radius_um or c.z_um - fill_half <= 0 or \
+                c.z_um + fill_half >= self.medium_length_um:
+            raise ParameterError("cuff", "cuff: the U-cuff and its fill must lie inside the medium cylinder (radius "
+                                         f"{self.medium_radius_um:g} um, z in (0, {self.medium_length_um:g}) um)")
 
     @property
     def nerve(self) -> Circle | Ellipse | Polygon:
@@ -609,6 +728,7 @@ class FieldSpec:
                 "mesh": dataclasses.asdict(self.mesh)} | \
             ({} if self.cuff is None else
              {"cuff": {"kind": "helix"} | dataclasses.asdict(self.cuff)} if isinstance(self.cuff, HelixCuff) else
+             {"cuff": {"kind": "u"} | dataclasses.asdict(self.cuff)} if isinstance(self.cuff, UCuff) else
              {"cuff": {k: v for k, v in dataclasses.asdict(self.cuff).items() if k != "contacts"}
               | {"contact": [({"shape": "wire"} if isinstance(e, WireContact) else {}) | dataclasses.asdict(e)
                              for e in self.cuff.contacts]}})
@@ -683,14 +803,15 @@ class FieldSpec:
             cuff = preset_cuff(data["cuff"]["preset"], 2 * reach,
                                data["cuff"].get("angle_deg", 0.0),
                                data["cuff"].get("z_um", _number("medium.length_um", medium.get("length_um")) / 2))
-        elif "cuff" in data and data["cuff"].get("kind") == "helix":
-            table = {k: v for k, v in data["cuff"].items() if k != "kind"}
-            names = tuple(f.name for f in dataclasses.fields(HelixCuff))
+        elif "cuff" in data and data["cuff"].get("kind") in ("helix", "u"):
+            kind = HelixCuff if data["cuff"]["kind"] == "helix" else UCuff
+            table = {k: tuple(v) if isinstance(v, list) else v for k, v in data["cuff"].items() if k != "kind"}
+            names = tuple(f.name for f in dataclasses.fields(kind))
             _known_keys("cuff", table, names)
-            for k in names:
-                if k not in table:
-                    raise ParameterError(f"cuff.{k}", f"cuff.{k}: missing")
-            cuff = HelixCuff(**(table | {"centres_um": tuple(table["centres_um"])}))
+            for f in dataclasses.fields(kind):
+                if f.name not in table and f.default is dataclasses.MISSING:
+                    raise ParameterError(f"cuff.{f.name}", f"cuff.{f.name}: missing")
+            cuff = kind(**table)
         elif "cuff" in data:
             table = dict(data["cuff"])
             fixed = ("inner_radius_um", "thickness_um", "length_um", "z_um")
@@ -770,12 +891,13 @@ def cuff_presets() -> dict[str, dict]:
 
 
 def preset_cuff(name: str, nerve_diameter_um: float, angle_deg: float = 0.0,
-                z_um: float = 0.0) -> Cuff | HelixCuff:
+                z_um: float = 0.0) -> Cuff | HelixCuff | UCuff:
     """The cuff of preset ``name`` around a nerve of ``nerve_diameter_um``, centred at ``z_um``, rotated by
     ``angle_deg`` (ASCENT's pos_ang: the contacts' clockwise edge), opened as ASCENT opens expandable cuffs (§5).
 
     Tube cuffs (``kind = "tube"``, §5.3): R_in = max(r_nerve + gap, r_pre), arc = 360°·fraction·r_pre/R_in
-    (a full tube from 359°), contact arc = 360°·B/(2π(R_in + recess)). Tubes with wire contacts (``kind = "wire"``,
+    (a full tube from 359°), contact arc = 360°·B/(2π(R_in + recess)). U cuffs (``kind = "u"``, §5.4, `UCuff`) do
+    not open: the nerve must fit with its gap. Tubes with wire contacts (``kind = "wire"``,
     §5.2): R_in = max(r_nerve + gap + 2 r_wire + sep_wire, r_pre), wire arc = θ_pre·(r_pre − a)/(R_in − a) with
     a = sep_wire + 2 r_wire (the arc length of the wire's inner edge kept). In both
     the contacts span ``angle_deg`` .. ``angle_deg`` + contact arc and the tube is turned by −(arc − contact arc)/2
@@ -794,7 +916,7 @@ def preset_cuff(name: str, nerve_diameter_um: float, angle_deg: float = 0.0,
 
     Returns
     -------
-    Cuff or HelixCuff
+    Cuff, HelixCuff or UCuff
         The opened cuff; ParameterError (``cuff.preset``) if the nerve needs more room than a cuff that does not
         expand has.
     """
@@ -806,6 +928,13 @@ def preset_cuff(name: str, nerve_diameter_um: float, angle_deg: float = 0.0,
     r_nerve = nerve_diameter_um / 2
     if p["kind"] == "helix":
         return _preset_helix(name, p, r_nerve, angle_deg, z_um)
+    if p["kind"] == "u":
+        return UCuff(inner_radius_um=_opened_radius(name, p, r_nerve + p["gap_um"]),
+                     outer_radius_um=p["outer_radius_um"], tangent_um=p["tangent_um"], slit_um=p["slit_um"],
+                     outer_x_um=p["outer_x_um"], outer_y_um=p["outer_y_um"], length_um=p["length_um"], z_um=z_um,
+                     contacts_um=tuple(sign * p["pitch_um"] / 2 for sign in p["contact_z_sign"]),
+                     contact_width_um=p["contact_width_um"], contact_thickness_um=p["contact_thickness_um"],
+                     recess_um=p["recess_um"], fill_thickness_um=p["fill_thickness_um"], angle_deg=angle_deg)
     wire = p["kind"] == "wire"
     # the wire sits in the lumen: ASCENT's offset (2 r_wire + sep_wire) between nerve gap and tube
     r_in = _opened_radius(name, p, r_nerve + p["gap_um"] + (2 * p["wire_radius_um"] + p["wire_gap_um"] if wire else 0))
