@@ -309,11 +309,11 @@ class HelixCuff:
 @dataclass(frozen=True)
 class UCuff:
     """A U-shaped cuff (ASCENT's uCuff + uContact, §5.4), before rotation: the lumen is the circle of
-    ``inner_radius_um`` about the nerve axis united with the channel 0 <= x <= ``tangent_um``, |y| <= inner radius;
-    the silicone is the circle of ``outer_radius_um`` about (``outer_x_um``, ``outer_y_um``) minus the lumen and a
-    slit of width ``slit_um`` along y = 0 toward +x; each platinum U-band lines the lumen ``recess_um`` behind its
-    surface (the recess is ``recess``), open at x = ``tangent_um``. A fill cylinder about the outer centre holds it
-    all. The whole part is turned by ``angle_deg`` about the axis.
+    ``inner_radius_um`` about the nerve axis united with the channel ``0 <= x <= tangent_um``,
+    ``abs(y) <= inner_radius_um``; the silicone is the circle of ``outer_radius_um`` about (``outer_x_um``,
+    ``outer_y_um``) minus the lumen and a slit of width ``slit_um`` along y = 0 toward +x; each platinum U-band
+    lines the lumen ``recess_um`` behind its surface (the recess is ``recess``), open at x = ``tangent_um``. A fill
+    cylinder about the outer centre holds it all. The whole part is turned by ``angle_deg`` about the axis.
 
     Attributes
     ----------
