@@ -23,6 +23,9 @@ from .spec import FieldSpec, HelixCuff, UCuff, WireContact
 
 MM = 1e-3  # µm -> mm
 HELIX_GAP_ELEMENTS = 22.0  # tetrahedra per h_contact² of a helix's inner face (fitted to the Yoo mesh: 845 k elements)
+# tetrahedra per h_contact² of each face of a tube cuff's thin gap (`_fine_gap`); fitted to four meshes (ribbon and
+# wire contacts, nerves 0.5–1.6 mm, h_contact 50 µm: 73–143 k elements, 6.5–12.2 each): within 25 %
+TUBE_GAP_ELEMENTS = 9.0
 
 
 POLYGON_FACE_H = 2.3  # × mean edge: netgen's element size on a polygon's narrow flat faces (measured, 48-gon)
@@ -68,9 +71,10 @@ def estimate_size(spec: FieldSpec) -> dict:
     ten netgen meshes (nerves 1.2–3.3 mm, h 150–400 µm, grading 0.3–0.5: all within 25 %). An ellipse counts as
     the circle of its area for the 0.42 × radius; a polygon's flat faces are meshed at most 2.3 × its mean edge
     (netgen's elements on narrow faces; measured 152 µm on 65 µm faces); distances are to the true outline. Point
-    contacts add little (measured: 1.5 % per contact) and are left out; a cuff adds its tube faces over its length
-    and its metal bands meshed across their thickness. Memory: 2.5 kB per unknown (measured 1.7–2.1 kB with CG +
-    BDDC) plus 0.3 GB for the process.
+    contacts add little (measured: 1.5 % per contact) and are left out; a cuff adds its tube faces over its length,
+    the faces of its thin saline gap meshed at ``h_contact_um`` (``TUBE_GAP_ELEMENTS``, ``HELIX_GAP_ELEMENTS``) and
+    its metal (bands, wires, U-bands) meshed across its thickness. Memory: 2.5 kB per unknown (measured 1.7–2.1 kB
+    with CG + BDDC) plus 0.3 GB for the process.
     
     Parameters
     ----------
@@ -125,9 +129,11 @@ def estimate_size(spec: FieldSpec) -> dict:
         volume = (np.pi * r_band + 2 * c.tangent_um) * c.contact_thickness_um * c.contact_width_um
         elements += len(c.contacts_um) * volume * MM**3 / (0.2026 * min(m.h_contact_um, c.contact_thickness_um)**3
                                                           * MM**3)
-    elif c is not None:  # the tube's faces over its length, and each metal band resolved across its thickness
+    elif c is not None:  # the tube's faces over its length, the gap's faces, each metal resolved across its thickness
         walls = tube(c.inner_radius_um, c.inner_radius_um + c.thickness_um)
         elements += c.length_um * MM * (per_length(surfaces + walls) - per_length(surfaces))
+        gap_radii = c.inner_radius_um + (spec.nerve.diameter_um / 2 if isinstance(spec.nerve, Circle) else 0)
+        elements += TUBE_GAP_ELEMENTS * 2 * np.pi * gap_radii * c.length_um / m.h_contact_um**2
         for e in c.contacts:
             if isinstance(e, WireContact):  # a torus sector, resolved across its diameter
                 thickness = 2 * e.wire_radius_um
