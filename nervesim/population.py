@@ -184,15 +184,40 @@ class WarmStarts:
 
     @staticmethod
     def features(job: ThresholdJob, stim: Stimulation) -> tuple[float, np.ndarray]:
-        """(activating-function guess in mA, feature vector) of a prepared job (see the class docstring)."""
+        """The activating-function guess and the features of a prepared job (see the class docstring).
+
+        Parameters
+        ----------
+        job : ThresholdJob
+            The job.
+        stim : Stimulation
+            Its prepared stimulation.
+
+        Returns
+        -------
+        tuple
+            (guess in mA, feature vector of three).
+        """
         guess = activating_function_guess_mA(stim)
         ptp = float(np.ptp(stim.ve_mV[stim.fibre.node_sections]))
         width = math.log(ptp * guess) if ptp > 0 else math.nan
         return guess, np.array([math.log(job.diameter_um), width, _peak_offset(activating_function_mV(stim))])
 
     def start(self, i: int, x: np.ndarray) -> float | None:
-        """Predicted threshold / guess of job ``i`` from jobs before `known_before` (i), waiting for them;
-        None when no similar fibre has a threshold."""
+        """Predicted threshold / guess of job ``i`` from the jobs before `known_before` (i), waiting for them.
+
+        Parameters
+        ----------
+        i : int
+            The job's position.
+        x : ndarray
+            Its features (`features`).
+
+        Returns
+        -------
+        float or None
+            The predicted ratio; None when no similar fibre has a threshold.
+        """
         n = known_before(i)
         with self.changed:
             self.changed.wait_for(lambda: self.prefix >= n)
@@ -213,13 +238,31 @@ class WarmStarts:
         return math.exp(np.clip(fit[0], self.y[known[near]].min() - LOG2, self.y[known[near]].max() + LOG2))
 
     def record(self, i: int, x: np.ndarray, guess: float, result: ThresholdResult | None) -> None:
-        """Keep job ``i``'s features and threshold (the bracket's geometric centre), if it has one."""
+        """Keep job ``i``'s features and threshold (the bracket's geometric centre), if it has one.
+
+        Parameters
+        ----------
+        i : int
+            The job's position.
+        x : ndarray
+            Its features.
+        guess : float
+            Its activating-function guess (mA).
+        result : ThresholdResult or None
+            Its search's result (None: failed).
+        """
         if result is not None:
             self.x[i] = x
             self.y[i] = math.log(math.sqrt(result.bracket_mA[0] * result.bracket_mA[1]) / guess)
 
     def finish(self, i: int) -> None:
-        """Mark job ``i`` finished (with or without a threshold), waking the jobs waiting for it."""
+        """Mark job ``i`` finished (with or without a threshold), waking the jobs waiting for it.
+
+        Parameters
+        ----------
+        i : int
+            The job's position.
+        """
         with self.changed:
             self.done[i] = True
             while self.prefix < self.done.size and self.done[self.prefix]:

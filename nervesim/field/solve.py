@@ -26,7 +26,7 @@ INSULATING = 1e-9  # an insulator at most this fraction of every other conductiv
 def perfect_insulator(spec: FieldSpec) -> bool:
     """Whether the cuff insulator is solved as a perfect one: no region, its faces current-free.
 
-    True when its conductivity is at most `INSULATING` times every other conductivity (ASCENT's silicone,
+    True when its conductivity is at most ``INSULATING`` (10⁻⁹) times every other conductivity (ASCENT's silicone,
     10⁻¹² S/m, is 10⁻¹¹ of the weakest tissue): it would carry a fraction ~10⁻¹² of the current yet hold a fifth
     of a helical cuff model's elements.
 
