@@ -18,10 +18,10 @@ import numpy as np
 
 from ..errors import ParameterError
 from .shapes import Circle, Ellipse
-from .solve import perfect_insulator
-from .spec import FieldSpec, HelixCuff, UCuff, WireContact
+from .spec import FUNCTIONS, FieldSpec, HelixCuff, UCuff, WireContact
 
 MM = 1e-3  # µm -> mm
+INSULATING = 1e-9  # an insulator at most this fraction of every other conductivity is meshed as a void
 HELIX_GAP_ELEMENTS = 22.0  # tetrahedra per h_contact² of a helix's inner face (fitted to the Yoo mesh: 845 k elements)
 # tetrahedra per h_contact² of each face of a tube cuff's thin gap (`_fine_gap`); fitted to four meshes (ribbon and
 # wire contacts, nerves 0.5–1.6 mm, h_contact 50 µm: 73–143 k elements, 6.5–12.2 each): within 25 %
@@ -30,6 +30,27 @@ TUBE_GAP_ELEMENTS = 9.0
 
 POLYGON_FACE_H = 2.3  # × mean edge: netgen's element size on a polygon's narrow flat faces (measured, 48-gon)
 FACE_TOLERANCE = 1e-4  # × h_nerve_um: how far (µm) a face's vertices may lie from an outline and still be on it
+
+
+def perfect_insulator(spec: FieldSpec) -> bool:
+    """Whether the cuff insulator is meshed as a void: no region, its faces current-free (natural boundaries).
+
+    True when its conductivity is at most ``INSULATING`` (10⁻⁹) times every other conductivity (ASCENT's silicone,
+    10⁻¹² S/m, is 10⁻¹¹ of the weakest tissue): it would carry a fraction ~10⁻¹² of the current yet hold a fifth
+    of a helical cuff model's elements.
+
+    Parameters
+    ----------
+    spec : FieldSpec
+        The model.
+
+    Returns
+    -------
+    bool
+        True for a negligible insulator conductivity.
+    """
+    weakest = min(min(spec.conductivity(f)) for f in FUNCTIONS if f != "insulator")
+    return max(spec.conductivity("insulator")) <= INSULATING * weakest
 
 
 def _classify_faces(ngmesh, spec: FieldSpec) -> None:

@@ -19,45 +19,7 @@ import numpy as np
 from .spec import FieldSpec
 
 MM = 1e-3
-OUTSIDE = ("medium", "epineurium", "fill", "insulator", "conductor", "recess")  # regions outside the fascicles
-INSULATING = 1e-9  # an insulator at most this fraction of every other conductivity is solved as a perfect one
-
-
-def perfect_insulator(spec: FieldSpec) -> bool:
-    """Whether the cuff insulator is solved as a perfect one: no region, its faces current-free.
-
-    True when its conductivity is at most ``INSULATING`` (10⁻⁹) times every other conductivity (ASCENT's silicone,
-    10⁻¹² S/m, is 10⁻¹¹ of the weakest tissue): it would carry a fraction ~10⁻¹² of the current yet hold a fifth
-    of a helical cuff model's elements.
-
-    Parameters
-    ----------
-    spec : FieldSpec
-        The model.
-
-    Returns
-    -------
-    bool
-        True for a negligible insulator conductivity.
-    """
-    weakest = min(min(spec.conductivity(f)) for f in OUTSIDE + ("endoneurium",) if f != "insulator")
-    return max(spec.conductivity("insulator")) <= INSULATING * weakest
-
-
-def outside_regions(spec: FieldSpec) -> str:
-    """The regions of the potential outside the fascicles, as a region pattern (``"medium|epineurium|..."``).
-
-    Parameters
-    ----------
-    spec : FieldSpec
-        The model.
-
-    Returns
-    -------
-    str
-        Region names joined by ``|``; without ``insulator`` when `perfect_insulator`.
-    """
-    return "|".join(f for f in OUTSIDE if not (f == "insulator" and perfect_insulator(spec)))
+OUTSIDE = "medium|epineurium|fill|insulator|conductor|recess"  # regions of the space outside the fascicles
 
 
 def layered(spec: FieldSpec) -> bool:
@@ -96,8 +58,8 @@ def make_space(mesh, spec: FieldSpec):
     # BDDC (see `solve_loads`): only vertex unknowns in the coarse (wirebasket) space ...
     kw = dict(order=spec.mesh.order, dirichlet="ground", wb_withedges=False)
     if not layered(spec):
-        return ng.Compress(ng.H1(mesh, definedon=outside_regions(spec) + "|endo_.*", **kw))
-    outside = ng.Compress(ng.H1(mesh, definedon=outside_regions(spec), **kw))
+        return ng.H1(mesh, **kw)
+    outside = ng.Compress(ng.H1(mesh, definedon=OUTSIDE, **kw))
     inside = ng.Compress(ng.H1(mesh, definedon="endo_.*", **kw))
     fes = ng.FESpace([outside, inside])
     # ... plus every unknown on a perineurium face: the layer term alone couples u_in and u_out there, so a
@@ -158,15 +120,14 @@ def assemble(mesh, spec: FieldSpec):
     fes = make_space(mesh, spec)
     a = ng.BilinearForm(fes, symmetric=True)
     pre = ng.Preconditioner(a, "bddc")  # registered before assembly: it collects the element matrices
-    sigma = mesh.MaterialCF({f: _tensor(spec.conductivity(f)) for f in OUTSIDE}
+    sigma = mesh.MaterialCF({f: _tensor(spec.conductivity(f)) for f in OUTSIDE.split("|")}
                             | {"endo_.*": _tensor(spec.conductivity("endoneurium"))})
-    outside = outside_regions(spec)
     if not layered(spec):
         u, v = fes.TnT()
-        a += (sigma * ng.grad(u)) * ng.grad(v) * ng.dx(definedon=mesh.Materials(outside + "|endo_.*"))
+        a += (sigma * ng.grad(u)) * ng.grad(v) * ng.dx
     else:
         (uo, ui), (vo, vi) = fes.TnT()
-        a += (sigma * ng.grad(uo)) * ng.grad(vo) * ng.dx(definedon=mesh.Materials(outside))
+        a += (sigma * ng.grad(uo)) * ng.grad(vo) * ng.dx(definedon=mesh.Materials(OUTSIDE))
         a += (sigma * ng.grad(ui)) * ng.grad(vi) * ng.dx(definedon=mesh.Materials("endo_.*"))
         for i, f in enumerate(spec.fascicles):
             g = MM / spec.sheet_resistance_ohm_m2(f)
