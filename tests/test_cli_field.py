@@ -322,3 +322,14 @@ def test_field_plot_with_a_polygon_fascicle(tmp_path, monkeypatch):
     _run_json(["field", str(tmp_path / "p.toml"), "--out", str(tmp_path / "p.npz"), "--json", "--plot",
                str(tmp_path / "p.png")])
     assert (tmp_path / "p.png").read_bytes()[:4] == b"\x89PNG"
+
+
+def test_threshold_without_nodes_fits_the_fibre_to_the_model(solved):
+    """Without --nodes, the fibre is ASCENT's (volume-conductor.md §7): whole internodes within the model, centred at
+    --fibre-z-um. 7.8 um MRG interpolation: ΔZ = -8.215 D² + 272.4 D - 780.2 = 844.72 um; a 12 mm model holds
+    floor(12000 / ΔZ) + 1 = 15 nodes; centred at z = 4 mm, the 8 mm within reach hold 10, made odd: 9."""
+    _, out, _ = solved
+    place = ["--field", str(out), "--x-um", "0", "--y-um", "0", "--model", "mrg-interp", "--diameter-um", "7.8", *RUN,
+             "--json"]
+    assert _run_json(["threshold", *place])["nodes"] == 15
+    assert _run_json(["threshold", *place, "--fibre-z-um", "4000"])["nodes"] == 9
