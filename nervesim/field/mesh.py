@@ -295,9 +295,7 @@ def _helix_parts(spec: FieldSpec, nerve):
                                   h=c.fill_length_um * MM))
     insulator, conductor = Glue(silicone), Glue(metal) if len(metal) > 1 else metal[0]
     for solid in (insulator, conductor):  # the faces facing the 10 µm saline gap: fine enough to resolve it
-        for face in solid.faces:  # the inner faces: every corner on the inner radius
-            if all(abs(math.hypot(v.p.x, v.p.y) / MM - r0) < 1 for v in face.vertices):
-                face.maxh = spec.mesh.h_contact_um * MM
+        _fine_faces(solid, [r0], spec.mesh.h_contact_um)
     outline = Glue(cylinders) if len(cylinders) > 1 else cylinders[0]
     fill = _fine_gap(outline - nerve - insulator - conductor, spec)
     return fill, insulator, conductor, None, outline
@@ -355,11 +353,17 @@ def _fine_gap(fill, spec: FieldSpec):
     two sides leave slivers between them (measured on the Yoo model: element quality down to 2.5e-4, on which CG +
     BDDC made no progress), equal sizes give well-shaped, flat tetrahedra (quality ≥ 0.05)."""
     radii = [spec.cuff.inner_radius_um] + ([spec.nerve.diameter_um / 2] if isinstance(spec.nerve, Circle) else [])
-    for face in fill.faces:
-        r = [math.hypot(v.p.x, v.p.y) / MM for v in face.vertices]
-        if any(all(abs(x - radius) < 1 for x in r) for radius in radii):
-            face.maxh = spec.mesh.h_contact_um * MM
+    _fine_faces(fill, radii, spec.mesh.h_contact_um)
     return fill
+
+
+def _fine_faces(solid, radii_um, h_um: float) -> None:
+    """Mesh size ``h_um`` on every face of ``solid`` whose corners all lie on one of the cylinders ``radii_um``
+    about the axis (within 1 µm)."""
+    for face in solid.faces:
+        r = [math.hypot(v.p.x, v.p.y) / MM for v in face.vertices]
+        if any(all(abs(x - radius) < 1 for x in r) for radius in radii_um):
+            face.maxh = h_um * MM
 
 
 def _prism(outline, length_mm: float):
