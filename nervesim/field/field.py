@@ -489,9 +489,7 @@ def fitting_fibre(model: str, diameter_um: float, length_um: float):
     """
     from ..fibre import build_fibre
 
-    probe = build_fibre(model, diameter_um, n_nodes=5)
-    n = int(length_um // (probe.node_z_um[1] - probe.node_z_um[0])) + 1
-    return build_fibre(model, diameter_um, n_nodes=n if n % 2 else n - 1)
+    return build_fibre(model, diameter_um, length_um=length_um)  # the same rule as any fibre given by its length
 
 
 def _versions() -> dict:
