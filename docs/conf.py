@@ -46,7 +46,7 @@ nervesim_modules = [
     "nervesim.neuron", "nervesim.validate", "nervesim.pyfibers_ref", "nervesim.errors", "nervesim.cache",
     "nervesim.solver", "nervesim.mechanism", "nervesim.membrane", "nervesim.field", "nervesim.field.spec",
     "nervesim.field.field", "nervesim.field.mesh", "nervesim.field.solve", "nervesim.field.analytic",
-    "nervesim.field.plot", "nervesim.field.shapes",
+    "nervesim.field.plot", "nervesim.field.shapes", "nervesim.field.p2",
 ]
 nervesim_checks = ["GL08", "PR01", "PR02", "PR07", "RT01", "RT03"]
 

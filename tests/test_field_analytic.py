@@ -157,8 +157,8 @@ def test_cuff_reciprocity_with_silicone_and_platinum():
     (x1, y1, z1), (x2, y2, z2) = spec.sources_um()
     import ngsolve as ng
     for x, y, z in spec.sources_um():  # each source inside its metal (§1)
-        mp = field.mesh(x * 1e-3, y * 1e-3, z * 1e-3)
-        assert field.mesh[ng.ElementId(ng.VOL, mp.nr)].mat == "conductor"
+        mp = field.ngsolve_mesh(x * 1e-3, y * 1e-3, z * 1e-3)
+        assert field.ngsolve_mesh[ng.ElementId(ng.VOL, mp.nr)].mat == "conductor"
     assert field.sample([x2], [y2], [z2], [1, 0])[0] == pytest.approx(field.sample([x1], [y1], [z1], [0, 1])[0],
                                                                       rel=1e-6)
     a = np.radians(90)  # mid-angle of contact 1 (30 + 120 / 2)

@@ -6,6 +6,7 @@ from conftest import require
 require("ngsolve")
 
 from nervesim import build_fibre  # noqa: E402
+from nervesim.errors import ParameterError  # noqa: E402
 from nervesim.field import Fascicle, FieldSpec, MeshSettings, solve_field  # noqa: E402
 from nervesim.field.spec import Cuff, CuffContact  # noqa: E402
 
@@ -40,7 +41,7 @@ def test_thin_gap_is_meshed_without_slivers(silicone):
     """Both faces of the 10 um gap carry the contact mesh size: the worst tetrahedron's quality stays above 0.1
     (0.11 measured; with the nerve's face at the nerve size it was 0.023, and 2.5e-4 on the Yoo helix, where CG +
     BDDC then stalled)."""
-    assert quality(silicone.mesh).min() > 0.1
+    assert quality(silicone.ngsolve_mesh).min() > 0.1
 
 
 def test_silicone_is_solved_as_a_perfect_insulator(silicone):
@@ -48,7 +49,11 @@ def test_silicone_is_solved_as_a_perfect_insulator(silicone):
     solved. The fields agree at fibre sites to the discretisation error of meshes that differ inside the tube
     (3.1e-4 measured, the same with 1e-7 S/m: not the tube's conduction)."""
     leaky = solve_field(tube_spec(insulator_S_m=1e-6), cache=False)
-    assert "insulator" not in silicone.mesh.GetMaterials() and "insulator" in leaky.mesh.GetMaterials()
+    assert "insulator" not in silicone.ngsolve_mesh.GetMaterials() and "insulator" in leaky.ngsolve_mesh.GetMaterials()
+    with pytest.raises(ParameterError) as err:  # a point in the silicone wall (810-1210 um) has no potential
+        silicone.sample([1100.0], [0.0], [4000.0], [1, 0])
+    assert err.value.parameter == "x_um" and "insulator" in str(err.value)
+    assert leaky.sample([1100.0], [0.0], [4000.0], [1, 0]).size == 1
     fibre = build_fibre("mrg-interp", 2.0, n_nodes=21)
     for weights in ([1, 0], [0, 1]):  # each basis (a bipolar difference would divide by a cancellation)
         a = silicone.potentials(fibre, 100, -50, weights)

@@ -196,7 +196,7 @@ def test_purdue_wires_meshed(purdue_field):
     geometric accuracy (1e-3; measured 4e-4 with 50 um elements on a 37.5 um wire); each source lies in the
     platinum, and the lumen between wire and tube (5 um inside R_in) is fill, not silicone."""
     import ngsolve as ng
-    spec, mesh = purdue_field.spec, purdue_field.mesh
+    spec, mesh = purdue_field.spec, purdue_field.ngsolve_mesh
     r_c, theta = 345 - 47.5, 288 * (317.5 - 85) / (345 - 85)
     pappus_mm3 = math.pi * 37.5**2 * 2 * math.pi * r_c * theta / 360 * 1e-9
     volume = ng.Integrate(ng.CoefficientFunction(1), mesh, definedon=mesh.Materials("conductor"))
@@ -217,7 +217,7 @@ def test_purdue_size_estimate(purdue_field):
     """The estimate made before meshing counts the thin gap's faces meshed at h_contact: within 30 % of netgen's
     element count (measured +9 %; 0.45 × before those faces were counted)."""
     from nervesim.field.mesh import estimate_size
-    assert estimate_size(purdue_field.spec)["elements"] == pytest.approx(purdue_field.mesh.ne, rel=0.3)
+    assert estimate_size(purdue_field.spec)["elements"] == pytest.approx(purdue_field.ngsolve_mesh.ne, rel=0.3)
 
 
 def test_livanova2000_v2_band_volume():
@@ -252,7 +252,7 @@ def test_microleads300_meshed(microleads_field):
     regions where the geometry puts them (channel, slit and shell: fill; silicone: no element), at points given in
     the unrotated frame and turned by 30°."""
     import ngsolve as ng
-    spec, mesh = microleads_field.spec, microleads_field.mesh
+    spec, mesh = microleads_field.spec, microleads_field.ngsolve_mesh
     r = 132.5
     for name, r0, t in (("conductor", r + 50, 20), ("recess", r, 50)):
         exact_mm3 = (math.pi * ((r0 + t)**2 - r0**2) / 2 + 2 * 255 * t) * 680 * 1e-9

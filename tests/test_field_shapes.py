@@ -310,7 +310,7 @@ def shapes_field(shapes_mesh):
     from nervesim.field.solve import solve_loads
     spec, mesh = shapes_mesh
     fes, vectors = solve_loads(mesh, spec, [[(spec.sources_um()[0], 1.0)]])
-    return Field(spec, mesh, vectors * 1e3, {}), fes, vectors[0]
+    return Field.from_solution(spec, mesh, vectors * 1e3, {}), fes, vectors[0]
 
 
 def test_layer_energy_identity_uses_the_rule_on_each_shape(shapes_field):
@@ -322,7 +322,7 @@ def test_layer_energy_identity_uses_the_rule_on_each_shape(shapes_field):
     import ngsolve as ng
 
     field, fes, vector = shapes_field
-    mesh = field.mesh
+    mesh = field.ngsolve_mesh
     gf = ng.GridFunction(fes)
     gf.vec.FV().NumPy()[:] = vector
     out, inn = gf.components
@@ -512,7 +512,7 @@ def test_elliptic_fascicle_layer_in_a_uniform_field():
                         exact.outside_mV(u, v, sqrt=ng.sqrt, where=ng.IfPos)).Compile()
     mesh = build_mesh(spec)
     fes, vectors = solve_loads(mesh, spec, [[]], boundary_mV=boundary)  # no current source: the field alone
-    field = Field(spec, mesh, vectors * 1e3, {})
+    field = Field.from_solution(spec, mesh, vectors * 1e3, {})
     rng = np.random.default_rng(2)
     t = rng.uniform(0, 2 * np.pi, 30)
     for r, reference in ((rng.uniform(0, 0.97, 30), exact.inside_mV), (rng.uniform(1.05, 2.0, 30), exact.outside_mV)):
