@@ -8,10 +8,19 @@ diameters follow a bimodal distribution (bimodal per Havton et al. 2021; the mod
 the reference gives no numbers). MRG interpolation, 51 nodes, dt 0.005 ms.
 Stimulus: LivaNova 2000 cuff, biphasic cathodic-first pulses of 250 and 500 µs per phase, over the
 clinical 0.25-3.5 mA range (Labiner & Ahern 2007).
-The medium is homogeneous anisotropic endoneurium: no perineurium, epineurium or cuff insulation,
-which in finite-element models raise thresholds substantially, so this is an upper bound on
-recruitment at a given current. Writes results/vagus_recruitment.{png,json}; about a minute.
+Two volume conductors, side by side:
+* homogeneous: anisotropic endoneurium everywhere and the cuff as bare band contacts (`Electrode.cuff`), no
+  perineurium, epineurium or insulation;
+* finite-element (``--fem``, needs the fem extra): the same nerve and fascicles with the perineurium as a thin
+  layer (ASCENT's human rule, HUMAN_VN_INHOUSE_200601: 0.03702 d + 10.5 um), epineurium, the archived LivaNova2000
+  helical cuff (silicone, platinum, saline fill, 10 um gap; volume-conductor.md §5.1) and a muscle cylinder of
+  radius 8 mm and length 30 mm, grounded outside (8 mm: a 4 mm cylinder raised thresholds 13-22 %, see
+  experiments/fem_convergence.py). Fibres are trimmed by whole internodes to the model (ASCENT's rule), centred
+  midway between the helices plus their node phase.
+Writes results/vagus_recruitment.{png,json}; about a minute, and with ``--fem`` about ten more the first time
+(the field: mesh 138 s and both solves 191 s on a 2-core machine; cached by its spec hash afterwards).
 """
+import argparse
 import json
 from pathlib import Path
 
@@ -21,6 +30,8 @@ import nervesim
 from nervesim.analyses import FibrePopulation, recruitment
 
 NERVE_UM, N_FASC, PER_FASC = 2000.0, 7, 40
+WIDTHS_MS = (0.25, 0.5)
+CURRENTS_MA = np.round(np.arange(0.0, 3.501, 0.01), 3)
 
 
 def synthetic_vagus(seed=0) -> tuple[FibrePopulation, list[tuple[float, float, float]]]:
@@ -44,47 +55,97 @@ def synthetic_vagus(seed=0) -> tuple[FibrePopulation, list[tuple[float, float, f
     return FibrePopulation(np.concatenate(xs), np.concatenate(ys), diam, rng.uniform(0, 1, n)), fascicles
 
 
+def fem_spec(fascicles, length_um: float = 30000.0):
+    """The finite-element model of the synthetic nerve (see the module docstring)."""
+    from nervesim.field.spec import FieldSpec
+    return FieldSpec.from_dict({
+        "nerve": {"diameter_um": NERVE_UM},
+        "fascicle": [{"x_um": x, "y_um": y, "diameter_um": d} for x, y, d in fascicles],
+        "perineurium": {"thickness": "HUMAN_VN_INHOUSE_200601", "resistivity_ohm_m": 1149},
+        "medium": {"material": "muscle", "radius_um": 8000, "length_um": length_um},
+        "cuff": {"preset": "LivaNova2000", "angle_deg": 0, "z_um": length_um / 2},
+        "mesh": {"order": 2, "h_far_um": 1600, "h_nerve_um": 200, "h_contact_um": 50}})
+
+
+def fem_thresholds(pop: FibrePopulation, field, waveform) -> np.ndarray:
+    """Threshold (mA) of every fibre in the field, contact 1 (z = L/2 - 4 mm) the cathode of a cathodic pulse."""
+    from nervesim.field import fitting_fibre
+    from nervesim.population import ThresholdJob, find_thresholds
+    length = field.spec.medium_length_um
+    jobs = []
+    for x, y, d, phase in zip(pop.x_um, pop.y_um, pop.diameter_um, pop.z_offset_um):
+        spacing = nervesim.load_model("mrg-interp").geometry(d)["deltax_um"]
+        fibre = fitting_fibre("mrg-interp", d, length - 2 * spacing)  # room for the node phase
+        ve = field.potentials(fibre, x, y, weights=[1, -1], fibre_z_um=length / 2 - phase * spacing)
+        jobs.append(ThresholdJob("mrg-interp", d, ve, waveform, n_nodes=fibre.n_nodes, dt_ms=0.005))
+    out = find_thresholds(jobs)
+    return np.array([o.result.threshold_mA if o.result else np.nan for o in out])
+
+
 def main():
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--fem", action="store_true", help="also the finite-element volume conductor (fem extra)")
+    args = ap.parse_args()
     pop, fascicles = synthetic_vagus()
     cuff = nervesim.Electrode.cuff("livanova2000", NERVE_UM, z_um=0.0, medium="endoneurium")
-    currents = np.round(np.arange(0.0, 3.501, 0.01), 3)
     results = {}
-    for width in (0.25, 0.5):
-        rec = recruitment("mrg-interp", pop, cuff, nervesim.Waveform.biphasic(width), currents, dt_ms=0.005)
-        results[width] = rec
-        f = rec.fraction
-        clinical = [(c, f[np.argmin(abs(currents - c))]) for c in (0.25, 0.5, 1.0, 1.5, 2.0, 3.5)]
-        print(f"{width * 1e3:.0f} us: " + ", ".join(f"{c:g} mA {100 * x:.0f} %" for c, x in clinical)
-              + f"; thresholds {np.nanmin(rec.thresholds_mA):.3f}-{np.nanmax(rec.thresholds_mA):.3f} mA"
-              + (f"; {len(rec.errors)} fibres without threshold" if rec.errors else ""))
+    for width in WIDTHS_MS:
+        rec = recruitment("mrg-interp", pop, cuff, nervesim.Waveform.biphasic(width), CURRENTS_MA, dt_ms=0.005)
+        results[("homogeneous", width)] = rec.thresholds_mA
+    field_info, sources = None, []
+    if args.fem:
+        from nervesim.field import solve_field
+        field = solve_field(fem_spec(fascicles))
+        field_info, sources = field.info, field.spec.sources_um()
+        for width in WIDTHS_MS:
+            results[("fem", width)] = fem_thresholds(pop, field, nervesim.Waveform.biphasic(width))
+    fractions = {key: np.array([np.mean(thr <= c) for c in CURRENTS_MA]) for key, thr in results.items()}
+    for (medium, width), f in fractions.items():
+        thr = results[(medium, width)]
+        clinical = [(c, f[np.argmin(abs(CURRENTS_MA - c))]) for c in (0.25, 0.5, 1.0, 1.5, 2.0, 3.5)]
+        print(f"{medium} {width * 1e3:.0f} us: " + ", ".join(f"{c:g} mA {100 * x:.0f} %" for c, x in clinical)
+              + f"; thresholds {np.nanmin(thr):.3f}-{np.nanmax(thr):.3f} mA"
+              + (f"; {int(np.sum(np.isnan(thr)))} fibres without threshold" if np.any(np.isnan(thr)) else ""))
     out = Path(__file__).parent / "results"
     out.mkdir(exist_ok=True)
     json.dump({"fascicles_um": fascicles, "diameters_um": pop.diameter_um.tolist(), "x_um": pop.x_um.tolist(),
-               "y_um": pop.y_um.tolist(), "currents_mA": currents.tolist(),
-               **{f"fraction_{w * 1e3:.0f}us": r.fraction.tolist() for w, r in results.items()},
-               **{f"thresholds_{w * 1e3:.0f}us_mA": r.thresholds_mA.tolist() for w, r in results.items()}},
-              open(out / "vagus_recruitment.json", "w"))
+               "y_um": pop.y_um.tolist(), "currents_mA": CURRENTS_MA.tolist(), "field": field_info,
+               **{f"fraction_{m}_{w * 1e3:.0f}us": f.tolist() for (m, w), f in fractions.items()},
+               **{f"thresholds_{m}_{w * 1e3:.0f}us_mA": [None if np.isnan(t) else t for t in thr.tolist()]
+                  for (m, w), thr in results.items()}},
+              open(out / "vagus_recruitment.json", "w"), indent=0)
+    plot(pop, fascicles, results, fractions, sources, out / "vagus_recruitment.png")
+
+
+def plot(pop, fascicles, results, fractions, sources, path):
     import matplotlib
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
-    fig, ax = plt.subplots(1, 2, figsize=(11, 4.3))
+    fem = any(m == "fem" for m, _ in results)
+    fig, ax = plt.subplots(1, 3 if fem else 2, figsize=(16 if fem else 11, 4.3))
     ax[0].axvspan(0.25, 3.5, color="0.92", label="clinical range")
-    for w, r in results.items():
-        ax[0].plot(currents, 100 * r.fraction, label=f"{w * 1e3:.0f} us biphasic")
+    for (medium, w), f in fractions.items():
+        ax[0].plot(CURRENTS_MA, 100 * f, ls="-" if medium == "fem" else "--",
+                   label=f"{w * 1e3:.0f} us biphasic, {'finite-element' if medium == 'fem' else 'homogeneous'}")
     ax[0].set(xlabel="current (mA)", ylabel="myelinated fibres activated (%)", xscale="log", xlim=(0.02, 3.5),
-              title="synthetic human cervical vagus, LivaNova-like cuff")
-    ax[0].legend(fontsize=8)
-    for x, y, d in fascicles:
-        ax[1].add_patch(plt.Circle((x, y), d / 2, fill=False, color="0.5"))
-    ax[1].add_patch(plt.Circle((0, 0), NERVE_UM / 2, fill=False, color="k"))
-    sc = ax[1].scatter(pop.x_um, pop.y_um, c=np.log10(results[0.25].thresholds_mA), s=3 * pop.diameter_um,
-                       cmap="viridis")
-    fig.colorbar(sc, ax=ax[1], label="log10 threshold at 250 us (mA)")
-    ax[1].set(aspect="equal", xlim=(-1100, 1100), ylim=(-1100, 1100), xlabel="x (um)", ylabel="y (um)",
-              title="fascicles and fibres (size = diameter)")
-    fig.tight_layout()
-    fig.savefig(out / "vagus_recruitment.png", dpi=110)
-
+              title="synthetic human cervical vagus, LivaNova2000 cuff")
+    ax[0].legend(fontsize=7)
+    maps = [("homogeneous", "homogeneous medium")] + ([("fem", "finite-element model")] if fem else [])
+    vmin = np.log10(np.nanmin([np.nanmin(results[(m, 0.25)]) for m, _ in maps]))
+    vmax = np.log10(np.nanmax([np.nanmax(results[(m, 0.25)]) for m, _ in maps]))
+    for a, (medium, title) in zip(ax[1:], maps):
+        for x, y, d in fascicles:
+            a.add_patch(plt.Circle((x, y), d / 2, fill=False, color="0.5"))
+        a.add_patch(plt.Circle((0, 0), NERVE_UM / 2, fill=False, color="k"))
+        sc = a.scatter(pop.x_um, pop.y_um, c=np.log10(results[(medium, 0.25)]), s=3 * pop.diameter_um,
+                       cmap="viridis", vmin=vmin, vmax=vmax)
+        a.set(aspect="equal", xlim=(-1100, 1100), ylim=(-1100, 1100), xlabel="x (um)", ylabel="y (um)",
+              title=f"thresholds at 250 us, {title}\n(size = diameter" + ("; x: contact sources)" if
+                                                                         medium == "fem" else ")"))
+        if medium == "fem":
+            a.plot([p[0] for p in sources], [p[1] for p in sources], "rx")
+    fig.colorbar(sc, ax=list(ax[1:]), label="log10 threshold (mA)")
+    fig.savefig(path, dpi=110, bbox_inches="tight")
 
 if __name__ == "__main__":
     main()

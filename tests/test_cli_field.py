@@ -73,6 +73,7 @@ def test_field_command_reports_and_caches(solved, tmp_path):
     field = Field.load(out)
     assert report["spec_hash"] == field.info["spec_hash"] == field.spec.hash()
     assert report["unknowns"] == field.info["unknowns"] > 10000 and report["elements"] == field.info["elements"]
+    assert 0.05 < report["min_quality"] == field.info["min_quality"] <= 1
     assert report["from_cache"] is False and report["peak_rss_MB"] > 0 and report["mesh_s"] > 0
     t0 = time.perf_counter()  # the same spec again: read from the cache keyed by its hash, no meshing
     again = _run_json(["field", str(folder / "spec.toml"), "--out", str(tmp_path / "g.npz"), "--json",

@@ -8,6 +8,7 @@ require("ngsolve")
 from nervesim import build_fibre  # noqa: E402
 from nervesim.errors import ParameterError  # noqa: E402
 from nervesim.field import Fascicle, FieldSpec, MeshSettings, solve_field  # noqa: E402
+from nervesim.field.mesh import element_quality  # noqa: E402
 from nervesim.field.spec import Cuff, CuffContact  # noqa: E402
 
 
@@ -27,21 +28,11 @@ def silicone():
     return solve_field(tube_spec(), cache=False)
 
 
-def quality(mesh) -> np.ndarray:
-    """6√2 V / l_rms³ of every tetrahedron (1 for a regular one, → 0 for slivers), from the straight vertices."""
-    xyz = mesh.ngmesh.Coordinates()
-    p = xyz[mesh.ngmesh.Elements3D().NumPy()["nodes"][:, :4] - 1]
-    volume = np.abs(np.einsum("ij,ij->i", p[:, 1] - p[:, 0], np.cross(p[:, 2] - p[:, 0], p[:, 3] - p[:, 0]))) / 6
-    edges = np.stack([p[:, a] - p[:, b] for a, b in ((0, 1), (0, 2), (0, 3), (1, 2), (1, 3), (2, 3))], axis=1)
-    l_rms = np.sqrt(np.mean(np.sum(edges**2, axis=2), axis=1))
-    return 6 * np.sqrt(2) * volume / l_rms**3
-
-
 def test_thin_gap_is_meshed_without_slivers(silicone):
     """Both faces of the 10 um gap carry the contact mesh size: the worst tetrahedron's quality stays above 0.1
     (0.11 measured; with the nerve's face at the nerve size it was 0.023, and 2.5e-4 on the Yoo helix, where CG +
     BDDC then stalled)."""
-    assert quality(silicone.ngsolve_mesh).min() > 0.1
+    assert element_quality(silicone.ngsolve_mesh).min() > 0.1
 
 
 def test_silicone_is_solved_as_a_perfect_insulator(silicone):

@@ -73,6 +73,7 @@ def _field(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
     info = field.info
     out = {"field": args.out, "spec": args.spec, "spec_hash": info["spec_hash"], "from_cache": cached,
            "contacts": field.n_contacts, "elements": info["elements"], "unknowns": info["unknowns"],
+           "min_quality": info.get("min_quality"),
            "mesh_s": info["mesh_s"], "solve_s": info["solve_s"], "peak_rss_MB": info["peak_rss_MB"],
            "wall_s": round(wall, 3), "estimate": info["estimate"], "versions": info["versions"],
            "plot": args.plot, "nervesim_version": __version__}
@@ -81,8 +82,9 @@ def _field(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
         return 0
     how = (f"from the cache in {wall:.1f} s (solved earlier: mesh {info['mesh_s']:.1f} s, solve {info['solve_s']:.1f} "
            f"s)" if cached else f"mesh {info['mesh_s']:.1f} s, solve {info['solve_s']:.1f} s")
-    print(f"{args.spec} (spec {info['spec_hash'][:12]}): {field.n_contacts} contacts, {info['elements']} elements, "
-          f"{info['unknowns']} unknowns; {how}; peak memory {info['peak_rss_MB']} MB")
+    quality = f" (worst quality {info['min_quality']:.3g})" if "min_quality" in info else ""
+    print(f"{args.spec} (spec {info['spec_hash'][:12]}): {field.n_contacts} contacts, {info['elements']} elements"
+          f"{quality}, {info['unknowns']} unknowns; {how}; peak memory {info['peak_rss_MB']} MB")
     for path in (args.out, args.plot):
         if path:
             print(f"wrote {path}")

@@ -49,8 +49,9 @@ class Field:
     values : ndarray
         Potentials at the mesh nodes, one row per basis (contact), in mV per mA.
     info : dict
-        ``spec_hash``, ``versions``, ``elements``, ``unknowns``, ``mesh_s``, ``solve_s``, ``peak_rss_MB``,
-        ``estimate`` (`nervesim.field.mesh.estimate_size` before meshing).
+        ``spec_hash``, ``versions``, ``elements``, ``unknowns``, ``min_quality``
+        (`nervesim.field.mesh.element_quality`), ``mesh_s``, ``solve_s``, ``peak_rss_MB``, ``estimate``
+        (`nervesim.field.mesh.estimate_size` before meshing).
     """
 
     def __init__(self, spec: FieldSpec, mesh: P2Mesh, values: np.ndarray, info: dict) -> None:
@@ -554,7 +555,7 @@ def solve_field(spec: FieldSpec, *, cache: bool = True, boundary_mV: Callable | 
     Field
         The solved (or cached) field.
     """
-    from .mesh import build_mesh, check_size
+    from .mesh import build_mesh, check_size, element_quality
     from .solve import solve_loads
 
     key = spec.hash()
@@ -573,6 +574,7 @@ def solve_field(spec: FieldSpec, *, cache: bool = True, boundary_mV: Callable | 
     fes, vectors = solve_loads(mesh, spec, loads, boundary_mV=boundary_mV)
     field = Field.from_solution(spec, mesh, vectors * 1e3, {})
     field.info |= {"spec_hash": key, "versions": _versions(), "elements": mesh.ne, "unknowns": fes.ndof,
+                   "min_quality": round(float(element_quality(mesh).min()), 4),
                    "mesh_s": round(t_mesh, 3), "solve_s": round(time.perf_counter() - t0 - t_mesh, 3),
                    "peak_rss_MB": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024),
                    "estimate": estimate}

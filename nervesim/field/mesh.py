@@ -21,6 +21,7 @@ from .shapes import Circle, Ellipse
 from .spec import FUNCTIONS, FieldSpec, HelixCuff, UCuff, WireContact
 
 MM = 1e-3  # µm -> mm
+FASCICLE_H_PER_INRADIUS = 0.4  # fascicles are meshed at most this × their inradius (see build_mesh)
 INSULATING = 1e-9  # an insulator at most this fraction of every other conductivity is meshed as a void
 HELIX_GAP_ELEMENTS = 22.0  # tetrahedra per h_contact² of a helix's inner face (fitted to the Yoo mesh: 845 k elements)
 # tetrahedra per h_contact² of each face of a tube cuff's thin gap (`_fine_gap`); fitted to four meshes (ribbon and
@@ -83,14 +84,37 @@ def _classify_faces(ngmesh, spec: FieldSpec) -> None:
         ngmesh.SetBCName(fd, name)
 
 
+def element_quality(mesh) -> np.ndarray:
+    """6√2 V / l_rms³ of every tetrahedron from its straight vertices: 1 for a regular one, → 0 for slivers and
+    needles (CG + BDDC stalled on meshes whose worst was 0.01; the shipped models' worst are 0.1-0.3).
+
+    Parameters
+    ----------
+    mesh : ngsolve.Mesh
+        The mesh.
+
+    Returns
+    -------
+    ndarray
+        One value per volume element.
+    """
+    xyz = mesh.ngmesh.Coordinates()
+    p = xyz[mesh.ngmesh.Elements3D().NumPy()["nodes"][:, :4] - 1]
+    volume = np.abs(np.einsum("ij,ij->i", p[:, 1] - p[:, 0], np.cross(p[:, 2] - p[:, 0], p[:, 3] - p[:, 0]))) / 6
+    edges = np.stack([p[:, a] - p[:, b] for a, b in ((0, 1), (0, 2), (0, 3), (1, 2), (1, 3), (2, 3))], axis=1)
+    l_rms = np.sqrt(np.mean(np.sum(edges**2, axis=2), axis=1))
+    return 6 * np.sqrt(2) * volume / l_rms**3
+
+
 def estimate_size(spec: FieldSpec) -> dict:
     """Elements, unknowns and peak memory (GB) a solve of ``spec`` is expected to need, before meshing.
 
     A model of netgen's size field on the cross-section (the geometry is a z-extrusion): the region size (nerve /
-    far), at most 0.42 × the radius on each cylinder surface (netgen refines curved faces), growing by ``grading``
-    per unit distance from each surface; elements = length × ∫ dA / (0.2026 h³). The two constants are fitted to
-    ten netgen meshes (nerves 1.2–3.3 mm, h 150–400 µm, grading 0.3–0.5: all within 25 %). An ellipse counts as
-    the circle of its area for the 0.42 × radius; a polygon's flat faces are meshed at most 2.3 × its mean edge
+    far; in a fascicle at most ``FASCICLE_H_PER_INRADIUS`` × its inradius), at most 0.42 × the radius on each
+    cylinder surface (netgen refines curved faces), growing by ``grading`` per unit distance from each surface;
+    elements = length × ∫ dA / (0.2026 h³). The two constants are fitted to ten netgen meshes (nerves 1.2–3.3 mm,
+    h 150–400 µm, grading 0.3–0.5: all within 25 %). An ellipse counts as the circle of its area for the 0.42 ×
+    radius; a polygon's flat faces are meshed at most 2.3 × its mean edge
     (netgen's elements on narrow faces; measured 152 µm on 65 µm faces); distances are to the true outline. Point
     contacts add little (measured: 1.5 % per contact) and are left out; a cuff adds its tube faces over its length,
     the faces of its thin saline gap meshed at ``h_contact_um`` (``TUBE_GAP_ELEMENTS``, ``HELIX_GAP_ELEMENTS``) and
@@ -110,6 +134,10 @@ def estimate_size(spec: FieldSpec) -> dict:
     m = spec.mesh
     big_r = spec.medium_radius_um * MM
     h_nerve, h_far = m.h_nerve_um * MM, m.h_far_um * MM
+
+    def fascicle_h(f):
+        return min(h_nerve, FASCICLE_H_PER_INRADIUS * f.inradius_um * MM)
+
     axis = np.linspace(-big_r, big_r, 300)
     x, y = np.meshgrid(axis, axis)
     r = np.hypot(x, y)
@@ -125,8 +153,12 @@ def estimate_size(spec: FieldSpec) -> dict:
             h_surface = min(h_region, POLYGON_FACE_H * edge)
         return h_surface, np.abs(outline.signed_distance_um(x / MM, y / MM)) * MM
 
+    h_region = np.where(in_nerve, h_nerve, h_far)
+    for f in spec.fascicles:  # `build_mesh`'s rule for small fascicles
+        h_region = np.where(f.signed_distance_um(x / MM, y / MM) > 0, np.minimum(h_region, fascicle_h(f)), h_region)
+
     def per_length(surfaces):  # elements per mm of length
-        h = np.where(in_nerve, h_nerve, h_far)
+        h = h_region
         for h_surface, distance in surfaces:
             h = np.minimum(h, h_surface + m.grading * distance)
         return np.sum(cell / (0.2026 * h[r < big_r] ** 3))
@@ -135,7 +167,7 @@ def estimate_size(spec: FieldSpec) -> dict:
         return [surface(Circle(0.0, 0.0, 2 * radius), h_nerve) for radius in radii_um]
 
     surfaces = [surface(spec.nerve, h_nerve), surface(Circle(0.0, 0.0, 2 * spec.medium_radius_um), h_far)] + \
-        [surface(f, h_nerve) for f in spec.fascicles]
+        [surface(f, fascicle_h(f)) for f in spec.fascicles]
     elements = spec.medium_length_um * MM * per_length(surfaces)
     c = spec.cuff
     if isinstance(c, HelixCuff):  # each fill cylinder as a tube, and the inner faces meshed at h_contact
@@ -438,7 +470,16 @@ def build_mesh(spec: FieldSpec):
     params = MeshingParameters(maxh=spec.mesh.h_far_um * MM, grading=spec.mesh.grading)
     for x, y, z in spec.sources_um():
         params.RestrictH(x=x * MM, y=y * MM, z=z * MM, h=spec.mesh.h_contact_um * MM)
-    ngmesh = OCCGeometry(Glue([outside, *parts])).GenerateMesh(params)
+    shape = Glue([outside, *parts])
+    # small fascicles at h_nerve: netgen filled long thin ones (250 and 570 µm wide, 30 mm long, the synthetic vagus)
+    # with tetrahedra spanning their diameter (quality 0.01) and CG stalled; at 0.4 × inradius the worst is 0.27
+    # there (0.5 changed nothing: netgen's curvature rule already meshes that finely) for 17 % more elements
+    for solid in shape.solids:
+        if solid.name.startswith("endo_"):
+            h = FASCICLE_H_PER_INRADIUS * spec.fascicles[int(solid.name[5:])].inradius_um
+            if h < spec.mesh.h_nerve_um:
+                solid.maxh = h * MM
+    ngmesh = OCCGeometry(shape).GenerateMesh(params)
     _classify_faces(ngmesh, spec)
     mesh = ng.Mesh(ngmesh)
     if spec.mesh.order >= 2:

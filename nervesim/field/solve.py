@@ -218,6 +218,9 @@ def solve_loads(mesh, spec: FieldSpec, loads: Sequence[Sequence[tuple[Sequence[f
         rhs.data -= a.mat * lifted.vec
         gf.vec.data = lifted.vec + inverse * rhs
         if inverse.iterations >= inverse.maxiter:
-            raise RuntimeError(f"CG did not converge in {inverse.maxiter} iterations (load {n})")
+            from .mesh import element_quality
+            raise RuntimeError(f"CG did not converge in {inverse.maxiter} iterations (load {n}); the mesh's worst "
+                               f"element quality is {element_quality(mesh).min():.3g} (below ~0.05 it stalls: refine "
+                               "h_nerve_um or h_contact_um where thin layers meet)")
         out[n] = gf.vec.FV().NumPy()
     return fes, out

@@ -52,7 +52,8 @@ from .shapes import Circle, Ellipse, Polygon, _number, disjoint, inside
 
 Fascicle = Circle  # a circular fascicle: its name before ellipses and polygons existed
 FUNCTIONS = ("medium", "fill", "insulator", "conductor", "recess", "endoneurium", "epineurium")
-SPEC_FORMAT = 1  # bump when the meaning of a key changes, so cached fields keyed by the hash are not reused
+SPEC_FORMAT = 2  # bump when the meaning of a key or the meshing changes, so cached fields keyed by the hash are not
+# reused (2: numbers hashed as floats; fascicles meshed at most half their inradius)
 
 
 def _read(name: str) -> dict:
@@ -741,7 +742,14 @@ class FieldSpec:
         str
             SHA-256 (hex) of the spec with the conductivities resolved.
         """
-        data = self.to_dict()
+        def floats(v):  # 200 and 200.0 are the same size
+            if isinstance(v, dict):
+                return {k: floats(x) for k, x in v.items()}
+            if isinstance(v, (list, tuple)):
+                return [floats(x) for x in v]
+            return float(v) if isinstance(v, int) and not isinstance(v, bool) else v
+
+        data = floats(self.to_dict())
         data["resolved_S_m"] = {f: self.conductivity(f) for f in FUNCTIONS}
         data["format"] = SPEC_FORMAT
         return hashlib.sha256(json.dumps(data, sort_keys=True).encode()).hexdigest()
