@@ -69,16 +69,8 @@ def fem_spec(fascicles, length_um: float = 30000.0):
 
 def fem_thresholds(pop: FibrePopulation, field, waveform) -> np.ndarray:
     """Threshold (mA) of every fibre in the field, contact 1 (z = L/2 - 4 mm) the cathode of a cathodic pulse."""
-    from nervesim.field import fitting_fibre
-    from nervesim.population import ThresholdJob, find_thresholds
-    length = field.spec.medium_length_um
-    jobs = []
-    for x, y, d, phase in zip(pop.x_um, pop.y_um, pop.diameter_um, pop.z_offset_um):
-        spacing = nervesim.load_model("mrg-interp").geometry(d)["deltax_um"]
-        fibre = fitting_fibre("mrg-interp", d, length - 2 * spacing)  # room for the node phase
-        ve = field.potentials(fibre, x, y, weights=[1, -1], fibre_z_um=length / 2 - phase * spacing)
-        jobs.append(ThresholdJob("mrg-interp", d, ve, waveform, n_nodes=fibre.n_nodes, dt_ms=0.005))
-    out = find_thresholds(jobs)
+    from nervesim.population import find_thresholds
+    out = find_thresholds(field.threshold_jobs("mrg-interp", pop, waveform, [1, -1], dt_ms=0.005))
     return np.array([o.result.threshold_mA if o.result else np.nan for o in out])
 
 

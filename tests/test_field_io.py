@@ -184,3 +184,25 @@ def test_plot_field_writes_the_figure(cached, tmp_path):
     out = plot_field(field, tmp_path / "f.png", {"2 um": build_fibre("mrg-interp", 2.0, n_nodes=21)}, (-150, 0),
                      weights=[1, -1])
     assert matplotlib.image.imread(out).shape[:2] == (540, 1320)
+
+
+def test_threshold_jobs_fit_each_fibre_with_its_node_phase(cached):
+    """Each job's fibre is ASCENT's fitted fibre of the model length less one internode at each end, its centre node
+    at the model's mid-length minus phase x internode; the job carries exactly those sampled potentials."""
+    from nervesim.analyses import FibrePopulation
+    from nervesim.field import fitting_fibre
+
+    field, _ = cached
+    pop = FibrePopulation(np.array([-150.0, 250.0]), np.array([0.0, 100.0]), np.array([2.0, 5.7]),
+                          np.array([0.0, 0.6]))
+    pulse = Waveform.monophasic(0.1)
+    jobs = field.threshold_jobs("mrg-interp", pop, pulse, [1, -1], dt_ms=0.005)
+    length = SPEC.medium_length_um
+    for job, x, y, d, phase in zip(jobs, pop.x_um, pop.y_um, pop.diameter_um, pop.z_offset_um):
+        whole = fitting_fibre("mrg-interp", d, length)
+        spacing = whole.node_z_um[1] - whole.node_z_um[0]
+        fibre = fitting_fibre("mrg-interp", d, length - 2 * spacing)
+        assert job.n_nodes == fibre.n_nodes == whole.n_nodes - 2 and job.waveform is pulse and job.dt_ms == 0.005
+        expected = field.potentials(fibre, x, y, [1, -1], fibre_z_um=length / 2 - phase * spacing)
+        assert np.array_equal(job.electrode, expected)
+    assert not np.array_equal(jobs[1].electrode, field.potentials(fibre, 250.0, 100.0, [1, -1]))  # the phase moved it

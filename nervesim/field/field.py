@@ -289,6 +289,50 @@ class Field:
             raise ParameterError("fibre_z_um", f"fibre_z_um={fibre_z_um}: must be finite")
         return FieldElectrode(self, tuple(self._weights(weights)), 0.0, 0.0, zc, epineurial)
 
+    def threshold_jobs(self, model: str, population, waveform, weights: Sequence[float] | None = None, *,
+                       fibre_z_um: float | None = None, dt_ms: float | None = None, epineurial: bool = False) -> list:
+        """One threshold search per fibre of a population, each fibre fitted to the model as ASCENT does (§7: whole
+        internodes, here one internode shorter at each end so that its node phase keeps it inside).
+
+        Parameters
+        ----------
+        model : str
+            Fibre model name.
+        population : nervesim.analyses.FibrePopulation
+            Places (µm) in the model's cross-section, diameters (µm) and node phases (in internodes; the centre
+            node sits at ``fibre_z_um`` − phase × internode).
+        waveform : Waveform
+            Unit-amplitude waveform.
+        weights : sequence of float, optional
+            One per basis in spec order; default [1] for one contact.
+        fibre_z_um : float, optional
+            Model z (µm) of the centre nodes at phase 0; default the model's mid-length.
+        dt_ms : float, optional
+            Time step (ms); default nervesim's.
+        epineurial : bool, optional
+            Allow fibres outside every fascicle.
+
+        Returns
+        -------
+        list of nervesim.population.ThresholdJob
+            With the potentials sampled; run them with `nervesim.population.find_thresholds` (swap the waveform
+            with ``dataclasses.replace`` for another pulse: the potentials stay).
+        """
+        from ..population import ThresholdJob
+        from ..simulation import DEFAULT_DT_MS
+
+        zc = self.spec.medium_length_um / 2 if fibre_z_um is None else float(fibre_z_um)
+        phases = np.zeros(len(population.x_um)) if population.z_offset_um is None else population.z_offset_um
+        jobs = []
+        for x, y, d, phase in zip(population.x_um, population.y_um, population.diameter_um, phases):
+            whole = fitting_fibre(model, float(d), self.spec.medium_length_um)
+            spacing = float(whole.node_z_um[1] - whole.node_z_um[0])
+            fibre = fitting_fibre(model, float(d), self.spec.medium_length_um - 2 * spacing)
+            ve = self.potentials(fibre, x, y, weights, zc - phase * spacing, epineurial=epineurial)
+            jobs.append(ThresholdJob(model, float(d), ve, waveform, n_nodes=fibre.n_nodes,
+                                     dt_ms=DEFAULT_DT_MS if dt_ms is None else dt_ms))
+        return jobs
+
     def fibre_places(self, diameters_um, per_fascicle: int | None = None, seed: int = 0) -> tuple[np.ndarray, ...]:
         """Fibre axes placed per fascicle: each fascicle's area centroid, or ``per_fascicle`` fibres uniform in each
         fascicle's endoneurium shrunk by the fibre's radius (points uniform over the fascicle's bounding box, kept
