@@ -1212,6 +1212,14 @@ def _run_alone(params: dict, compute, record, ctx) -> None:
                                                 "alone (out of memory? see the system log)", "flags": "[]"})
 
 
+def _one_core(compute, params: dict) -> dict:
+    """One point on a Dask worker with one Numba thread, as in the local pool's workers (`_init_worker`): points
+    run side by side, one per core, and a search's parallel probes would only oversubscribe."""
+    import numba
+    numba.set_num_threads(1)
+    return compute(params)
+
+
 def _run_dask(pending: Iterator[tuple[str, dict]], compute, record, client, scheduler: str | None,
               batch: int = 10000) -> None:
     from distributed import Client
@@ -1222,7 +1230,7 @@ def _run_dask(pending: Iterator[tuple[str, dict]], compute, record, client, sche
         client = Client(scheduler)
     try:
         while chunk := [p for _, p in itertools.islice(pending, batch)]:
-            futures = client.map(compute, chunk, pure=False)
+            futures = client.map(functools.partial(_one_core, compute), chunk, pure=False)
             params = {f.key: p for f, p in zip(futures, chunk)}
             for fut in dask_completed(futures):
                 record(params[fut.key], fut.result())

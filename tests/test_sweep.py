@@ -95,8 +95,11 @@ def test_failed_point_is_recorded_and_sweep_goes_on(tmp_path):
 
 
 def start_sweep(spec, db):
+    # SIGINT handled as at a terminal even when the tests run in the background (bash ignores it there, and Python
+    # then installs no KeyboardInterrupt handler)
     return subprocess.Popen([sys.executable, "-m", "nervesim.cli", "sweep", str(spec), "--store", str(db), "--quiet"],
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, start_new_session=True)
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, start_new_session=True,
+                            preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
 
 
 def wait_rows(db, n, proc, timeout=120):

@@ -1,0 +1,79 @@
+"""Dask scaling of a sweep: ``python -m benchmarks.dask_scaling [--points-per-diameter N]``.
+
+One sweep (MRG interpolation, 51 nodes, diameters 2-16 µm, point source at 0.25-2 mm in 0.2 S/m, 0.1 ms
+monophasic cathodic, dt 0.005 ms; 10 diameters x N distances) run by `nervesim.sweep.run_sweep` on a Dask
+``LocalCluster`` of one worker process with one thread, then of two such workers, each into a fresh store. The
+clusters start, and every worker loads the kernels with one threshold search, before the clock starts; the wall
+time is the sweep's. Issue 12's target: two workers >= 1.8x one. Writes results/dask_scaling.json and prints the
+table (also results/dask_scaling.txt).
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+
+from benchmarks.__main__ import machine
+
+RESULTS = Path(__file__).parent / "results"
+
+
+def warm():
+    import nervesim
+    f = nervesim.build_fibre("mrg-interp", 10.0, 51)
+    el = nervesim.Electrode.point(1000.0, 0.0, f.node_z_um[f.centre_node], 0.2)
+    return nervesim.find_threshold(f, el, nervesim.Waveform.monophasic(0.1, "cathodic"), dt_ms=0.005).threshold_mA
+
+
+def main(argv=None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m benchmarks.dask_scaling", description=__doc__.splitlines()[0])
+    parser.add_argument("--points-per-diameter", type=int, default=30)
+    args = parser.parse_args(argv)
+    from distributed import Client, LocalCluster
+
+    from nervesim.sweep import expand, run_sweep
+
+    spec = {"fibre": {"model": "mrg-interp", "n_nodes": 51,
+                      "diameter_um": [float(d) for d in np.linspace(2.0, 16.0, 10)]},
+            "electrode": {"kind": "point", "sigma_S_m": 0.2,
+                          "x_um": [float(x) for x in np.linspace(250.0, 2000.0, args.points_per_diameter)]},
+            "waveform": {"pulse": "mono", "width_ms": 0.1, "polarity": "cathodic"},
+            "run": {"dt_ms": 0.005}}
+    sweep = expand(spec, name="dask_scaling")
+    load_before = os.getloadavg()[0]
+    rows = []
+    with tempfile.TemporaryDirectory() as tmp:
+        for workers in (1, 2):
+            with LocalCluster(n_workers=workers, threads_per_worker=1, processes=True, dashboard_address=None) \
+                    as cluster, Client(cluster) as client:
+                client.run(warm)
+                t = time.perf_counter()
+                summary = run_sweep(sweep, Path(tmp) / f"w{workers}.sqlite", client=client, progress=False)
+                rows.append({"workers": workers, "points": summary.ran, "failed": summary.failed,
+                             "wall_s": round(time.perf_counter() - t, 2)})
+    speedup = rows[0]["wall_s"] / rows[1]["wall_s"]
+    result = {"machine": machine(), "load_avg_before_after": [round(load_before, 2), round(os.getloadavg()[0], 2)],
+              "sweep": spec, "rows": rows, "speedup": round(speedup, 3)}
+    lines = [f"machine: {result['machine']}; load average (1 min) before / after: "
+             f"{result['load_avg_before_after'][0]} / {result['load_avg_before_after'][1]}",
+             f"sweep: {len(sweep)} thresholds (mrg-interp 51 nodes, 2-16 um, 0.25-2 mm, 0.1 ms, dt 0.005 ms), "
+             "Dask LocalCluster, one thread per worker", "",
+             "| workers | points | failed | wall s |", "|---|---|---|---|"]
+    lines += [f"| {r['workers']} | {r['points']} | {r['failed']} | {r['wall_s']:.2f} |" for r in rows]
+    lines += ["", f"two workers / one: {speedup:.2f}x (issue 12's target: >= 1.8x)"]
+    table = "\n".join(lines)
+    print(table)
+    RESULTS.mkdir(exist_ok=True)
+    (RESULTS / "dask_scaling.txt").write_text(table + "\n")
+    (RESULTS / "dask_scaling.json").write_text(json.dumps(result, indent=1) + "\n")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
