@@ -198,8 +198,8 @@ class P2Mesh:
             # cells twice the typical element: on the Yoo mesh ~6 cells per element, 2.4 µs per random point
             # (0.16 µs along a fibre, where the previous point's element usually holds the next)
             cell = 2 * float(np.median((boxes[:, 1] - boxes[:, 0]).max(axis=1)))
-            dims = np.minimum(np.ceil((hi - lo) / cell).astype(np.int64) + 1, 1024)
-            cell = float(max(cell, ((hi - lo) / (dims - 1)).max()))
+            cell *= max(1.0, (np.prod((hi - lo) / cell) / (8 * len(boxes))) ** (1 / 3))  # <= 8 cells per element
+            dims = np.ceil((hi - lo) / cell).astype(np.int64) + 1
             self._grid = (curved, boxes, lo, cell, dims, *_fill_grid(boxes, lo, cell, dims))
             return self._grid
 
