@@ -288,7 +288,8 @@ class Waveform:
             raise ParameterError("waveform", f"waveform file {path}: need >= 2 rows of t_ms,value")
         return cls.sampled(data[:, 0], data[:-1, 1], label=f"from {Path(path).name}")
 
-    def train(self, frequency_hz: float, n_pulses: int | None = None, duration_ms: float | None = None) -> Waveform:
+    def train(self, frequency_hz: float, n_pulses: int | None = None, duration_ms: float | None = None, *,
+              onset_grid_ms: float | None = None) -> Waveform:
         """This waveform repeated periodically.
 
         Parameters
@@ -301,11 +302,16 @@ class Waveform:
         duration_ms : float, optional
             Train duration (ms); the number of repetitions is the number of whole periods in it
             (at least 1).
+        onset_grid_ms : float, optional
+            Start the k-th copy at k periods rounded to a multiple of this (ms; usually the run's
+            ``dt_ms``), for periods off the time grid such as 33.33 ms at 30 Hz: each onset moves
+            by at most half of it and the error does not accumulate. Default: exact onsets.
 
         Returns
         -------
         Waveform
-            The repeated phases, the k-th copy shifted by k periods.
+            The repeated phases, the k-th copy shifted by k periods (rounded as asked; the label
+            says so).
 
         Raises
         ------
@@ -327,9 +333,17 @@ class Waveform:
         if self.end_ms - start > period + 1e-12:
             raise ParameterError("frequency_hz", f"frequency_hz={f:g}: period {period:g} ms is shorter than one pulse "
                              f"({self.end_ms - start:g} ms)")
-        phases = tuple(Phase(p.start_ms + i * period, p.width_ms, p.level)
-                       for i in range(n_pulses) for p in self.phases)
-        return Waveform(phases, f"{self.label} x{n_pulses} at {f:g} Hz")
+        shifts = [i * period for i in range(n_pulses)]
+        label = f"{self.label} x{n_pulses} at {f:g} Hz"
+        if onset_grid_ms is not None:
+            grid = float(onset_grid_ms)
+            if not math.isfinite(grid) or grid <= 0:
+                raise ParameterError("onset_grid_ms", f"onset_grid_ms={onset_grid_ms}: must be a finite positive time "
+                                                      "step (ms)")
+            shifts = [round(s / grid) * grid for s in shifts]
+            label += f", onsets on a {grid:g} ms grid"
+        phases = tuple(Phase(p.start_ms + s, p.width_ms, p.level) for s in shifts for p in self.phases)
+        return Waveform(phases, label)
 
     @property
     def end_ms(self) -> float:
@@ -401,5 +415,6 @@ def _grid_index(what: str, t_ms: float, dt_ms: float) -> int:
     i = round(x)
     if abs(x - i) > 1e-6:
         raise ParameterError("time_grid", f"{what} at {t_ms:g} ms is not a multiple of dt_ms={dt_ms:g}: "
-                         f"choose a dt that divides every pulse width, gap and delay")
+                         f"choose a dt that divides every pulse width, gap and delay (for a train whose "
+                         f"period is off the grid, pass onset_grid_ms=dt_ms to train)")
     return int(i)

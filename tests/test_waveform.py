@@ -55,6 +55,25 @@ def test_pulse_train():
         pulse.train(100.0)
 
 
+def test_train_off_the_time_grid_on_request():
+    """A 30 Hz train (period 33.33 ms) cannot be sampled at dt 0.005 ms as given (the error names the fix); with
+    onset_grid_ms=dt each pulse starts within dt/2 of k periods, without accumulating, and stays charge-balanced."""
+    pulse = Waveform.biphasic(0.1)
+    with pytest.raises(ParameterError, match="onset_grid_ms") as err:
+        pulse.train(30.0, n_pulses=16).sample(0.005, 110_000)
+    assert err.value.parameter == "time_grid"
+    train = pulse.train(30.0, n_pulses=16, onset_grid_ms=0.005)
+    s = train.sample(0.005, 110_000)
+    onsets = np.flatnonzero((s == -1) & (np.concatenate([[0.0], s[:-1]]) != -1)) * 0.005  # cathodic phase starts
+    exact = np.arange(16) * 1000 / 30
+    assert onsets.size == 16 and np.max(np.abs(onsets - exact)) <= 0.0025 + 1e-12
+    assert np.count_nonzero(s == -1) == np.count_nonzero(s == 1) == 16 * 20
+    assert train.net_charge() == pytest.approx(0.0, abs=1e-12) and "0.005 ms grid" in train.label
+    with pytest.raises(ParameterError) as err:
+        pulse.train(30.0, n_pulses=2, onset_grid_ms=0.0)
+    assert err.value.parameter == "onset_grid_ms"
+
+
 def test_sampled_waveform_from_arrays_and_file(tmp_path):
     w = Waveform.sampled([0.0, 0.1, 0.2, 0.5], [-1.0, 0.0, 0.5])
     assert w.charge_per_phase() == pytest.approx([-0.1, 0.15])
