@@ -4,6 +4,7 @@ import copy
 import dataclasses
 import math
 
+import numpy as np
 import pytest
 from conftest import require
 
@@ -272,3 +273,18 @@ def test_microleads300_reciprocity(microleads_field):
     (x1, y1, z1), (x2, y2, z2) = microleads_field.spec.sources_um()
     assert microleads_field.sample([x2], [y2], [z2], [1, 0])[0] == \
         pytest.approx(microleads_field.sample([x1], [y1], [z1], [0, 1])[0], rel=1e-6)
+
+
+def test_microleads300_drawn_as_its_u():
+    """The cross-section figure draws the U cuff's own outline (not circles): turned back by angle_deg, the lumen
+    is the half circle of R_in on the -x side plus the channel edges y = +-R_in out to the tangent, and the outer
+    line is the circle of R_out about (outer_x, outer_y)."""
+    from nervesim.field.plot import cuff_outlines
+    c = microleads(245, angle_deg=30.0).cuff
+    back = np.radians(-30.0)
+    (lx, ly), (ox, oy) = [(np.cos(back) * x - np.sin(back) * y, np.sin(back) * x + np.cos(back) * y)
+                          for x, y in cuff_outlines(c)]
+    arc = lx <= 1e-9
+    assert np.allclose(np.hypot(lx[arc], ly[arc]), c.inner_radius_um) and arc.sum() == 91
+    assert np.allclose(np.abs(ly[~arc]), c.inner_radius_um) and np.allclose(lx[~arc], c.tangent_um)
+    assert np.allclose(np.hypot(ox - c.outer_x_um, oy - c.outer_y_um), c.outer_radius_um)

@@ -8,6 +8,36 @@ from pathlib import Path
 import numpy as np
 
 
+def cuff_outlines(cuff) -> list[tuple[np.ndarray, np.ndarray]]:
+    """The cuff's silicone in the cross-section, as lines to draw (µm): a tube's or helix's inner and outer arcs; a
+    U-shaped cuff's lumen (half circle and channel) and outer circle, turned by its angle.
+
+    Parameters
+    ----------
+    cuff : Cuff, HelixCuff or UCuff
+        The cuff.
+
+    Returns
+    -------
+    list of tuple of ndarray
+        (x, y) of each line.
+    """
+    from .spec import UCuff
+
+    if not isinstance(cuff, UCuff):
+        a = np.radians(cuff.angle_deg + np.linspace(0, cuff.arc_deg, 181))
+        radii = (cuff.inner_radius_um, cuff.inner_radius_um + cuff.thickness_um)
+        return [(r * np.cos(a), r * np.sin(a)) for r in radii]
+    r, t = cuff.inner_radius_um, cuff.tangent_um
+    half = np.radians(np.linspace(90, 270, 91))
+    lumen = np.concatenate([[[t, r]], np.column_stack([r * np.cos(half), r * np.sin(half)]), [[t, -r]]])
+    full = np.radians(np.linspace(0, 360, 181))
+    outer = np.column_stack([cuff.outer_x_um + cuff.outer_radius_um * np.cos(full),
+                             cuff.outer_y_um + cuff.outer_radius_um * np.sin(full)])
+    co, si = np.cos(np.radians(cuff.angle_deg)), np.sin(np.radians(cuff.angle_deg))
+    return [(co * p[:, 0] - si * p[:, 1], si * p[:, 0] + co * p[:, 1]) for p in (lumen, outer)]
+
+
 def plot_field(field, path: str | Path, fibres: Mapping[str, object], xy_um: tuple[float, float],
                weights: Sequence[float] | None = None) -> Path:
     """Write a two-panel figure to ``path``.
@@ -45,10 +75,8 @@ def plot_field(field, path: str | Path, fibres: Mapping[str, object], xy_um: tup
     for i, f in enumerate(spec.fascicles):
         ax.plot(*closed(f), "b-", label="endoneurium | perineurium layer" if i == 0 else None)
     if spec.cuff is not None:
-        c = spec.cuff
-        a = np.radians(c.angle_deg + np.linspace(0, c.arc_deg, 181))
-        for rad in (c.inner_radius_um, c.inner_radius_um + c.thickness_um):
-            ax.plot(rad * np.cos(a), rad * np.sin(a), color="0.5", label="cuff" if rad == c.inner_radius_um else None)
+        for i, (x, y) in enumerate(cuff_outlines(spec.cuff)):
+            ax.plot(x, y, color="0.5", label="cuff" if i == 0 else None)
     for i, (x, y, z) in enumerate(spec.sources_um()):
         ax.plot(x, y, "r^", ms=8, label="contact sources" if i == 0 else None)
         ax.annotate(f"{i + 1}: z = {z / 1000:g} mm", (x, y), xytext=(4, 4 - 12 * i), textcoords="offset points",
