@@ -18,7 +18,7 @@ Two volume conductors, side by side:
   experiments/fem_convergence.py). Fibres are trimmed by whole internodes to the model (ASCENT's rule), centred
   midway between the helices plus their node phase.
 Writes results/vagus_recruitment.{png,json}; about a minute, and with ``--fem`` about ten more the first time
-(the field: mesh 138 s and both solves 191 s on a 2-core machine; cached by its spec hash afterwards).
+(the field: mesh 131 s and both solves 129 s on a 2-core machine; cached by its spec hash afterwards).
 """
 import argparse
 import json

@@ -468,7 +468,7 @@ class FibrePopulation:
         Fibre diameters (µm).
     z_offset_um : array or None
         Each fibre's node phase in internodes (0-1): its centre node sits at the electrode frame's
-        z = 0 shifted by −phase × internode; None for all 0.
+        z = phase × internode; None for all 0.
     """
 
     x_um: np.ndarray
@@ -658,14 +658,16 @@ def recruitment(model: str | Sequence[str], population: FibrePopulation, electro
     population : FibrePopulation
         Fibre positions (µm), diameters (µm) and node phases.
     electrode : Electrode
-        In the population's frame; a cuff (`Electrode.cuff`) refuses fibres outside its nerve.
+        In the population's frame; a cuff (`Electrode.cuff`) refuses fibres outside its nerve. A finite-element
+        field (`nervesim.field.Field.electrode`) with ``n_nodes`` None fits each fibre to its model
+        (`nervesim.field.Field.fitted_fibre`).
     waveform : Waveform
         Unit-amplitude waveform (cathodic = negative source current).
     currents_mA : sequence of float or None
         Currents (mA) at which to report the fraction; None: `default_currents` of the thresholds.
     n_nodes, dt_ms, tolerance, max_mA, threads
-        Nodes (None: each model's default), time step (ms), relative bracket width, largest amplitude tried
-        (mA), threads.
+        Nodes (None: each model's default, or fitted to a field's model), time step (ms), relative bracket
+        width, largest amplitude tried (mA), threads.
     progress : callable or None
         ``progress(done, total)`` after each fibre.
     warm_start : bool
@@ -690,9 +692,10 @@ def recruitment(model: str | Sequence[str], population: FibrePopulation, electro
         raise ParameterError("model", f"model: need one model per fibre ({len(population.diameter_um)}), "
                                       f"got {len(models)}")
     jobs = []
+    fit = n_nodes is None and hasattr(electrode, "fitted_fibre")  # a finite-element field: fibres fit its model
     for i, (name, d) in enumerate(zip(models, population.diameter_um)):
         try:
-            f = build_fibre(name, float(d), n_nodes)
+            f = electrode.fitted_fibre(name, float(d)) if fit else build_fibre(name, float(d), n_nodes)
         except ParameterError as exc:
             raise ParameterError(exc.parameter, f"fibre {i}: {exc}") from None
         phase = 0.0 if population.z_offset_um is None else float(population.z_offset_um[i])
@@ -702,7 +705,8 @@ def recruitment(model: str | Sequence[str], population: FibrePopulation, electro
             el.check_fibre(float(d))
         except ParameterError as exc:
             raise ParameterError(exc.parameter, f"fibre {i}: {exc}") from None
-        jobs.append(ThresholdJob(name, float(d), el, waveform, n_nodes, dt_ms, tolerance=tolerance, max_mA=max_mA))
+        jobs.append(ThresholdJob(name, float(d), el, waveform, f.n_nodes if fit else n_nodes, dt_ms,
+                                 tolerance=tolerance, max_mA=max_mA))
     out = find_thresholds(jobs, threads, progress, warm_start)
     thr = _thresholds(out)
     cur = default_currents(thr) if currents is None else currents

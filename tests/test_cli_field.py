@@ -338,3 +338,18 @@ def test_threshold_without_nodes_fits_the_fibre_to_the_model(solved):
              "--json"]
     assert _run_json(["threshold", *place])["nodes"] == 15
     assert _run_json(["threshold", *place, "--fibre-z-um", "4000"])["nodes"] == 9
+
+
+def test_recruitment_in_a_field_fits_each_fibre(solved, capsys):
+    """Without --nodes, recruitment in a field fits every fibre to the 12 mm model (whole internodes, one fewer at
+    each end for its node phase): 10-14 um fibres, whose default 51 nodes would span 55-70 mm, all get a threshold;
+    with --nodes 51 the run is refused in one line that says so."""
+    _, out, _ = solved
+    argv = ["recruitment", "--field", str(out), "--per-fascicle", "2", "--diameters-um", "10,14", "--seed", "1",
+            "--model", "mrg-interp", *RUN, "--json"]
+    fitted = _run_json(argv)
+    assert fitted["failed"] == 0 and all(t is not None and 0 < t < 50 for t in fitted["thresholds_mA"])
+    with pytest.raises(SystemExit) as exc:
+        main(argv + ["--nodes", "51"])
+    err = capsys.readouterr().err.strip()
+    assert exc.value.code == 2 and len(err.splitlines()) == 1 and "outside the model" in err and "fewer nodes" in err

@@ -188,8 +188,9 @@ def test_plot_field_writes_the_figure(cached, tmp_path):
 
 def test_threshold_jobs_fit_each_fibre_with_its_node_phase(cached):
     """Each job's fibre is ASCENT's fitted fibre of the model length less one internode at each end, its centre node
-    at the model's mid-length minus phase x internode; the job carries exactly those sampled potentials."""
-    from nervesim.analyses import FibrePopulation
+    at the model's mid-length plus phase x internode (as recruitment places fibres); the job carries exactly those
+    sampled potentials, and recruitment in the field (no n_nodes) runs the same fibres."""
+    from nervesim.analyses import FibrePopulation, recruitment
     from nervesim.field import fitting_fibre
 
     field, _ = cached
@@ -203,6 +204,10 @@ def test_threshold_jobs_fit_each_fibre_with_its_node_phase(cached):
         spacing = whole.node_z_um[1] - whole.node_z_um[0]
         fibre = fitting_fibre("mrg-interp", d, length - 2 * spacing)
         assert job.n_nodes == fibre.n_nodes == whole.n_nodes - 2 and job.waveform is pulse and job.dt_ms == 0.005
-        expected = field.potentials(fibre, x, y, [1, -1], fibre_z_um=length / 2 - phase * spacing)
+        expected = field.potentials(fibre, x, y, [1, -1], fibre_z_um=length / 2 + phase * spacing)
         assert np.array_equal(job.electrode, expected)
     assert not np.array_equal(jobs[1].electrode, field.potentials(fibre, 250.0, 100.0, [1, -1]))  # the phase moved it
+    rec = recruitment("mrg-interp", pop, field.electrode([1, -1]), pulse, dt_ms=0.005, warm_start=False)
+    from nervesim.population import find_thresholds
+    direct = [o.result.threshold_mA for o in find_thresholds(jobs, warm_start=False)]
+    assert rec.thresholds_mA == pytest.approx(direct, rel=1e-12)  # positions summed in another order: 1e-15

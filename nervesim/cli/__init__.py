@@ -40,8 +40,9 @@ def main(argv: list[str] | None = None) -> int:
         parser = build_parser()
         args = parser.parse_args(argv)
         if getattr(args, "nodes", 0) is None and getattr(args, "length_um", None) is None:
-            if getattr(args, "field", None) and hasattr(args, "length_um"):
-                args.length_um = common.fitting_length_um(args)
+            if getattr(args, "field", None):
+                if hasattr(args, "length_um"):  # one fibre: fitted here; recruitment fits each of its fibres
+                    args.length_um = common.fitting_length_um(args)
             else:
                 args.nodes = load_model(args.model).default_nodes  # shown in outputs; each model has its own
         return args.run(args, args.subparser)

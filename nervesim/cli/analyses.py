@@ -164,7 +164,8 @@ def _recruitment(args: argparse.Namespace, parser: argparse.ArgumentParser) -> i
     if args.field:
         placed = (f"{args.per_fascicle} per fascicle" if args.per_fascicle else
                   "at the given places" if args.x_um is not None else "at the fascicle centres")
-        what = (f"recruitment of {len(pop.x_um)} {args.model} fibres ({lo:g}-{hi:g} um, {args.nodes} nodes, seed "
+        nodes = f"{args.nodes} nodes" if args.nodes else "each fitted to the model"
+        what = (f"recruitment of {len(pop.x_um)} {args.model} fibres ({lo:g}-{hi:g} um, {nodes}, seed "
                 f"{args.seed}) {placed}; {waveform.label}; {where}")
     else:
         what = (f"recruitment of {args.fibres} {args.model} fibres ({lo:g}-{hi:g} um, {args.nodes} nodes, seed "

@@ -291,8 +291,8 @@ class Field:
 
     def threshold_jobs(self, model: str, population, waveform, weights: Sequence[float] | None = None, *,
                        fibre_z_um: float | None = None, dt_ms: float | None = None, epineurial: bool = False) -> list:
-        """One threshold search per fibre of a population, each fibre fitted to the model as ASCENT does (§7: whole
-        internodes, here one internode shorter at each end so that its node phase keeps it inside).
+        """One threshold search per fibre of a population, each fibre fitted to the model (`fitted_fibre`), as
+        `nervesim.analyses.recruitment` places them in a field but with the potentials sampled once.
 
         Parameters
         ----------
@@ -300,7 +300,7 @@ class Field:
             Fibre model name.
         population : nervesim.analyses.FibrePopulation
             Places (µm) in the model's cross-section, diameters (µm) and node phases (in internodes; the centre
-            node sits at ``fibre_z_um`` − phase × internode).
+            node sits at ``fibre_z_um`` + phase × internode).
         waveform : Waveform
             Unit-amplitude waveform.
         weights : sequence of float, optional
@@ -325,13 +325,30 @@ class Field:
         phases = np.zeros(len(population.x_um)) if population.z_offset_um is None else population.z_offset_um
         jobs = []
         for x, y, d, phase in zip(population.x_um, population.y_um, population.diameter_um, phases):
-            whole = fitting_fibre(model, float(d), self.spec.medium_length_um)
-            spacing = float(whole.node_z_um[1] - whole.node_z_um[0])
-            fibre = fitting_fibre(model, float(d), self.spec.medium_length_um - 2 * spacing)
-            ve = self.potentials(fibre, x, y, weights, zc - phase * spacing, epineurial=epineurial)
+            fibre = self.fitted_fibre(model, float(d))
+            ve = self.potentials(fibre, x, y, weights, zc + phase * fibre.node_spacing_um, epineurial=epineurial)
             jobs.append(ThresholdJob(model, float(d), ve, waveform, n_nodes=fibre.n_nodes,
                                      dt_ms=DEFAULT_DT_MS if dt_ms is None else dt_ms))
         return jobs
+
+    def fitted_fibre(self, model: str, diameter_um: float):
+        """ASCENT's fibre for this model (`fitting_fibre`: whole internodes) one internode shorter at each end, so
+        that a node phase below one internode keeps it inside.
+
+        Parameters
+        ----------
+        model : str
+            Fibre model name.
+        diameter_um : float
+            Fibre diameter (µm).
+
+        Returns
+        -------
+        Fibre
+            The fibre.
+        """
+        spacing = fitting_fibre(model, diameter_um, self.spec.medium_length_um).node_spacing_um
+        return fitting_fibre(model, diameter_um, self.spec.medium_length_um - 2 * spacing)
 
     def fibre_places(self, diameters_um, per_fascicle: int | None = None, seed: int = 0) -> tuple[np.ndarray, ...]:
         """Fibre axes placed per fascicle: each fascicle's area centroid, or ``per_fascicle`` fibres uniform in each
@@ -481,6 +498,23 @@ class FieldElectrode:
         """
         return FieldElectrode(self.field, self.weights, self.x_um + x_um, self.y_um + y_um, self.origin_z_um + z_um,
                               self.epineurial)
+
+    def fitted_fibre(self, model: str, diameter_um: float):
+        """`Field.fitted_fibre` of this electrode's field.
+
+        Parameters
+        ----------
+        model : str
+            Fibre model name.
+        diameter_um : float
+            Fibre diameter (µm).
+
+        Returns
+        -------
+        Fibre
+            The fibre that fits the model with room for a node phase.
+        """
+        return self.field.fitted_fibre(model, diameter_um)
 
     def check_fibre(self, diameter_um: float) -> None:
         """Refuse a fibre not wholly inside a fascicle (unless epineurial), or at a non-finite place.
