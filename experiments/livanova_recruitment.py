@@ -2,7 +2,7 @@
 
 0.25 ms biphasic (cathodic-first) pulses, 200 fibres placed uniformly in the nerve with random node
 phases, homogeneous anisotropic endoneurium (no perineurium, epineurium or cuff insulation: an
-analytic model, so absolute currents are lower than a finite-element cuff would give). The curve's
+analytic model; `vagus_recruitment.py --fem` shows what the tissue and the cuff change). The curve's
 currents run from below the lowest to above the highest fibre threshold; the 10/50/90 % currents
 are exact from the per-fibre thresholds. Writes experiments/results/livanova_recruitment.{png,json}.
 The same in one call:
