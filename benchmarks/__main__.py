@@ -166,6 +166,25 @@ def bench_startup(repeats: int) -> dict:
             "scipy_installed": importlib.util.find_spec("scipy") is not None}
 
 
+def publish(lines: list[str], result: dict, table: str, raw: str) -> None:
+    """Print a benchmark's table and write it, and its raw numbers, to ``results/``.
+
+    Parameters
+    ----------
+    lines : list of str
+        The table.
+    result : dict
+        The raw numbers (JSON).
+    table, raw : str
+        File names in ``results/``.
+    """
+    text = "\n".join(lines)
+    print(text)
+    RESULTS.mkdir(exist_ok=True)
+    (RESULTS / table).write_text(text + "\n")
+    (RESULTS / raw).write_text(json.dumps(result, indent=1) + "\n")
+
+
 def machine() -> str:
     cpu = platform.processor() or "cpu"
     return f"{platform.machine()}, {os.cpu_count()} cores, {cpu}, Python {platform.python_version()}"

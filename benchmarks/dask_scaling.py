@@ -10,7 +10,6 @@ table (also results/dask_scaling.txt).
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import sys
 import tempfile
@@ -19,9 +18,7 @@ from pathlib import Path
 
 import numpy as np
 
-from benchmarks.__main__ import machine
-
-RESULTS = Path(__file__).parent / "results"
+from benchmarks.__main__ import machine, publish
 
 
 def warm():
@@ -67,11 +64,7 @@ def main(argv=None) -> int:
              "| workers | points | failed | wall s |", "|---|---|---|---|"]
     lines += [f"| {r['workers']} | {r['points']} | {r['failed']} | {r['wall_s']:.2f} |" for r in rows]
     lines += ["", f"two workers / one: {speedup:.2f}x (issue 12's target: >= 1.8x)"]
-    table = "\n".join(lines)
-    print(table)
-    RESULTS.mkdir(exist_ok=True)
-    (RESULTS / "dask_scaling.txt").write_text(table + "\n")
-    (RESULTS / "dask_scaling.json").write_text(json.dumps(result, indent=1) + "\n")
+    publish(lines, result, "dask_scaling.txt", "dask_scaling.json")
     return 0
 
 

@@ -22,7 +22,6 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
-import json
 import os
 import statistics
 import subprocess
@@ -31,11 +30,10 @@ import time
 from pathlib import Path
 
 import nervesim
-from benchmarks.__main__ import DT_MS, cli_command, machine
+from benchmarks.__main__ import DT_MS, cli_command, machine, publish
 from nervesim.analyses import FibrePopulation
 from nervesim.population import find_thresholds
 
-RESULTS = Path(__file__).parent / "results"
 WIDTHS = (nervesim.Waveform.monophasic(0.1, "cathodic"), nervesim.Waveform.monophasic(0.3, "cathodic"))
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -117,11 +115,7 @@ def main(argv=None) -> int:
              "<= 300 s (issue 12) |",
              "",
              f"threshold process printed: {result['cli_output']}"]
-    table = "\n".join(lines)
-    print(table)
-    RESULTS.mkdir(exist_ok=True)
-    (RESULTS / "field_table.txt").write_text(table + "\n")
-    (RESULTS / "field.json").write_text(json.dumps(result, indent=1) + "\n")
+    publish(lines, result, "field_table.txt", "field.json")
     return 0
 
 
