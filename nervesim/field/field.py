@@ -388,18 +388,45 @@ class Field:
             return cx, cy, d, rng.uniform(0, 1, m)
         x, y = np.empty(m), np.empty(m)
         for k, f in enumerate(fascicles):
-            x0, y0, x1, y1 = f.bounds_um
             for j in range(k * n, (k + 1) * n):
-                for _ in range(1000):  # acceptance >= 1 % unless the fibre barely fits (then refused below)
-                    px, py = rng.uniform(x0, x1, 256), rng.uniform(y0, y1, 256)
-                    ok = np.flatnonzero(f.contains(px, py, d[j] / 2))
-                    if ok.size:
-                        x[j], y[j] = px[ok[0]], py[ok[0]]
-                        break
-                else:
-                    raise ParameterError("diameters_um", f"diameters_um=({lo:g}, {hi:g}): a {d[j]:g} um fibre found "
-                                                         f"no place in fascicle[{k}]; give smaller diameters")
+                x[j], y[j] = _place(f, k, d[j], rng)
         return x, y, d, rng.uniform(0, 1, m)
+
+    def places_by_area(self, diameters_um, seed: int = 0) -> tuple[np.ndarray, ...]:
+        """Fibres of given diameters spread over the nerve's endoneurium: each in a fascicle drawn with probability
+        proportional to its area (among those wide enough for it), uniform inside it and wholly inside
+        (`check_inside` accepts every one).
+
+        Parameters
+        ----------
+        diameters_um : array_like
+            One diameter (µm) per fibre.
+        seed : int, optional
+            Random seed (fascicles, places, node phases).
+
+        Returns
+        -------
+        tuple of ndarray
+            x_um, y_um, the fascicle index, and the node phase in internodes (uniform in [0, 1)), one per fibre.
+        """
+        d = np.asarray(diameters_um, float).ravel()
+        if d.size == 0 or not np.all(np.isfinite(d) & (d > 0)):
+            raise ParameterError("diameters_um", "diameters_um: give one finite positive diameter (um) per fibre")
+        if not isinstance(seed, (int, np.integer)) or seed < 0:
+            raise ParameterError("seed", f"seed={seed}: the random seed must be a non-negative integer")
+        fascicles = self.spec.fascicles
+        area = np.array([f.area_um2 for f in fascicles])
+        width = np.array([2 * f.inradius_um for f in fascicles])
+        if d.max() >= width.max():
+            raise ParameterError("diameters_um", f"diameters_um: a {d.max():g} um fibre fits no fascicle (the widest "
+                                                 f"holds < {width.max():g} um); give smaller diameters")
+        rng = np.random.default_rng(seed)
+        x, y, k = np.empty(d.size), np.empty(d.size), np.empty(d.size, dtype=int)
+        for j, dj in enumerate(d):
+            weight = np.where(width > dj, area, 0.0)
+            k[j] = rng.choice(len(fascicles), p=weight / weight.sum())
+            x[j], y[j] = _place(fascicles[k[j]], k[j], dj, rng)
+        return x, y, k, rng.uniform(0, 1, d.size)
 
     # ---- files ------------------------------------------------------------------------------------------------
     def save(self, path: str | Path) -> Path:
@@ -456,6 +483,19 @@ class Field:
                                           "spec again (nervesim field SPEC)")
         mesh = P2Mesh(arrays["points_um"], arrays["elements"])
         return cls(FieldSpec.from_dict(meta["spec"]), mesh, arrays["values"], meta["info"])
+
+
+def _place(fascicle, index: int, diameter_um: float, rng) -> tuple[float, float]:
+    """A point uniform in ``fascicle`` where a fibre of ``diameter_um`` lies wholly inside (rejection sampling over
+    its bounding box)."""
+    x0, y0, x1, y1 = fascicle.bounds_um
+    for _ in range(1000):  # acceptance >= 1 % unless the fibre barely fits (then refused below)
+        px, py = rng.uniform(x0, x1, 256), rng.uniform(y0, y1, 256)
+        ok = np.flatnonzero(fascicle.contains(px, py, diameter_um / 2))
+        if ok.size:
+            return float(px[ok[0]]), float(py[ok[0]])
+    raise ParameterError("diameters_um", f"diameters_um: a {diameter_um:g} um fibre found no place in "
+                                         f"fascicle[{index}]; give smaller diameters")
 
 
 class FieldElectrode:
