@@ -201,7 +201,7 @@ def build_fibre(model: str | FibreModel, diameter_um: float, n_nodes: int | None
                                  "1000 um")
         geo["section_length_um"] = float(section_length_um)
     lengths = _section_lengths(model, geo)
-    spacing = sum(lengths[s] for s in d["period"]) + lengths["node"]
+    spacing = _spacing_um(model, lengths)
     if length_um is not None:
         if n_nodes is not None:
             raise ParameterError("length_um", "length_um: give either n_nodes or length_um, not both")
@@ -254,6 +254,31 @@ def build_fibre(model: str | FibreModel, diameter_um: float, n_nodes: int | None
                  ra_ohm_cm=cols["ra"], cm_uF_cm2=cols["cm"], g_pas_S_cm2=cols["g"], e_pas_mV=cols["e"],
                  xraxial_MOhm_cm=cols["xr"], xg_S_cm2=cols["xg"], xc_uF_cm2=cols["xc"],
                  active=active, node_sections=node_sections)
+
+
+def node_spacing_um(model: str | FibreModel, diameter_um: float) -> float:
+    """Distance between neighbouring node centres (µm) of a fibre of this model and diameter, as `build_fibre`
+    builds it, without building one.
+
+    Parameters
+    ----------
+    model : str or FibreModel
+        Fibre model.
+    diameter_um : float
+        Fibre diameter (µm).
+
+    Returns
+    -------
+    float
+        MRG's deltax, 8.333 µm unmyelinated, 100 D Sweeney.
+    """
+    if isinstance(model, str):
+        model = load_model(model)
+    return _spacing_um(model, _section_lengths(model, model.geometry(float(diameter_um))))
+
+
+def _spacing_um(model: FibreModel, lengths: dict[str, float]) -> float:
+    return sum(lengths[s] for s in model.definition["period"]) + lengths["node"]
 
 
 def _section_lengths(model: FibreModel, geo: dict[str, float]) -> dict[str, float]:

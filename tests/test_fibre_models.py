@@ -157,6 +157,11 @@ def test_unmyelinated_geometry_follows_pyfibers():
     s = nervesim.build_fibre("sweeney", 10.0, 21)
     assert s.n_sections == 41 and s.length_total_um == pytest.approx(20 * 1000.0 + 1.5)  # §1.1
     assert np.diff(s.node_z_um) == pytest.approx(np.full(20, 1000.0))
+    # the spacing known without building a fibre: 8.333 um, 100 D, and MRG's deltax (1122.3 um at 10 um, §1)
+    from nervesim.fibre import node_spacing_um
+    assert [node_spacing_um("sundt", 1.0), node_spacing_um("sweeney", 10.0)] == pytest.approx([8.333, 1000.0])
+    assert node_spacing_um("mrg-interp", 10.0) == pytest.approx(1122.3) == nervesim.build_fibre(
+        "mrg-interp", 10.0, 5).node_spacing_um
 
 
 @pytest.mark.parametrize("kwargs, parameter, allowed", [

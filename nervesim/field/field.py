@@ -347,7 +347,9 @@ class Field:
         Fibre
             The fibre.
         """
-        spacing = fitting_fibre(model, diameter_um, self.spec.medium_length_um).node_spacing_um
+        from ..fibre import node_spacing_um
+
+        spacing = node_spacing_um(model, diameter_um)
         return fitting_fibre(model, diameter_um, self.spec.medium_length_um - 2 * spacing)
 
     def fibre_places(self, diameters_um, per_fascicle: int | None = None, seed: int = 0) -> tuple[np.ndarray, ...]:
@@ -373,14 +375,12 @@ class Field:
         n = 1 if per_fascicle is None else per_fascicle
         if not isinstance(n, (int, np.integer)) or n < 1:
             raise ParameterError("per_fascicle", f"per_fascicle={per_fascicle}: give a positive whole number")
-        if not isinstance(seed, (int, np.integer)) or seed < 0:
-            raise ParameterError("seed", f"seed={seed}: the random seed must be a non-negative integer")
+        rng = _rng(seed)
         fascicles = self.spec.fascicles
         narrowest = min(2 * f.inradius_um for f in fascicles)
         if not (np.isfinite(lo) and np.isfinite(hi) and 0 < lo <= hi < narrowest):
             raise ParameterError("diameters_um", f"diameters_um=({lo:g}, {hi:g}): give LO, HI with 0 < LO <= HI < "
                                                  f"the widest fibre the narrowest fascicle holds ({narrowest:g} um)")
-        rng = np.random.default_rng(seed)
         m = n * len(fascicles)
         d = rng.uniform(lo, hi, m)
         if per_fascicle is None:
@@ -412,15 +412,13 @@ class Field:
         d = np.asarray(diameters_um, float).ravel()
         if d.size == 0 or not np.all(np.isfinite(d) & (d > 0)):
             raise ParameterError("diameters_um", "diameters_um: give one finite positive diameter (um) per fibre")
-        if not isinstance(seed, (int, np.integer)) or seed < 0:
-            raise ParameterError("seed", f"seed={seed}: the random seed must be a non-negative integer")
+        rng = _rng(seed)
         fascicles = self.spec.fascicles
         area = np.array([f.area_um2 for f in fascicles])
         width = np.array([2 * f.inradius_um for f in fascicles])
         if d.max() >= width.max():
             raise ParameterError("diameters_um", f"diameters_um: a {d.max():g} um fibre fits no fascicle (the widest "
                                                  f"holds < {width.max():g} um); give smaller diameters")
-        rng = np.random.default_rng(seed)
         x, y, k = np.empty(d.size), np.empty(d.size), np.empty(d.size, dtype=int)
         for j, dj in enumerate(d):
             weight = np.where(width > dj, area, 0.0)
@@ -483,6 +481,13 @@ class Field:
                                           "spec again (nervesim field SPEC)")
         mesh = P2Mesh(arrays["points_um"], arrays["elements"])
         return cls(FieldSpec.from_dict(meta["spec"]), mesh, arrays["values"], meta["info"])
+
+
+def _rng(seed) -> np.random.Generator:
+    """The random generator of a placement, after checking its seed."""
+    if not isinstance(seed, (int, np.integer)) or seed < 0:
+        raise ParameterError("seed", f"seed={seed}: the random seed must be a non-negative integer")
+    return np.random.default_rng(seed)
 
 
 def _place(fascicle, index: int, diameter_um: float, rng) -> tuple[float, float]:

@@ -120,7 +120,7 @@ def estimate_size(spec: FieldSpec) -> dict:
     the faces of its thin saline gap meshed at ``h_contact_um`` (``TUBE_GAP_ELEMENTS``, ``HELIX_GAP_ELEMENTS``) and
     its metal (bands, wires, U-bands) meshed across its thickness. Memory: 2.5 kB per unknown (measured 1.7–2.1 kB
     with CG + BDDC) plus 0.3 GB for the process.
-    
+
     Parameters
     ----------
     spec : FieldSpec
