@@ -6,6 +6,7 @@ Lengths and diameters in µm. A model file is TOML; it may include shared files
 from __future__ import annotations
 
 import functools
+import hashlib
 import math
 import tomllib
 import warnings
@@ -317,3 +318,20 @@ def load_model(name: str) -> FibreModel:
     definition, text = _read(files[name])
     return FibreModel(name=name, description=definition.get("description", ""),
                       definition=definition, source_text=text)
+
+
+def definition_hash(name: str) -> str:
+    """SHA-256 of a model's whole definition: its TOML text with includes and its membrane mechanisms' files.
+
+    Parameters
+    ----------
+    name : str
+        Model name.
+
+    Returns
+    -------
+    str
+        Hex digest; it changes whenever anything the model's results depend on is edited.
+    """
+    model = load_model(name)
+    return hashlib.sha256((model.source_text + "\n" + model.membrane.source_text).encode()).hexdigest()

@@ -397,15 +397,11 @@ class Sweep:
     def _hash(self, what: str) -> str:
         # Hashed once per sweep (a file edited while the sweep runs keeps the identity it started with).
         if what not in self._hashes:
-            from .model import load_model
+            from .model import definition_hash
 
             kind, name = what.split(":", 1)
-            if kind == "model":  # the model file, its includes and its membrane mechanisms' files
-                model = load_model(name)
-                data = (model.source_text + "\n" + model.membrane.source_text).encode()
-            else:
-                data = Path(name).read_bytes()
-            self._hashes[what] = hashlib.sha256(data).hexdigest()
+            self._hashes[what] = (definition_hash(name) if kind == "model" else
+                                  hashlib.sha256(Path(name).read_bytes()).hexdigest())
         return self._hashes[what]
 
     def ids(self) -> Iterator[str]:

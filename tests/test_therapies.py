@@ -1,0 +1,64 @@
+"""The therapy study's model (experiments/therapies): its nerves and fibre types against the published statistics
+it cites, and its summary arithmetic on thresholds whose answer is known."""
+import math
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from nervesim.model import load_model
+
+sys.path.insert(0, str(Path(__file__).parents[1] / "experiments" / "therapies"))
+import report  # noqa: E402
+import run  # noqa: E402
+
+
+@pytest.fixture(scope="module")
+def study():
+    return run.load_study()
+
+
+def test_random_nerves_follow_the_published_fascicle_statistics(study):
+    nerve = study["nerve"]
+    diameters = []
+    for seed in range(150):
+        fascicles = run.random_nerve(nerve, seed)
+        assert len(fascicles) == 7  # Pelot 2020
+        for i, (x, y, d) in enumerate(fascicles):
+            assert math.hypot(x, y) + d / 2 <= nerve["diameter_um"] / 2 - nerve["edge_gap_um"] + 1e-9
+            assert 147.0 <= d <= 1360.0  # Upadhye 2022's range
+            for a, b, e in fascicles[:i]:
+                assert math.hypot(x - a, y - b) >= (d + e) / 2 + nerve["fascicle_gap_um"] - 1e-9
+        diameters += [d for _, _, d in fascicles]
+    d = np.array(diameters)
+    # Upadhye 2022: 514 +- 142 um; 1050 draws put the mean within 4 standard errors (17 um) if nothing biases it.
+    assert abs(d.mean() - 514.0) < 4 * 142.0 / math.sqrt(d.size)
+    assert abs(d.std() - 142.0) < 0.1 * 142.0
+    assert run.random_nerve(nerve, 3) == run.random_nerve(nerve, 3)  # seeded
+
+
+def test_fibre_types_match_the_cited_composition_and_their_models(study):
+    share = {f["type"]: f["share"] for f in study["fibre"]}
+    assert sum(share.values()) == pytest.approx(1.0, abs=1e-9)
+    assert share["C"] == pytest.approx(2 / 3, abs=0.005)  # Brain Stimul 2024: ~2/3 unmyelinated
+    for ftype in study["fibre"]:
+        model = load_model(ftype["model"])
+        assert model.min_um <= ftype["diameter"]["min"] < ftype["diameter"]["max"] <= model.max_um, ftype["type"]
+
+
+def test_fractions_and_window_currents():
+    thr = np.array([0.4, 2.0, np.nan, 1.0, 3.0])  # NaN: silent up to max_mA
+    assert report.fraction(thr, 1.0) == 0.4
+    assert report.fraction(thr, 0.39) == 0.0
+    assert report.current_for(thr, 0.5) == 2.0  # 3 of 5 fire at 2 mA, 2 of 5 at 1 mA
+    assert report.current_for(thr, 0.2) == 0.4
+    assert report.current_for(thr, 0.8) == 3.0
+    assert math.isnan(report.current_for(thr, 0.9))  # the fifth never fires below max_mA
+
+
+def test_the_study_refuses_a_bad_nerve_count(capsys):
+    with pytest.raises(SystemExit) as exc:
+        run.main(["--nerves", "0"])
+    assert exc.value.code == 2
+    assert "--nerves 0" in capsys.readouterr().err
