@@ -8,6 +8,8 @@ from pathlib import Path
 
 import numpy as np
 
+#: Fractions of a type whose currents the summary lists.
+LEVELS = (0.1, 0.5, 0.95)
 #: Currents (mA) of the recruitment curves.
 CURVE_MA = np.round(np.geomspace(0.02, 10.0, 121), 5)
 
@@ -72,10 +74,18 @@ def summarise(study: dict, rows: list[dict], trains: list[dict], n_nerves: int) 
             lo, hi, ratio = window(0, a, w)
             windows.append({"width_ms": w, "cuff_angle_deg": a, "nerve": 0, "intended_mA": lo, "side_mA": hi,
                             "ratio": ratio})
+    levels = [{"fibre_type": t, "width_ms": w, "fraction": f,
+               "current_mA": _spread([current_for(_thr(rows, n, 0.0, t, w), f) for n in nerves])}
+              for t in types for w in study["pulse"]["widths_ms"] for f in LEVELS]
     curves = {f"{t} {w * 1e3:.0f} us": [[fraction(_thr(rows, n, 0.0, t, w), c) for c in CURVE_MA] for n in nerves]
               for t in types for w in study["pulse"]["widths_ms"]}
-    return {"clinical": clinical, "windows": windows, "trains": trains, "curve_mA": CURVE_MA.tolist(),
-            "curves": curves, "nerves": n_nerves,
+    flagged = {t: sorted({f.split(":", 1)[1] for r in rows if r["fibre_type"] == t for f in r["flags"].split()})
+               for t in types}
+    counts = {t: {f: sum(1 for r in rows if r["fibre_type"] == t and r["cuff_angle_deg"] == 0.0
+                         and any(g.endswith(":" + f) for g in r["flags"].split())) for f in flagged[t]}
+              for t in types}
+    return {"clinical": clinical, "levels": levels, "windows": windows, "trains": trains, "curve_mA": CURVE_MA.tolist(),
+            "curves": curves, "nerves": n_nerves, "flagged_fibres": counts,
             "fibres": {t: len(_thr(rows, 0, 0.0, t, study["pulse"]["widths_ms"][0])) for t in types}}
 
 
@@ -89,6 +99,12 @@ def _ma(x) -> str:
     return "> max" if x is None or (isinstance(x, float) and math.isnan(x)) else f"{x:.3g}"
 
 
+def _range(s: dict) -> str:
+    if s["max"] is None or all(v is None for v in s["per_nerve"]):
+        return "> max"
+    return f"{_ma(s['mean'])} ({_ma(s['min'])}-{_ma(s['max'])})"
+
+
 def markdown(study: dict, summary: dict) -> str:
     """The README tables: fractions at the clinical settings and the therapeutic windows."""
     types = [f["type"] for f in study["fibre"]]
@@ -100,6 +116,16 @@ def markdown(study: dict, summary: dict) -> str:
     for c in summary["clinical"]:
         out.append(f"| {c['protocol']} | {c['width_ms'] * 1e3:.0f} us | {c['current_mA']:g} mA | "
                    + " | ".join(_pct(c[t]) for t in types + ["whole nerve"]) + " |")
+    out += ["", "Current (mA) recruiting 10 / 50 / 95 % of each type: mean (min-max) over the nerves; '> max': "
+                "not reached below the largest current searched.", "",
+            "| type | " + " | ".join(f"{w * 1e3:.0f} us" for w in study["pulse"]["widths_ms"]) + " |",
+            "|---|" + "---|" * len(study["pulse"]["widths_ms"])]
+    for t in types:
+        cells = []
+        for w in study["pulse"]["widths_ms"]:
+            cells.append(" / ".join(_range(v["current_mA"]) for v in summary["levels"]
+                                    if v["fibre_type"] == t and v["width_ms"] == w))
+        out.append(f"| {t} | " + " | ".join(cells) + " |")
     out += ["", f"Therapeutic window: the current recruiting {100 * win['intended_fraction']:.0f} % of the "
                 f"{win['intended']} fibres against the one recruiting {100 * win['side_fraction']:.0f} % of the "
                 f"{win['side']} fibres (ratio > 1: a window exists); mean (min-max) over the nerves, cuff at 0 deg.",
@@ -107,9 +133,8 @@ def markdown(study: dict, summary: dict) -> str:
                 f"{100 * win['side_fraction']:.0f} % (mA) | ratio |", "|---|---|---|---|"]
     for w in summary["windows"]:
         if "nerve" not in w:
-            out.append(f"| {w['width_ms'] * 1e3:.0f} us | " + " | ".join(
-                f"{_ma(w[k]['mean'])} ({_ma(w[k]['min'])}-{_ma(w[k]['max'])})"
-                for k in ("intended_mA", "side_mA", "ratio")) + " |")
+            out.append(f"| {w['width_ms'] * 1e3:.0f} us | " + " | ".join(_range(w[k]) for k in (
+                "intended_mA", "side_mA", "ratio")) + " |")
     out += ["", "Cuff rotation, nerve 0: window ratio by cuff angle.", "",
             "| cuff angle | " + " | ".join(f"{w * 1e3:.0f} us" for w in study["pulse"]["widths_ms"]) + " |",
             "|---|" + "---|" * len(study["pulse"]["widths_ms"])]
@@ -206,10 +231,10 @@ def figures(out: Path, study: dict, rows: list[dict], summary: dict) -> None:
         fig, ax = plt.subplots(figsize=(7, 0.3 * len(trains) + 1.2))
         counts = np.array([t["aps_per_pulse"] for t in trains])
         ax.imshow(counts, aspect="auto", cmap="Greys", vmin=0, vmax=max(1, counts.max()))
-        ax.set_yticks(range(len(trains)), [f"{t['fibre_type']} {t['diameter_um']:.1f} um, "
-                                           f"{t['threshold_mA']:.3f} mA" for t in trains], fontsize=7)
-        ax.set(xlabel="pulse of the train", title="stroke train: APs per pulse (black: fired), fibres near "
-                                                   "threshold (single-pulse threshold)")
+        ax.set_yticks(range(len(trains)), [f"{t['current_over_threshold']:.2f} x thr. ({t['fibre_type']}, "
+                                           f"{t['diameter_um']:.1f} um)" for t in trains], fontsize=7)
+        ax.set(xlabel="pulse of the train", title="stroke train (0.8 mA, 100 us, 30 Hz): APs per pulse (black: "
+                                                   "fired)\nby current / single-pulse threshold, nerve 0")
         ax.set_xticks(range(counts.shape[1]), [str(k + 1) for k in range(counts.shape[1])], fontsize=7)
         fig.savefig(out / "train.png", dpi=110, bbox_inches="tight")
         plt.close(fig)

@@ -41,6 +41,8 @@ from report import column, summarise, write  # noqa: E402
 
 HERE = Path(__file__).parent
 SILENT = "silent up to max_mA"  # the flag of a fibre that does not fire at the largest current searched
+#: The trains' fibres: the protocol's current from this much to this much times their single-pulse threshold.
+TRAIN_RATIOS = (0.95, 1.5)
 
 
 def load_study(path: Path = HERE / "study.toml", c_model: str | None = None) -> dict:
@@ -245,26 +247,29 @@ def main(argv=None) -> None:
 
 
 def near_threshold_trains(study: dict, rows: list[dict], populations: dict) -> list[dict]:
-    """The stroke train for the myelinated fibres of nerve 0 whose single-pulse threshold is nearest the
-    protocol's current: APs per pulse."""
+    """The stroke train for myelinated fibres of nerve 0 whose single-pulse thresholds put the protocol's current
+    from `TRAIN_RATIOS` [0] to [1] times threshold (evenly spread): APs per pulse."""
     protocol = next(p for p in study["protocol"] if "train_ms" in p)
     col = column(protocol["width_ms"])
     current = protocol["currents_mA"][0]
     candidates = []
-    for ftype, (field, model, pop) in populations.items():
+    for ftype in populations:
         mine = [r for r in rows if r["nerve"] == 0 and r["cuff_angle_deg"] == 0.0 and r["fibre_type"] == ftype]
-        for i, r in enumerate(mine):
-            if np.isfinite(r[col]):
-                candidates.append((abs(math.log(r[col] / current)), ftype, i, r[col]))
+        candidates += [(current / r[col], ftype, i, r[col]) for i, r in enumerate(mine) if np.isfinite(r[col])]
+    chosen = []
+    for target in np.linspace(*TRAIN_RATIOS, study["run"]["train_fibres"]):
+        best = min((c for c in candidates if c not in chosen), key=lambda c: abs(c[0] - target))
+        chosen.append(best)
     out = []
-    for _, ftype, i, thr in sorted(candidates)[:study["run"]["train_fibres"]]:
+    for ratio, ftype, i, thr in sorted(chosen):
         field, model, pop = populations[ftype]
         t = time.perf_counter()
         counts = train_counts(field, model, pop, i, study, protocol)
-        print(f"  train: {ftype} fibre {i} ({pop.diameter_um[i]:.2f} um, single pulse {thr:.4f} mA): APs per pulse "
-              f"{''.join(str(c) for c in counts)} ({time.perf_counter() - t:.0f} s)", flush=True)
+        print(f"  train at {ratio:.3f} x threshold: {ftype} fibre {i} ({pop.diameter_um[i]:.2f} um, single pulse "
+              f"{thr:.4f} mA): APs per pulse {''.join(str(c) for c in counts)} ({time.perf_counter() - t:.0f} s)",
+              flush=True)
         out.append({"fibre_type": ftype, "index": i, "diameter_um": float(pop.diameter_um[i]),
-                    "threshold_mA": thr, "aps_per_pulse": counts})
+                    "threshold_mA": thr, "current_over_threshold": ratio, "aps_per_pulse": counts})
     return out
 
 
