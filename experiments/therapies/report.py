@@ -141,6 +141,14 @@ def markdown(study: dict, summary: dict) -> str:
     for a in [0.0] + list(study["run"]["rotations_deg"]):
         out.append(f"| {a:g} deg | " + " | ".join(_ma(w["ratio"]) for w in summary["windows"]
                                                   if w.get("nerve") == 0 and w["cuff_angle_deg"] == a) + " |")
+    fields = summary["fields"]
+    elements = [f["elements"] for f in fields]
+    out += ["", f"Fields: {len(fields)} finite-element models, {min(elements)}-{max(elements)} elements (worst "
+                f"quality {min(f['min_quality'] for f in fields)}), "
+                f"meshing and solving {sum(f['mesh_s'] + f['solve_s'] for f in fields) / 60:.0f} min in all "
+                f"(2 cores; cached afterwards). Thresholds, when first computed: " + ", ".join(
+                    f"{t} {v:.0f} s" for t, v in summary["thresholds_compute_s"].items())
+            + f". This run: {summary['wall_s']:.0f} s."]
     return "\n".join(out) + "\n"
 
 

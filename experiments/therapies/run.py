@@ -140,14 +140,16 @@ def block_key(field, model: str, pop: FibrePopulation, width_ms: float, study: d
     return hashlib.sha256(json.dumps(what, sort_keys=True).encode()).hexdigest()[:32]
 
 
-def thresholds(field, model: str, pop: FibrePopulation, width_ms: float, study: dict) -> tuple[np.ndarray, list]:
-    """Thresholds (mA; NaN: silent up to max_mA) and flags of every fibre of ``pop`` for one pulse width, from the
-    store or computed and stored."""
+def thresholds(field, model: str, pop: FibrePopulation, width_ms: float,
+               study: dict) -> tuple[np.ndarray, list, float]:
+    """Thresholds (mA; NaN: silent up to max_mA) and flags of every fibre of ``pop`` for one pulse width, and the
+    seconds they took to compute, from the store or computed and stored."""
     store = cache_root() / "therapies"
     path = store / f"{block_key(field, model, pop, width_ms, study)}.json"
     if path.is_file():
         saved = json.loads(path.read_text())
-        return np.array(saved["threshold_mA"], float), saved["flags"]
+        return np.array(saved["threshold_mA"], float), saved["flags"], saved["compute_s"]
+    t0 = time.perf_counter()
     run = study["run"]
     jobs = [replace(job, tolerance=run["tolerance"], max_mA=run["max_mA"])
             for job in field.threshold_jobs(model, pop, waveform(study, width_ms), _weights(study),
@@ -165,9 +167,11 @@ def thresholds(field, model: str, pop: FibrePopulation, width_ms: float, study: 
         flags[i] = [f.split(":")[0] for f in out.result.flags]
     store.mkdir(parents=True, exist_ok=True)
     tmp = path.with_suffix(".tmp")
-    tmp.write_text(json.dumps({"threshold_mA": [None if math.isnan(t) else t for t in thr], "flags": flags}))
+    seconds = round(time.perf_counter() - t0, 2)
+    tmp.write_text(json.dumps({"threshold_mA": [None if math.isnan(t) else t for t in thr], "flags": flags,
+                               "compute_s": seconds}))
     tmp.replace(path)
-    return thr, flags
+    return thr, flags, seconds
 
 
 def train_counts(field, model: str, pop: FibrePopulation, i: int, study: dict, protocol: dict) -> list[int]:
@@ -203,7 +207,7 @@ def main(argv=None) -> None:
     from nervesim.field import solve_field
 
     t0 = time.perf_counter()
-    rows, fields, first = [], {}, {}
+    rows, fields, first, compute_s = [], {}, {}, {}
     widths = study["pulse"]["widths_ms"]
     window_types = {study["window"]["intended"], study["window"]["side"]}
     cases = [(s, 0.0) for s in range(n_nerves)] + [(0, a) for a in study["run"]["rotations_deg"]]
@@ -221,10 +225,10 @@ def main(argv=None) -> None:
             pop, fascicle = draw_fibres(field, ftype, ftype["sample"], seed=1000 * nerve + k + 1)
             thr, flags = {}, {}
             for w in widths:
-                t = time.perf_counter()
-                thr[w], flags[w] = thresholds(field, ftype["model"], pop, w, study)
+                thr[w], flags[w], seconds = thresholds(field, ftype["model"], pop, w, study)
+                compute_s[ftype["type"]] = compute_s.get(ftype["type"], 0.0) + seconds
                 print(f"  {ftype['type']:9s} {w * 1e3:3.0f} us: {np.sum(np.isfinite(thr[w]))}/{len(pop.x_um)} "
-                      f"below {study['run']['max_mA']:g} mA ({time.perf_counter() - t:.0f} s)", flush=True)
+                      f"below {study['run']['max_mA']:g} mA ({seconds:.0f} s)", flush=True)
                 for j, f in enumerate(flags[w]):
                     if f and f != [SILENT]:
                         print(f"    fibre {j}: {', '.join(f)}")
@@ -241,6 +245,7 @@ def main(argv=None) -> None:
     trains = near_threshold_trains(study, rows, first)
     summary = summarise(study, rows, trains, n_nerves)
     summary["fields"] = [{"nerve": n, "cuff_angle_deg": a, **info} for (n, a), info in fields.items()]
+    summary["thresholds_compute_s"] = {t: round(v, 1) for t, v in compute_s.items()}
     summary["wall_s"] = round(time.perf_counter() - t0, 1)
     write(args.out, study, rows, summary)
     print(f"done in {summary['wall_s']:.0f} s: {args.out}")
