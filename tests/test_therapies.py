@@ -62,3 +62,25 @@ def test_the_study_refuses_a_bad_nerve_count(capsys):
         run.main(["--nerves", "0"])
     assert exc.value.code == 2
     assert "--nerves 0" in capsys.readouterr().err
+
+
+def test_readme_quotes_the_study_summary():
+    """The README's therapy numbers are those of experiments/therapies/results/summary.json (rerun the study and
+    update the README together)."""
+    import json
+
+    root = Path(__file__).parents[1]
+    summary = json.loads((root / "experiments" / "therapies" / "results" / "summary.json").read_text())
+    readme = (root / "README.md").read_text()
+    stroke = next(c for c in summary["clinical"] if c["protocol"] == "stroke")
+
+    def pct(s):
+        lo, mean, hi = (round(100 * s[k]) for k in ("min", "mean", "max"))
+        return f"{mean} %" if lo == hi else f"{mean} % ({lo}–{hi})"
+
+    assert "| stroke | 100 µs | 0.8 mA | " + " | ".join(pct(stroke[t]) for t in ("A-motor", "A-sensory", "B", "C",
+                                                                               "whole nerve")) + " |" in readme
+    windows = [w for w in summary["windows"] if "nerve" not in w]
+    lo = min(w["ratio"]["mean"] for w in windows)
+    hi = max(w["ratio"]["mean"] for w in windows)
+    assert f"{lo:.2f}–{hi:.2f}" in readme
