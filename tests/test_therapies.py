@@ -1,6 +1,7 @@
 """The therapy study's model (experiments/therapies): its nerves and fibre types against the published statistics
 it cites, and its summary arithmetic on thresholds whose answer is known."""
 import math
+import re
 import sys
 from pathlib import Path
 
@@ -84,3 +85,19 @@ def test_readme_quotes_the_study_summary():
     lo = min(w["ratio"]["mean"] for w in windows)
     hi = max(w["ratio"]["mean"] for w in windows)
     assert f"{lo:.2f}–{hi:.2f}" in readme
+
+
+@pytest.mark.parametrize("edit, key", [
+    (lambda s: s["fibre"][2].update(model="mrg-nonexistent"), "fibre.model (B)"),
+    (lambda s: s["fibre"][3]["diameter"].update(max=4.0), "fibre.diameter (C)"),
+    (lambda s: s["protocol"][0].update(width_ms=0.2), "protocol.width_ms (stroke)"),
+    (lambda s: s["window"].update(side="A-laryngeal"), "window"),
+])
+def test_a_broken_study_is_refused_before_any_field_is_solved(study, edit, key):
+    import copy
+
+    broken = copy.deepcopy(study)
+    edit(broken)
+    with pytest.raises(ValueError, match=re.escape(key)):
+        run.check_study(broken)
+    run.check_study(study)

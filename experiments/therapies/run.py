@@ -55,6 +55,38 @@ def load_study(path: Path = HERE / "study.toml", c_model: str | None = None) -> 
     return study
 
 
+def check_study(study: dict) -> None:
+    """Refuse a study that cannot run, before any field is solved: `ValueError` naming the TOML key and the fix."""
+    from nervesim.model import load_model
+
+    def need(ok: bool, key: str, fix: str) -> None:
+        if not ok:
+            raise ValueError(f"{key}: {fix}")
+
+    types = [f.get("type") for f in study.get("fibre", [])]
+    need(len(types) > 0 and len(set(types)) == len(types), "fibre.type", "give each [[fibre]] a distinct type")
+    for f in study["fibre"]:
+        try:
+            model = load_model(f["model"])
+        except (KeyError, ValueError) as exc:
+            raise ValueError(f"fibre.model ({f.get('type')}): {exc}") from None
+        dist = f["diameter"]
+        need(model.min_um <= dist["min"] <= dist["max"] <= model.max_um, f"fibre.diameter ({f['type']})",
+             f"keep min <= max within {f['model']}'s {model.min_um}-{model.max_um} um")
+        need(isinstance(f["sample"], int) and f["sample"] >= 1, f"fibre.sample ({f['type']})", "give a count >= 1")
+    widths = study["pulse"]["widths_ms"]
+    need(len(widths) > 0 and all(w > 0 for w in widths), "pulse.widths_ms", "give positive widths (ms)")
+    for p in study["protocol"]:
+        need(p["width_ms"] in widths, f"protocol.width_ms ({p['name']})", f"use one of pulse.widths_ms {widths}")
+    need(sum("train_ms" in p for p in study["protocol"]) == 1, "protocol.train_ms",
+         "give exactly one protocol a train (train_ms, frequency_hz)")
+    win = study["window"]
+    need(win["intended"] in types and win["side"] in types, "window", f"name fibre types among {types}")
+    need(study["cuff"]["cathode"] in (1, 2), "cuff.cathode", "give 1 or 2")
+    need(study["run"]["max_mA"] > 0 and 0 < study["run"]["tolerance"] < 1, "run.max_mA",
+         "give max_mA > 0 and tolerance in (0, 1)")
+
+
 def random_nerve(nerve: dict, seed: int) -> list[tuple[float, float, float]]:
     """Fascicles (x_um, y_um, diameter_um) of one random nerve: diameters normal, clipped to the published range,
     at random places pushed apart until they keep their gaps (`_relax`). Diameters are redrawn only when they
@@ -204,6 +236,10 @@ def main(argv=None) -> None:
     n_nerves = study["run"]["nerves"] if args.nerves is None else args.nerves
     if n_nerves < 1:
         ap.error(f"--nerves {n_nerves}: give at least 1")
+    try:
+        check_study(study)
+    except (KeyError, ValueError) as exc:
+        ap.error(f"{args.study}: {exc if isinstance(exc, ValueError) else f'missing key {exc}'}")
     from nervesim.field import solve_field
 
     t0 = time.perf_counter()
