@@ -101,3 +101,9 @@ def test_a_broken_study_is_refused_before_any_field_is_solved(study, edit, key):
     with pytest.raises(ValueError, match=re.escape(key)):
         run.check_study(broken)
     run.check_study(study)
+
+
+def test_a_nerve_too_small_for_its_fascicles_is_refused(study):
+    crowded = dict(study["nerve"], fascicles=25)  # 5.6 mm2 of fascicles in a 3.0 mm2 nerve
+    with pytest.raises(ValueError, match="nerve: 25 fascicles"):
+        run.random_nerve(crowded, 0)

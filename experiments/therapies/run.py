@@ -90,23 +90,32 @@ def check_study(study: dict) -> None:
 def random_nerve(nerve: dict, seed: int) -> list[tuple[float, float, float]]:
     """Fascicles (x_um, y_um, diameter_um) of one random nerve: diameters normal, clipped to the published range,
     at random places pushed apart until they keep their gaps (`_relax`). Diameters are redrawn only when they
-    cannot be packed, which is rare, so that the packing does not bias them."""
+    cannot be packed, which is rare, so that the packing does not bias them.
+
+    Raises
+    ------
+    ValueError
+        When 200 draws cannot be packed (too many or too large fascicles for the nerve).
+    """
     rng = np.random.default_rng([seed, 0])
-    while True:
+    for _ in range(200):
         d = np.clip(rng.normal(nerve["fascicle_mean_um"], nerve["fascicle_sd_um"], nerve["fascicles"]),
                     nerve["fascicle_min_um"], nerve["fascicle_max_um"])
         for _ in range(20):
             xy = _relax(d, nerve, rng)
             if xy is not None:
                 return [(float(x), float(y), float(di)) for (x, y), di in zip(xy, d)]
+    raise ValueError(f"nerve: {nerve['fascicles']} fascicles of {nerve['fascicle_mean_um']:g} +- "
+                     f"{nerve['fascicle_sd_um']:g} um do not fit a {nerve['diameter_um']:g} um nerve with their gaps; "
+                     "give fewer or smaller fascicles or a larger nerve")
 
 
 def _relax(d: np.ndarray, nerve: dict, rng) -> np.ndarray | None:
     """Centres for circles of diameters ``d`` inside the nerve with the study's gaps, from random starts by
     repeatedly moving every overlapping pair apart and every protruding circle inward; None if that stalls."""
     room = nerve["diameter_um"] / 2 - nerve["edge_gap_um"] - d / 2  # how far each centre may lie from the axis
-    if np.any(room < 0):
-        return None
+    if np.any(room < 0) or np.sum(d ** 2) > (nerve["diameter_um"] - 2 * nerve["edge_gap_um"]) ** 2:
+        return None  # a fascicle wider than the nerve, or more fascicle area than nerve area
     xy = room[:, None] * np.sqrt(rng.uniform(0, 1, (len(d), 1))) * _unit(rng.uniform(0, 2 * np.pi, len(d)))
     need = (d[:, None] + d[None, :]) / 2 + nerve["fascicle_gap_um"] + 1e-3  # 1 nm to spare: exact when it stops
     np.fill_diagonal(need, 0.0)
@@ -117,8 +126,8 @@ def _relax(d: np.ndarray, nerve: dict, rng) -> np.ndarray | None:
         if short.max() < 1e-3 and np.all(np.hypot(xy[:, 0], xy[:, 1]) <= room):
             return xy
         xy = xy + 0.51 * np.sum((short / dist)[..., None] * sep, axis=1)  # half the overlap each, a little more
-        xy = xy * (1 - np.maximum(np.hypot(xy[:, 0], xy[:, 1]) - room, 0.0) / np.maximum(
-            np.hypot(xy[:, 0], xy[:, 1]), 1e-9))[:, None]
+        r = np.maximum(np.hypot(xy[:, 0], xy[:, 1]), 1e-9)
+        xy = xy * (1 - np.maximum(r - room, 0.0) / r)[:, None]  # back inside the nerve
     return None
 
 
@@ -238,6 +247,7 @@ def main(argv=None) -> None:
         ap.error(f"--nerves {n_nerves}: give at least 1")
     try:
         check_study(study)
+        nerves = {seed: random_nerve(study["nerve"], seed) for seed in range(n_nerves)}
     except (KeyError, ValueError) as exc:
         ap.error(f"{args.study}: {exc if isinstance(exc, ValueError) else f'missing key {exc}'}")
     from nervesim.field import solve_field
@@ -248,7 +258,7 @@ def main(argv=None) -> None:
     window_types = {study["window"]["intended"], study["window"]["side"]}
     cases = [(s, 0.0) for s in range(n_nerves)] + [(0, a) for a in study["run"]["rotations_deg"]]
     for nerve, angle in cases:
-        fascicles = random_nerve(study["nerve"], nerve)
+        fascicles = nerves[nerve]
         spec = field_spec(study, fascicles, angle)
         t = time.perf_counter()
         field = solve_field(spec)
