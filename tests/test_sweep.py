@@ -142,11 +142,13 @@ def test_killed_sweep_resumes_without_loss_or_duplicates(tmp_path, sig):
 
 def test_dask_local_cluster(tmp_path):
     distributed = require("distributed")
-    spec = load_spec(write_spec(tmp_path / "d.toml"))
+    # 40 points on 2 workers: tasks of 2 points (nervesim.sweep.DASK_POINTS_PER_TASK), each stored on its own row.
+    spec = load_spec(write_spec(tmp_path / "d.toml", diameters="[5.7, 8.0, 10.0, 12.0, 14.0]",
+                                distances="[400.0, 500.0, 600.0, 700.0, 800.0, 900.0, 1000.0, 1100.0]"))
     with distributed.LocalCluster(n_workers=2, threads_per_worker=1, processes=True, dashboard_address=None) as cl, \
             distributed.Client(cl) as client:
         summary = run_sweep(spec, tmp_path / "d.db", client=client, progress=False)
-    assert (summary.ran, summary.failed) == (4, 0)
+    assert (summary.ran, summary.failed) == (40, 0)
     run_sweep(spec, tmp_path / "l.db", processes=2, progress=False)
     dask_rows, local_rows = rows(tmp_path / "d.db"), rows(tmp_path / "l.db")
     assert {k: v[0] for k, v in dask_rows.items()} == {k: v[0] for k, v in local_rows.items()}
