@@ -106,6 +106,12 @@ def element_quality(mesh) -> np.ndarray:
     return 6 * np.sqrt(2) * volume / l_rms**3
 
 
+def _fascicle_h_um(fascicle, h_nerve_um: float) -> float:
+    """Largest element (µm) in a fascicle: ``h_nerve_um``, or `FASCICLE_H_PER_INRADIUS` × its inradius if smaller
+    (`build_mesh`'s rule, which `estimate_size` models)."""
+    return min(h_nerve_um, FASCICLE_H_PER_INRADIUS * fascicle.inradius_um)
+
+
 def estimate_size(spec: FieldSpec) -> dict:
     """Elements, unknowns and peak memory (GB) a solve of ``spec`` is expected to need, before meshing.
 
@@ -135,9 +141,6 @@ def estimate_size(spec: FieldSpec) -> dict:
     big_r = spec.medium_radius_um * MM
     h_nerve, h_far = m.h_nerve_um * MM, m.h_far_um * MM
 
-    def fascicle_h(f):
-        return min(h_nerve, FASCICLE_H_PER_INRADIUS * f.inradius_um * MM)
-
     axis = np.linspace(-big_r, big_r, 300)
     x, y = np.meshgrid(axis, axis)
     r = np.hypot(x, y)
@@ -155,7 +158,8 @@ def estimate_size(spec: FieldSpec) -> dict:
 
     h_region = np.where(in_nerve, h_nerve, h_far)
     for f in spec.fascicles:  # `build_mesh`'s rule for small fascicles
-        h_region = np.where(f.signed_distance_um(x / MM, y / MM) > 0, np.minimum(h_region, fascicle_h(f)), h_region)
+        h_region = np.where(f.signed_distance_um(x / MM, y / MM) > 0,
+                            np.minimum(h_region, _fascicle_h_um(f, m.h_nerve_um) * MM), h_region)
 
     def per_length(surfaces):  # elements per mm of length
         h = h_region
@@ -167,7 +171,7 @@ def estimate_size(spec: FieldSpec) -> dict:
         return [surface(Circle(0.0, 0.0, 2 * radius), h_nerve) for radius in radii_um]
 
     surfaces = [surface(spec.nerve, h_nerve), surface(Circle(0.0, 0.0, 2 * spec.medium_radius_um), h_far)] + \
-        [surface(f, fascicle_h(f)) for f in spec.fascicles]
+        [surface(f, _fascicle_h_um(f, m.h_nerve_um) * MM) for f in spec.fascicles]
     elements = spec.medium_length_um * MM * per_length(surfaces)
     c = spec.cuff
     if isinstance(c, HelixCuff):  # each fill cylinder as a tube, and the inner faces meshed at h_contact
@@ -476,7 +480,7 @@ def build_mesh(spec: FieldSpec):
     # there (0.5 changed nothing: netgen's curvature rule already meshes that finely) for 17 % more elements
     for solid in shape.solids:
         if solid.name.startswith("endo_"):
-            h = FASCICLE_H_PER_INRADIUS * spec.fascicles[int(solid.name[5:])].inradius_um
+            h = _fascicle_h_um(spec.fascicles[int(solid.name[5:])], spec.mesh.h_nerve_um)
             if h < spec.mesh.h_nerve_um:
                 solid.maxh = h * MM
     with ng.TaskManager():  # every core: the Yoo mesh in 88 s instead of 152 s on two

@@ -53,7 +53,7 @@ from .shapes import Circle, Ellipse, Polygon, _number, disjoint, inside
 Fascicle = Circle  # a circular fascicle: its name before ellipses and polygons existed
 FUNCTIONS = ("medium", "fill", "insulator", "conductor", "recess", "endoneurium", "epineurium")
 SPEC_FORMAT = 2  # bump when the meaning of a key or the meshing changes, so cached fields keyed by the hash are not
-# reused (2: numbers hashed as floats; fascicles meshed at most half their inradius)
+# reused (2: numbers hashed as floats; small fascicles meshed finer, mesh.FASCICLE_H_PER_INRADIUS)
 
 
 def _read(name: str) -> dict:
