@@ -27,7 +27,7 @@ from pathlib import Path
 import numpy as np
 
 import nervesim
-from nervesim.analyses import FibrePopulation, recruitment
+from nervesim.analyses import FibrePopulation, activated_fraction, recruitment
 
 NERVE_UM, N_FASC, PER_FASC = 2000.0, 7, 40
 WIDTHS_MS = (0.25, 0.5)
@@ -91,7 +91,7 @@ def main():
         field_info, sources = field.info, field.spec.sources_um()
         for width in WIDTHS_MS:
             results[("fem", width)] = fem_thresholds(pop, field, nervesim.Waveform.biphasic(width))
-    fractions = {key: np.array([np.mean(thr <= c) for c in CURRENTS_MA]) for key, thr in results.items()}
+    fractions = {key: activated_fraction(thr, CURRENTS_MA) for key, thr in results.items()}
     for (medium, width), f in fractions.items():
         thr = results[(medium, width)]
         clinical = [(c, f[np.argmin(abs(CURRENTS_MA - c))]) for c in (0.25, 0.5, 1.0, 1.5, 2.0, 3.5)]

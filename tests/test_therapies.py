@@ -8,6 +8,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from nervesim.analyses import activated_fraction
 from nervesim.model import load_model
 
 sys.path.insert(0, str(Path(__file__).parents[1] / "experiments" / "therapies"))
@@ -50,8 +51,7 @@ def test_fibre_types_match_the_cited_composition_and_their_models(study):
 
 def test_fractions_and_window_currents():
     thr = np.array([0.4, 2.0, np.nan, 1.0, 3.0])  # NaN: silent up to max_mA
-    assert report.fraction(thr, 1.0) == 0.4
-    assert report.fraction(thr, 0.39) == 0.0
+    assert list(activated_fraction(thr, [1.0, 0.39])) == [0.4, 0.0]
     assert report.current_for(thr, 0.5) == 2.0  # 3 of 5 fire at 2 mA, 2 of 5 at 1 mA
     assert report.current_for(thr, 0.2) == 0.4
     assert report.current_for(thr, 0.8) == 3.0

@@ -8,15 +8,12 @@ from pathlib import Path
 
 import numpy as np
 
+from nervesim.analyses import activated_fraction
+
 #: Fractions of a type whose currents the summary lists.
 LEVELS = (0.1, 0.5, 0.95)
 #: Currents (mA) of the recruitment curves.
 CURVE_MA = np.round(np.geomspace(0.02, 10.0, 121), 5)
-
-
-def fraction(thr: np.ndarray, current_mA: float) -> float:
-    """Fraction of fibres firing at ``current_mA`` (NaN: silent up to the largest current searched)."""
-    return float(np.mean(np.nan_to_num(thr, nan=np.inf) <= current_mA))
 
 
 def current_for(thr: np.ndarray, frac: float) -> float:
@@ -53,7 +50,8 @@ def summarise(study: dict, rows: list[dict], trains: list[dict], n_nerves: int) 
     clinical = []
     for p in study["protocol"]:
         for c in p["currents_mA"]:
-            per_type = {t: [fraction(_thr(rows, n, 0.0, t, p["width_ms"]), c) for n in nerves] for t in types}
+            per_type = {t: [float(activated_fraction(_thr(rows, n, 0.0, t, p["width_ms"]), [c])[0]) for n in nerves]
+                        for t in types}
             whole = [sum(share[t] * per_type[t][n] for t in types) / sum(share.values()) for n in nerves]
             clinical.append({"protocol": p["name"], "width_ms": p["width_ms"], "current_mA": c,
                              **{t: _spread(v) for t, v in per_type.items()}, "whole nerve": _spread(whole)})
@@ -77,7 +75,7 @@ def summarise(study: dict, rows: list[dict], trains: list[dict], n_nerves: int) 
     levels = [{"fibre_type": t, "width_ms": w, "fraction": f,
                "current_mA": _spread([current_for(_thr(rows, n, 0.0, t, w), f) for n in nerves])}
               for t in types for w in study["pulse"]["widths_ms"] for f in LEVELS]
-    curves = {f"{t} {w * 1e3:.0f} us": [[fraction(_thr(rows, n, 0.0, t, w), c) for c in CURVE_MA] for n in nerves]
+    curves = {f"{t} {w * 1e3:.0f} us": [activated_fraction(_thr(rows, n, 0.0, t, w), CURVE_MA).tolist() for n in nerves]
               for t in types for w in study["pulse"]["widths_ms"]}
     flagged = {t: sorted({f.split(":", 1)[1] for r in rows if r["fibre_type"] == t for f in r["flags"].split()})
                for t in types}
