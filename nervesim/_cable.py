@@ -48,18 +48,53 @@ def _advance_states(v, st, c, dt):
         membrane_states(v[c.act[j]], st[j], c.par, c.celsius, dt)
 
 
+@njit(cache=True, nogil=True)
+def _twisted_order(n):
+    """Row order of a twisted elimination of an n-row tridiagonal system.
+
+    Rows are eliminated from both ends toward the middle row, alternately from the left and the right,
+    then solved from the middle outward: two independent chains, which the CPU overlaps (a one-way
+    elimination is a single chain bounded by the latency of each pivot's division). Returns ``elim``
+    (n, 3): row, its already eliminated neighbour on the left and on the right (-1: none); and ``back``
+    (n, 2): row, its already solved neighbour (-1: none).
+    """
+    mid = n // 2
+    elim = np.full((n, 3), -1)
+    back = np.full((n, 2), -1)
+    t = 0
+    for i in range(mid):
+        elim[t, 0], elim[t, 1] = i, i - 1
+        t += 1
+        k = n - 1 - i
+        if k > mid:
+            elim[t, 0], elim[t, 2] = k, (k + 1 if k < n - 1 else -1)
+            t += 1
+    elim[t, 0], elim[t, 1], elim[t, 2] = mid, mid - 1, (mid + 1 if mid < n - 1 else -1)
+    back[0, 0] = mid
+    t = 1
+    for i in range(1, mid + 1):
+        back[t, 0], back[t, 1] = mid - i, mid - i + 1
+        t += 1
+        if mid + i < n:
+            back[t, 0], back[t, 1] = mid + i, mid + i - 1
+            t += 1
+    return elim, back
+
+
 @njit(cache=True, nogil=True, inline="always")
 def _step_double(v, x0, x1, st, e_out, i_stim, dt, diag, c, w):
-    """One backward-Euler step of the double cable in Delta-form; updates v, x0, x1 and st in place."""
+    """One backward-Euler step of the double cable in Delta-form, block Thomas in the twisted order of
+    `_twisted_order`; updates v, x0, x1 and st in place."""
     n = v.shape[0]
-    i_ion, g_act, vi, dpi, rp = w
+    i_ion, g_act, vi, dpi, rp, du, elim, back = w
     g_my, g_o, g_ax = c.g_my, c.g_o, c.g_ax
     _currents(v, st, c, i_ion, g_act)
     for k in range(n):
         vi[k] = v[k] + x0[k]
-    # Forward sweep of block Thomas; dpi[k] holds the inverse of the eliminated diagonal block
-    # (symmetric: 00, 01, 02, 11, 12, 22) and rp[k] the eliminated right-hand side.
-    for k in range(n):
+    # Elimination: dpi[k] holds the inverse of row k's eliminated diagonal block (symmetric: 00, 01, 02,
+    # 11, 12, 22) and rp[k] its eliminated right-hand side.
+    for t in range(n):
+        k = elim[t, 0]
         a = diag[0, k] + g_act[k]
         b = diag[1, k]
         wk = x0[k] - x1[k]
@@ -73,26 +108,30 @@ def _step_double(v, x0, x1, st, e_out, i_stim, dt, diag, c, w):
         d12 = -b
         d02 = 0.0
         if k > 0:
-            gi, gp, go = g_ax[0, k - 1], g_ax[1, k - 1], g_ax[2, k - 1]
-            r0 += gi * (vi[k - 1] - vi[k])
-            r1 += gp * (x0[k - 1] - x0[k])
-            r2 += go * (x1[k - 1] - x1[k])
-            q0, q1, q2 = dpi[k - 1, 0], dpi[k - 1, 1], dpi[k - 1, 2]
-            q3, q4, q5 = dpi[k - 1, 3], dpi[k - 1, 4], dpi[k - 1, 5]
+            r0 += g_ax[0, k - 1] * (vi[k - 1] - vi[k])
+            r1 += g_ax[1, k - 1] * (x0[k - 1] - x0[k])
+            r2 += g_ax[2, k - 1] * (x1[k - 1] - x1[k])
+        if k < n - 1:
+            r0 += g_ax[0, k] * (vi[k + 1] - vi[k])
+            r1 += g_ax[1, k] * (x0[k + 1] - x0[k])
+            r2 += g_ax[2, k] * (x1[k + 1] - x1[k])
+        for side in range(1, 3):
+            e = elim[t, side]
+            if e < 0:
+                continue
+            j = e if side == 1 else k  # the coupling k <-> e
+            gi, gp, go = g_ax[0, j], g_ax[1, j], g_ax[2, j]
+            q0, q1, q2, q3, q4, q5 = dpi[e, 0], dpi[e, 1], dpi[e, 2], dpi[e, 3], dpi[e, 4], dpi[e, 5]
             d00 -= gi * gi * q0
             d01 -= gi * gp * q1
             d02 -= gi * go * q2
             d11 -= gp * gp * q3
             d12 -= gp * go * q4
             d22 -= go * go * q5
-            s0, s1, s2 = rp[k - 1, 0], rp[k - 1, 1], rp[k - 1, 2]
+            s0, s1, s2 = rp[e, 0], rp[e, 1], rp[e, 2]
             r0 += gi * (q0 * s0 + q1 * s1 + q2 * s2)
             r1 += gp * (q1 * s0 + q3 * s1 + q4 * s2)
             r2 += go * (q2 * s0 + q4 * s1 + q5 * s2)
-        if k < n - 1:
-            r0 += g_ax[0, k] * (vi[k + 1] - vi[k])
-            r1 += g_ax[1, k] * (x0[k + 1] - x0[k])
-            r2 += g_ax[2, k] * (x1[k + 1] - x1[k])
         c00 = d11 * d22 - d12 * d12
         c01 = d02 * d12 - d01 * d22
         c02 = d01 * d12 - d02 * d11
@@ -106,17 +145,21 @@ def _step_double(v, x0, x1, st, e_out, i_stim, dt, diag, c, w):
         rp[k, 0] = r0
         rp[k, 1] = r1
         rp[k, 2] = r2
-    # Back substitution: Delta_k = D'_k^-1 (r'_k + G_k Delta_{k+1}).
-    u0 = u1 = u2 = 0.0
-    for k in range(n - 1, -1, -1):
+    # Back substitution: Delta_k = D'_k^-1 (r'_k + G Delta_e), e the neighbour solved before (du: the changes).
+    for t in range(n):
+        k, e = back[t, 0], back[t, 1]
         s0, s1, s2 = rp[k, 0], rp[k, 1], rp[k, 2]
-        if k < n - 1:
-            s0 += g_ax[0, k] * u0
-            s1 += g_ax[1, k] * u1
-            s2 += g_ax[2, k] * u2
+        if e >= 0:
+            j = min(e, k)
+            s0 += g_ax[0, j] * du[e, 0]
+            s1 += g_ax[1, j] * du[e, 1]
+            s2 += g_ax[2, j] * du[e, 2]
         u0 = dpi[k, 0] * s0 + dpi[k, 1] * s1 + dpi[k, 2] * s2
         u1 = dpi[k, 1] * s0 + dpi[k, 3] * s1 + dpi[k, 4] * s2
         u2 = dpi[k, 2] * s0 + dpi[k, 4] * s1 + dpi[k, 5] * s2
+        du[k, 0] = u0
+        du[k, 1] = u1
+        du[k, 2] = u2
         v[k] += u0 - u1
         x0[k] += u1
         x1[k] += u2
@@ -125,30 +168,35 @@ def _step_double(v, x0, x1, st, e_out, i_stim, dt, diag, c, w):
 
 @njit(cache=True, nogil=True, inline="always")
 def _step_single(v, st, e_out, i_stim, dt, diag, c, w):
-    """One backward-Euler step of the single cable in Delta-form (Thomas algorithm); v_i = v + e."""
+    """One backward-Euler step of the single cable in Delta-form (Thomas algorithm in the twisted order of
+    `_twisted_order`); v_i = v + e."""
     n = v.shape[0]
-    i_ion, g_act, _, dpi, rp = w
+    i_ion, g_act, _, dpi, rp, du, elim, back = w
     g_ax = c.g_ax
     _currents(v, st, c, i_ion, g_act)
-    for k in range(n):
+    for t in range(n):
+        k = elim[t, 0]
         d = diag[0, k] + g_act[k] + diag[3, k]
         r = i_stim[k] - i_ion[k]
         if k > 0:
-            g = g_ax[0, k - 1]
-            r += g * ((v[k - 1] + e_out[k - 1]) - (v[k] + e_out[k]))
-            d -= g * g * dpi[k - 1, 0]
-            r += g * dpi[k - 1, 0] * rp[k - 1, 0]
+            r += g_ax[0, k - 1] * ((v[k - 1] + e_out[k - 1]) - (v[k] + e_out[k]))
         if k < n - 1:
             r += g_ax[0, k] * ((v[k + 1] + e_out[k + 1]) - (v[k] + e_out[k]))
+        for side in range(1, 3):
+            e = elim[t, side]
+            if e >= 0:
+                g = g_ax[0, min(e, k)]
+                d -= g * g * dpi[e, 0]
+                r += g * dpi[e, 0] * rp[e, 0]
         dpi[k, 0] = 1.0 / d
         rp[k, 0] = r
-    u = 0.0
-    for k in range(n - 1, -1, -1):
+    for t in range(n):
+        k, e = back[t, 0], back[t, 1]
         s = rp[k, 0]
-        if k < n - 1:
-            s += g_ax[0, k] * u
-        u = dpi[k, 0] * s
-        v[k] += u
+        if e >= 0:
+            s += g_ax[0, min(e, k)] * du[e, 0]
+        du[k, 0] = dpi[k, 0] * s
+        v[k] += du[k, 0]
     _advance_states(v, st, c, dt)
 
 
@@ -198,7 +246,9 @@ def simulate_kernel(c, r, ve, wave, amp, stim, rec_idx, rec, t_first, t_interp, 
     st = np.zeros((c.act.shape[0], c.n_st))
     for j in range(c.act.shape[0]):
         membrane_init(c.v_init, st[j], c.par, c.celsius)
-    w = (np.empty(n), np.zeros(n), np.empty(n), np.empty((n, 6)), np.empty((n, 3)))  # solver workspace
+    elim, back = _twisted_order(n)
+    # solver workspace: i_ion, g_act, v_i, inverted pivots, eliminated right-hand sides, changes, row orders
+    w = (np.empty(n), np.zeros(n), np.empty(n), np.empty((n, 6)), np.empty((n, 3)), np.empty((n, 3)), elim, back)
     e_out = np.zeros(n)
     i_stim = np.zeros(n)
     diag = _diagonal_constants(c, r.pre_dt)
