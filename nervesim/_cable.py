@@ -209,15 +209,50 @@ def _step(v, x0, x1, st, e_out, i_stim, dt, diag, c, w):
 
 
 @njit(cache=True, nogil=True)
-def simulate_kernel(c, r, ve, wave, amp, stim, rec_idx, rec, t_first, t_interp, count, above):
-    """Simulate one fibre from rest: pre-run, then the stimulus (plain arrays in this module's units).
+def rest_state(c, pre_dt, pre_steps):
+    """The fibre at rest: initialised, then ``pre_steps`` steps of ``pre_dt`` (ms) without stimulus.
+
+    Every run of a fibre starts from this state, so it is computed once per fibre, not once per run.
+
+    Returns
+    -------
+    tuple of ndarray
+        v, x0, x1 (mV, per compartment) and the membrane states (one row per active compartment).
+    """
+    n = c.c_m.shape[0]
+    v = np.full(n, c.v_init)
+    x0 = np.zeros(n)
+    x1 = np.zeros(n)
+    st = np.zeros((c.act.shape[0], c.n_st))
+    for j in range(c.act.shape[0]):
+        membrane_init(c.v_init, st[j], c.par, c.celsius)
+    w = _workspace(n)
+    diag = _diagonal_constants(c, pre_dt)
+    zero = np.zeros(n)
+    for _ in range(pre_steps):
+        _step(v, x0, x1, st, zero, zero, pre_dt, diag, c, w)
+    return v, x0, x1, st
+
+
+@njit(cache=True, nogil=True)
+def _workspace(n):
+    """Solver workspace: i_ion, g_act, v_i, inverted pivots, eliminated right-hand sides, changes, row orders."""
+    elim, back = _twisted_order(n)
+    return np.empty(n), np.zeros(n), np.empty(n), np.empty((n, 6)), np.empty((n, 3)), np.empty((n, 3)), elim, back
+
+
+@njit(cache=True, nogil=True)
+def simulate_kernel(c, r, rest, ve, wave, amp, stim, rec_idx, rec, t_first, t_interp, count, above):
+    """Simulate one fibre from rest through the stimulus (plain arrays in this module's units).
 
     Parameters
     ----------
     c : CableArrays
         The circuit (nervesim.solver).
     r : RunControl
-        Time step, pre-run, detection and early-exit settings (nervesim.solver).
+        Time step, detection and early-exit settings (nervesim.solver).
+    rest : tuple of ndarray
+        The state runs start from (`rest_state`); copied, not changed.
     ve : ndarray
         Extracellular potential per compartment for 1 mA (mV).
     wave : ndarray
@@ -240,20 +275,10 @@ def simulate_kernel(c, r, ve, wave, amp, stim, rec_idx, rec, t_first, t_interp, 
         potential became NaN.
     """
     n = c.c_m.shape[0]
-    v = np.full(n, c.v_init)
-    x0 = np.zeros(n)
-    x1 = np.zeros(n)
-    st = np.zeros((c.act.shape[0], c.n_st))
-    for j in range(c.act.shape[0]):
-        membrane_init(c.v_init, st[j], c.par, c.celsius)
-    elim, back = _twisted_order(n)
-    # solver workspace: i_ion, g_act, v_i, inverted pivots, eliminated right-hand sides, changes, row orders
-    w = (np.empty(n), np.zeros(n), np.empty(n), np.empty((n, 6)), np.empty((n, 3)), np.empty((n, 3)), elim, back)
+    v, x0, x1, st = rest[0].copy(), rest[1].copy(), rest[2].copy(), rest[3].copy()
+    w = _workspace(n)
     e_out = np.zeros(n)
     i_stim = np.zeros(n)
-    diag = _diagonal_constants(c, r.pre_dt)
-    for _ in range(r.pre_steps):
-        _step(v, x0, x1, st, e_out, i_stim, r.pre_dt, diag, c, w)
     dt = r.dt
     diag = _diagonal_constants(c, dt)
     node_idx = c.node_idx
@@ -317,7 +342,7 @@ def simulate_kernel(c, r, ve, wave, amp, stim, rec_idx, rec, t_first, t_interp, 
 
 
 @njit(cache=True, nogil=True, parallel=True)
-def simulate_batch(c, r, ve, wave, amps, t_first, t_interp, count, above, steps):
+def simulate_batch(c, r, rest, ve, wave, amps, t_first, t_interp, count, above, steps):
     """`simulate_kernel` for a batch of (potentials, amplitude) pairs, in parallel over the batch.
 
     No traces, no intracellular stimulus. ``ve`` has one row per member; ``t_first``, ``t_interp``,
@@ -326,7 +351,7 @@ def simulate_batch(c, r, ve, wave, amps, t_first, t_interp, count, above, steps)
     no_rec = np.empty(0, dtype=np.int64)
     for b in prange(amps.shape[0]):
         rec = np.empty((0, 0))
-        steps[b] = simulate_kernel(c, r, ve[b], wave, amps[b], (-1, 0.0, 0.0, 0.0), no_rec, rec,
+        steps[b] = simulate_kernel(c, r, rest, ve[b], wave, amps[b], (-1, 0.0, 0.0, 0.0), no_rec, rec,
                                    t_first[b], t_interp[b], count[b], above[b])
 
 

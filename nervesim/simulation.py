@@ -5,6 +5,7 @@ waveform's).
 """
 from __future__ import annotations
 
+import functools
 import math
 from dataclasses import dataclass
 from typing import Sequence
@@ -293,8 +294,14 @@ class Stimulation:
             after = max(after, int(math.ceil((ic.delay_ms + ic.duration_ms) / self.dt_ms)) + 1)
         return after
 
+    @functools.cached_property
+    def _rest(self) -> tuple[np.ndarray, ...]:
+        """The fibre after the pre-run (`PRERUN_STEPS` steps of `PRERUN_DT_MS` without stimulus), where
+        every run starts; computed once."""
+        return self.circuit.kernels.rest_state(self._arrays, PRERUN_DT_MS, PRERUN_STEPS)
+
     def _control(self, early_exit: bool, ap_threshold_mV: float) -> RunControl:
-        return RunControl(self.dt_ms, PRERUN_DT_MS, PRERUN_STEPS, self.fibre.detection_node, float(ap_threshold_mV),
+        return RunControl(self.dt_ms, self.fibre.detection_node, float(ap_threshold_mV),
                           bool(early_exit), self.quiet_after_step, QUIET_MV if early_exit else 0.0, QUIET_MV_MS,
                           QUIET_CREEP_MV_MS)
 
@@ -346,8 +353,8 @@ class Stimulation:
         count = np.empty(fib.n_nodes, dtype=np.int64)
         above = np.empty(fib.n_nodes, dtype=np.bool_)
         steps = self.circuit.kernels.simulate_kernel(
-            self._arrays, self._control(early_exit, ap_threshold_mV), ve_mV, self.wave, amplitude_mA, stim,
-            rec_idx, rec, t_first, t_cross, count, above)
+            self._arrays, self._control(early_exit, ap_threshold_mV), self._rest, ve_mV, self.wave, amplitude_mA,
+            stim, rec_idx, rec, t_first, t_cross, count, above)
         _check_finite(steps, amplitude_mA, self.dt_ms)
         return SimulationResult(fibre=fib, amplitude_mA=amplitude_mA, dt_ms=self.dt_ms, tstop_ms=self.tstop_ms,
                                 steps_run=int(steps), ap_times_ms=t_first, ap_counts=count, crossing_ms=t_cross,
@@ -387,7 +394,7 @@ class Stimulation:
         count = np.empty((m, fib.n_nodes), dtype=np.int64)
         above = np.empty((m, fib.n_nodes), dtype=np.bool_)
         steps = np.empty(m, dtype=np.int64)
-        self.circuit.kernels.simulate_batch(self._arrays, self._control(early_exit, ap_threshold_mV),
+        self.circuit.kernels.simulate_batch(self._arrays, self._control(early_exit, ap_threshold_mV), self._rest,
                                             np.ascontiguousarray(ve), self.wave, amps, t_first, t_cross, count, above,
                                             steps)
         for s, a in zip(steps, amps):
