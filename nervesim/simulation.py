@@ -296,12 +296,15 @@ class Stimulation:
 
     @functools.cached_property
     def _rest(self) -> tuple[np.ndarray, ...]:
-        """The fibre after the pre-run (`PRERUN_STEPS` steps of `PRERUN_DT_MS` without stimulus), where
-        every run starts; computed once."""
-        return self.circuit.kernels.rest_state(self._arrays, PRERUN_DT_MS, PRERUN_STEPS)
+        """Where every run starts: the fibre after the pre-run (`PRERUN_STEPS` steps of `PRERUN_DT_MS` without
+        stimulus), as (v, x0, x1, membrane states, done); the first run fills it."""
+        c = self.circuit
+        n = len(c.c_m_nF)
+        return (np.empty(n), np.empty(n), np.empty(n), np.empty((len(c.active_idx), c.n_st)),
+                np.zeros(1, dtype=np.bool_))
 
     def _control(self, early_exit: bool, ap_threshold_mV: float) -> RunControl:
-        return RunControl(self.dt_ms, self.fibre.detection_node, float(ap_threshold_mV),
+        return RunControl(self.dt_ms, PRERUN_DT_MS, PRERUN_STEPS, self.fibre.detection_node, float(ap_threshold_mV),
                           bool(early_exit), self.quiet_after_step, QUIET_MV if early_exit else 0.0, QUIET_MV_MS,
                           QUIET_CREEP_MV_MS)
 

@@ -80,6 +80,8 @@ class RunControl(NamedTuple):
     ----------
     dt : float
         Time step (ms).
+    pre_dt, pre_steps : float, int
+        ``pre_steps`` steps of ``pre_dt`` (ms) before t = 0 without stimulus, from which every run starts.
     det : int
         Detection node.
     ap_thresh : float
@@ -93,6 +95,8 @@ class RunControl(NamedTuple):
     """
 
     dt: float
+    pre_dt: float
+    pre_steps: int
     det: int
     ap_thresh: float
     stop_on_detect: bool
