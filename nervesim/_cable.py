@@ -120,7 +120,7 @@ def _step_double(v, x0, x1, st, e_out, i_stim, dt, diag, c, w):
             e = elim[t, side]
             if e < 0:
                 continue
-            j = e if side == 1 else k  # the coupling k <-> e
+            j = min(e, k)  # the coupling k <-> e
             gi, gp, go = g_ax[0, j], g_ax[1, j], g_ax[2, j]
             q0, q1, q2, q3, q4, q5 = dpi[e, 0], dpi[e, 1], dpi[e, 2], dpi[e, 3], dpi[e, 4], dpi[e, 5]
             d00 -= gi * gi * q0
@@ -151,7 +151,7 @@ def _step_double(v, x0, x1, st, e_out, i_stim, dt, diag, c, w):
         k, e = back[t, 0], back[t, 1]
         s0, s1, s2 = rp[k, 0], rp[k, 1], rp[k, 2]
         if e >= 0:
-            j = min(e, k)
+            j = min(e, k)  # the coupling k <-> e
             s0 += g_ax[0, j] * du[e, 0]
             s1 += g_ax[1, j] * du[e, 1]
             s2 += g_ax[2, j] * du[e, 2]
