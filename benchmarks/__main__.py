@@ -47,12 +47,15 @@ def fibre_and_electrode(n_nodes: int = N_NODES):
 def bench_step(nrn, n_nodes=N_NODES, tstop_ms=None, repeats=(7, 3)) -> dict:
     f, el = fibre_and_electrode(n_nodes)
     ours = nervesim.Stimulation(f, el, PULSE, dt_ms=DT_MS, tstop_ms=tstop_ms)
+    fast = nervesim.Stimulation(f, el, PULSE, dt_ms=DT_MS, tstop_ms=tstop_ms, fast=True)
     ref = peers.neuron_model(nrn, f, el, DT_MS, tstop_ms)
     t_ours, _ = timed(lambda: ours.run(SUB_AMP_MA), repeats[0], warm_up=True)
+    t_fast, _ = timed(lambda: fast.run(SUB_AMP_MA), repeats[0], warm_up=True)
     t_ref, _ = timed(lambda: ref.run(SUB_AMP_MA), repeats[1], warm_up=True)
     steps, comps = ours.n_steps, f.n_sections
     return {"nodes": n_nodes, "compartments": comps, "steps": steps, "us_per_step_nervesim": 1e6 * t_ours / steps,
             "us_per_step_neuron": 1e6 * t_ref / steps, "ratio": t_ref / t_ours,
+            "us_per_step_fast": 1e6 * t_fast / steps, "ratio_fast": t_ref / t_fast,
             "compartment_steps_per_s_nervesim": comps * steps / t_ours,
             "compartment_steps_per_s_neuron": comps * steps / t_ref}
 
@@ -229,6 +232,8 @@ def table(res: dict) -> list[str]:
               f"{'measure':44} {'nervesim':>12} {'NEURON':>12} {'ratio':>8}",
               f"{'µs per step (tstop 5.1 ms)':44} {s['us_per_step_nervesim']:12.1f} {s['us_per_step_neuron']:12.1f} "
               f"{s['ratio']:8.1f}x",
+              f"{'µs per step, fast=True (tables, no outer layer)':44} {s['us_per_step_fast']:12.1f} "
+              f"{s['us_per_step_neuron']:12.1f} {s['ratio_fast']:8.1f}x",
               f"{'compartment-steps per s':44} {s['compartment_steps_per_s_nervesim']:12.3g} "
               f"{s['compartment_steps_per_s_neuron']:12.3g}"]
     for r in res["length_scaling"]:
@@ -271,14 +276,19 @@ def targets(res: dict) -> list[str]:
     out = ["targets (issue 12):"]
     for case in res["thresholds"]:
         pf = next((p for p in case["peers"] if p["tool"] == peers.PYFIBERS_DEFAULT_TOOL), None)
+        fast = next(p for p in case["peers"] if p["tool"] == peers.FAST_TOOL)
         if case["case"].startswith("mrg") and pf is not None:
             out.append(line(f"threshold {case['case']}: >= 1000x PyFibers' defaults", f"{pf['ratio']:.0f}x",
                             pf["ratio"] >= 1000))
+            ratio = pf["wall_s"] / fast["wall_s"]
+            out.append(line(f"  the same with fast=True (threshold {100 * fast['rel_diff']:+.3f} %)", f"{ratio:.0f}x",
+                            ratio >= 1000))
     st, s = res["startup"], res["step"]
     out += [line("fresh process: search <= warm + 20 ms", f"{1e3 * st['first_search_extra_s']:+.0f} ms",
                  st["first_search_extra_s"] <= 0.020),
             line("fresh process: whole process <= 0.3 s", f"{st['process_wall_s']:.2f} s", st["process_wall_s"] <= 0.3),
-            line(f"per step, {N_NODES} nodes: >= 40x NEURON's own loop", f"{s['ratio']:.1f}x", s["ratio"] >= 40)]
+            line(f"per step, {N_NODES} nodes: >= 40x NEURON's own loop", f"{s['ratio']:.1f}x", s["ratio"] >= 40),
+            line("  the same with fast=True", f"{s['ratio_fast']:.1f}x", s["ratio_fast"] >= 40)]
     pop = [r for r in res["population"]["warm"] if r["fibres"] == 1000]
     if pop:
         out.append(line(f"1000 fibres on {os.cpu_count()} cores: <= 8 s", f"{pop[0]['wall_s']:.1f} s",

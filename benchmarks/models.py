@@ -5,6 +5,8 @@ For every model, one case (MRG and Sweeney 10 µm, 51 nodes; C fibres 1 µm, 265
 
 - µs per time step of one sub-threshold run (every step computed), nervesim against our NEURON build of the
   same fibre (NEURON's ``fadvance`` loop, ``nervesim.neuron``), tstop 5 ms, median of repeats;
+- the same run in the fast mode (``fast=True``: rate tables, no outer extracellular layer), and the fast mode's
+  threshold against the exact engine's, both searched to brackets of `FAST_CHECK_TOLERANCE`;
 - a threshold search at 1 % tolerance: nervesim's ``search_threshold`` (from its own first guess) against
   PyFibers' own model and ``find_threshold`` (bounds moved by 10 %, bisection, a confirming run, early exit
   5 ms after the top run's AP), same dt and the same run length (nervesim's default tstop for the model);
@@ -32,6 +34,7 @@ from nervesim.threshold import search_threshold
 RESULTS = Path(__file__).parent / "results"
 DT_MS, DISTANCE_UM, SIGMA, TOLERANCE = 0.005, 500.0, 0.2, 0.01
 SEARCH_REPEATS = 5
+FAST_CHECK_TOLERANCE = 1e-5
 PULSE = nervesim.Waveform.monophasic(0.1, "cathodic")
 
 
@@ -48,14 +51,21 @@ def bench_model(model: str, nrn, pyfibers: bool) -> dict:
     ref = nrn.NeuronStimulation(f, el, PULSE, dt_ms=DT_MS, tstop_ms=5.0)
     thr = search_threshold(nervesim.Stimulation(f, el, PULSE, dt_ms=DT_MS), tolerance=TOLERANCE)
     sub = 0.5 * thr.threshold_mA
+    fast = nervesim.Stimulation(f, el, PULSE, dt_ms=DT_MS, tstop_ms=5.0, fast=True)
     t_ours, _ = timed(lambda: ours.run(sub), 5, warm_up=True)
+    t_fast, _ = timed(lambda: fast.run(sub), 5, warm_up=True)
     t_ref, _ = timed(lambda: ref.run(sub), 1, warm_up=True)
+    fine = [search_threshold(nervesim.Stimulation(f, el, PULSE, dt_ms=DT_MS, fast=x), tolerance=FAST_CHECK_TOLERANCE,
+                             start_mA=thr.threshold_mA).threshold_mA for x in (False, True)]
     t_search, res = timed(lambda: search_threshold(nervesim.Stimulation(f, el, PULSE, dt_ms=DT_MS),
                                                     tolerance=TOLERANCE), SEARCH_REPEATS, warm_up=False)
     stim = nervesim.Stimulation(f, el, PULSE, dt_ms=DT_MS)
     row = {"model": model, "diameter_um": f.diameter_um, "nodes": f.n_nodes, "sections": f.n_sections,
            "tstop_ms": stim.tstop_ms, "us_per_step_nervesim": 1e6 * t_ours / ours.n_steps,
            "us_per_step_neuron": 1e6 * t_ref / ours.n_steps, "step_ratio": t_ref / t_ours,
+           "us_per_step_fast": 1e6 * t_fast / ours.n_steps, "step_ratio_fast": t_ref / t_fast,
+           "threshold_mA_exact_fine": fine[0], "threshold_mA_fast_fine": fine[1],
+           "fast_rel_diff": (fine[1] - fine[0]) / fine[0],
            "threshold_s_nervesim": t_search, "threshold_mA_nervesim": res.threshold_mA, "runs_nervesim": res.n_runs}
     if pyfibers:
         from nervesim.pyfibers_ref import PyFibersCase, pyfibers_thresholds
@@ -73,15 +83,18 @@ def bench_model(model: str, nrn, pyfibers: bool) -> dict:
 def table(res: dict) -> list[str]:
     lines = [f"machine: {res['machine']}; NEURON {res['neuron_version']}; dt {DT_MS} ms, {PULSE.label}, point "
              f"source {DISTANCE_UM:g} um, {SIGMA} S/m; thresholds at {100 * TOLERANCE:g} % tolerance (ours: median of "
-             f"{SEARCH_REPEATS} searches)",
+             f"{SEARCH_REPEATS} searches); fast: fast=True (rate tables, no outer layer), its threshold against the "
+             f"exact engine's with both searched to {FAST_CHECK_TOLERANCE:g} brackets",
              f"{'model':15} {'D um':>5} {'sect':>5} | {'us/step ours':>12} {'NEURON':>8} {'ratio':>6} | "
+             f"{'fast':>6} {'ratio':>6} {'thr diff':>9} | "
              f"{'threshold s ours':>16} {'PyFibers':>9} {'ratio':>6} | {'mA ours':>8} {'PyFibers':>8}"]
     for r in res["models"]:
         pf = (f"{r['threshold_s_pyfibers']:9.2f} {r['threshold_ratio']:5.0f}x"
               if r.get("threshold_s_pyfibers") is not None and not r.get("pyfibers_error") else f"{'-':>9} {'-':>6}")
         pf_ma = f"{r['threshold_mA_pyfibers']:8.4g}" if r.get("threshold_mA_pyfibers") else f"{'-':>8}"
         lines.append(f"{r['model']:15} {r['diameter_um']:5g} {r['sections']:5d} | {r['us_per_step_nervesim']:12.1f} "
-                     f"{r['us_per_step_neuron']:8.1f} {r['step_ratio']:5.1f}x | {r['threshold_s_nervesim']:16.3f} "
+                     f"{r['us_per_step_neuron']:8.1f} {r['step_ratio']:5.1f}x | {r['us_per_step_fast']:6.1f} "
+                     f"{r['step_ratio_fast']:5.1f}x {r['fast_rel_diff']:+9.1e} | {r['threshold_s_nervesim']:16.3f} "
                      f"{pf} | {r['threshold_mA_nervesim']:8.4g} {pf_ma}")
     return lines
 

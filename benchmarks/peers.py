@@ -28,6 +28,7 @@ SIGMA_S_M = 0.2
 OUR_TOLERANCE = 1e-3
 PYFIBERS_DEFAULT_TOLERANCE = 1e-2
 PYFIBERS_DEFAULT_TOOL = "PyFibers find_threshold (defaults)"
+FAST_TOOL = "nervesim fast=True (warm)"
 #: PyFibers' exits: a run stops once the detection node has fired (PyFibers checks every 100 steps) or, after the
 #: first supra-threshold run, 5 ms after that run's AP time; its search ends with a confirming run at the threshold.
 PYFIBERS_RUN_RULE = "PyFibers: detection (every 100 steps) or AP time + 5 ms"
@@ -174,14 +175,18 @@ def pyfibers_rows(cases, fibres, repeats: dict[str, int]) -> dict[str, list[dict
 
 
 def bench_case(case: ThresholdCase, fibre, electrode, nrn, repeats_ours: int, repeats_neuron: int) -> list[dict]:
-    """nervesim's warm search and the same search driving NEURON, for one case."""
+    """nervesim's warm search, the same in the fast mode, and the same search driving NEURON, for one case."""
     ours_t, ours = timed(lambda: find_threshold(fibre, electrode, PULSE, dt_ms=case.dt_ms, tolerance=OUR_TOLERANCE),
                          repeats_ours, warm_up=True)
+    fast_t, fast = timed(lambda: find_threshold(fibre, electrode, PULSE, dt_ms=case.dt_ms, tolerance=OUR_TOLERANCE,
+                                                fast=True), repeats_ours, warm_up=True)
     stim = neuron_model(nrn, fibre, electrode, case.dt_ms)
     # Built once outside the timing (nervesim's find_threshold builds its Stimulation inside); no warm-up run.
     ref_t, ref = timed(lambda: search_threshold(stim, tolerance=OUR_TOLERANCE), repeats_neuron, warm_up=False)
     return [row("nervesim find_threshold (warm)", OUR_TOLERANCE, case.dt_ms, OUR_RUN_RULE, ours_t, repeats_ours,
                 ours.threshold_mA, ours.n_runs),
+            row(FAST_TOOL, OUR_TOLERANCE, case.dt_ms, OUR_RUN_RULE, fast_t, repeats_ours, fast.threshold_mA,
+                fast.n_runs),
             row(f"NEURON {nrn.neuron_version()} + nervesim search", OUR_TOLERANCE, case.dt_ms, NEURON_RUN_RULE,
                 ref_t, repeats_neuron, ref.threshold_mA, ref.n_runs)]
 
@@ -204,8 +209,8 @@ def bench_thresholds(nrn, cases=CASES, quick: bool = False) -> list[dict]:
     out = []
     for c, (f, el) in zip(cases, built):
         n_ours, n_neuron, _ = repeats(c, quick)
-        ours, neuron_row = bench_case(c, f, el, nrn, n_ours, n_neuron)
-        peers = pf[c.name] + [neuron_row]
+        ours, fast_row, neuron_row = bench_case(c, f, el, nrn, n_ours, n_neuron)
+        peers = [fast_row] + pf[c.name] + [neuron_row]
         out.append({"case": c.name, "description": c.describe(f), "tstop_ms": c.tstop_ms(f), "nervesim": ours,
                     "peers": [compare(ours, p) for p in peers]})
     return out
@@ -239,6 +244,8 @@ def threshold_table(results: list[dict]) -> list[str]:
     lines += [f"  {name}: {text}" for name, text in RUN_RULES.items()]
     lines.append("  PyFibers builds its own fibre and point-source potentials (checked: same nodes, sections, length "
                  "and source position as ours) and runs its own mechanisms; its wall time includes that build")
+    lines.append(f"  {FAST_TOOL}: nervesim's fast mode, find_threshold(..., fast=True): NEURON-style rate tables "
+                 "(0.05 mV apart) for the membrane gates and, in MRG fibres, no outer extracellular layer")
     lines.append("  nervesim runs the two probes of each round in parallel on two cores (Stimulation.run_many); NEURON "
                  "and PyFibers run one simulation at a time")
     return lines

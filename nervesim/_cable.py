@@ -8,7 +8,8 @@
 #
 # `c` is a nervesim.solver.CableArrays, `r` a nervesim.solver.RunControl (named tuples of plain arrays
 # and numbers). A double cable (MRG) has per compartment the unknowns (v_i, x0, x1): intracellular,
-# periaxonal (extracellular layer 0) and outer layer potentials, v = v_i - x0. A single cable (fibres
+# periaxonal (extracellular layer 0) and outer layer potentials, v = v_i - x0; in the fast mode
+# (c.outer false) x1 is the extracellular potential and (v_i, x0) the unknowns. A single cable (fibres
 # without a myelin layer, reference fibre-models.md §1.2) has v alone, with v_i = v + e.
 # ruff: noqa: F821
 
@@ -168,6 +169,70 @@ def _step_double(v, x0, x1, st, e_out, i_stim, dt, diag, c, w):
 
 
 @njit(cache=True, nogil=True, inline="always")
+def _step_double_fast(v, x0, x1, st, e_out, i_stim, dt, diag, c, w):
+    """`_step_double` without NEURON's outer layer: x1 is held at e_out, so the blocks are 2 x 2 in (v_i, x0).
+
+    The outer layer's radial conductance (1e9 S/cm2, no capacitance) makes x1 - e_out of order 1e-11 mV;
+    its change this step (e_out - x1, nonzero at the waveform's edges) enters the myelin row as known."""
+    n = v.shape[0]
+    i_ion, g_act, vi, dpi, rp, du, elim, back = w
+    g_my, g_ax = c.g_my, c.g_ax
+    _currents(v, st, c, i_ion, g_act)
+    for k in range(n):
+        vi[k] = v[k] + x0[k]
+    # dpi[k]: the inverse of row k's eliminated block (00, 01, 11); rp[k]: its right-hand side.
+    for t in range(n):
+        k = elim[t, 0]
+        a = diag[0, k] + g_act[k]
+        b = diag[1, k]
+        r0 = i_stim[k] - i_ion[k]
+        r1 = i_ion[k] - g_my[k] * (x0[k] - x1[k]) + b * (e_out[k] - x1[k])
+        d00 = a + diag[3, k]
+        d01 = -a
+        d11 = a + b + diag[4, k]
+        if k > 0:
+            r0 += g_ax[0, k - 1] * (vi[k - 1] - vi[k])
+            r1 += g_ax[1, k - 1] * (x0[k - 1] - x0[k])
+        if k < n - 1:
+            r0 += g_ax[0, k] * (vi[k + 1] - vi[k])
+            r1 += g_ax[1, k] * (x0[k + 1] - x0[k])
+        for side in range(1, 3):
+            e = elim[t, side]
+            if e < 0:
+                continue
+            j = min(e, k)  # the coupling k <-> e
+            gi, gp = g_ax[0, j], g_ax[1, j]
+            q0, q1, q2 = dpi[e, 0], dpi[e, 1], dpi[e, 2]
+            d00 -= gi * gi * q0
+            d01 -= gi * gp * q1
+            d11 -= gp * gp * q2
+            s0, s1 = rp[e, 0], rp[e, 1]
+            r0 += gi * (q0 * s0 + q1 * s1)
+            r1 += gp * (q1 * s0 + q2 * s1)
+        inv_det = 1.0 / (d00 * d11 - d01 * d01)
+        dpi[k, 0] = d11 * inv_det
+        dpi[k, 1] = -d01 * inv_det
+        dpi[k, 2] = d00 * inv_det
+        rp[k, 0] = r0
+        rp[k, 1] = r1
+    for t in range(n):
+        k, e = back[t, 0], back[t, 1]
+        s0, s1 = rp[k, 0], rp[k, 1]
+        if e >= 0:
+            j = min(e, k)  # the coupling k <-> e
+            s0 += g_ax[0, j] * du[e, 0]
+            s1 += g_ax[1, j] * du[e, 1]
+        u0 = dpi[k, 0] * s0 + dpi[k, 1] * s1
+        u1 = dpi[k, 1] * s0 + dpi[k, 2] * s1
+        du[k, 0] = u0
+        du[k, 1] = u1
+        v[k] += u0 - u1
+        x0[k] += u1
+        x1[k] = e_out[k]
+    _advance_states(v, st, c, dt)
+
+
+@njit(cache=True, nogil=True, inline="always")
 def _step_single(v, st, e_out, i_stim, dt, diag, c, w):
     """One backward-Euler step of the single cable in Delta-form (Thomas algorithm in the twisted order of
     `_twisted_order`); v_i = v + e."""
@@ -203,8 +268,10 @@ def _step_single(v, st, e_out, i_stim, dt, diag, c, w):
 
 @njit(cache=True, nogil=True)
 def _step(v, x0, x1, st, e_out, i_stim, dt, diag, c, w):
-    if c.double:
+    if c.double and c.outer:
         _step_double(v, x0, x1, st, e_out, i_stim, dt, diag, c, w)
+    elif c.double:
+        _step_double_fast(v, x0, x1, st, e_out, i_stim, dt, diag, c, w)
     else:
         _step_single(v, st, e_out, i_stim, dt, diag, c, w)
 

@@ -20,7 +20,7 @@ import math
 import os
 import sys
 import tempfile
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from importlib import resources
 from types import ModuleType
 from typing import Any
@@ -37,6 +37,7 @@ from .mechanism import (
     IONS,
     Expression,
     Mechanism,
+    Table,
     ion_names,
     load_mechanism,
     mechanism_names,
@@ -44,6 +45,11 @@ from .mechanism import (
 
 #: NEURON's voltage increment for the membrane conductance (I(v + 0.001) − I(v)) / 0.001 (mV).
 DV_SLOPE_MV = 0.001
+
+#: Rate tables of the fast mode (`Membrane.tabulated`): range (mV) and intervals, 0.05 mV apart. Beyond the
+#: range a table holds its end values, as NEURON's TABLE does.
+FAST_TABLE_MV = (-250.0, 250.0)
+FAST_TABLE_INTERVALS = 10000
 
 
 @dataclass(frozen=True)
@@ -153,6 +159,24 @@ class Membrane:
             ions[ion] = IonSpec(ion, dynamic, e if isinstance(e, str) else float(e), float(s.get("c_in_mM", ci0)),
                                 float(s.get("c_out_mM", co0)))
         return cls(mechs, params, ions)
+
+    def tabulated(self) -> Membrane:
+        """This membrane with a rate table (NEURON's TABLE: linear interpolation, `FAST_TABLE_MV`, 0.05 mV steps)
+        for every mechanism that can take one: gate states only, rates of v and constants only, no table yet.
+
+        The fast mode of the engine (``fast=True``) runs it; the exact engine evaluates every rate.
+
+        Returns
+        -------
+        Membrane
+            The same mechanisms and parameters; values frozen at initialisation that depend on constants
+            only are computed once per fibre with the tables.
+        """
+        return self._tabulated
+
+    @functools.cached_property
+    def _tabulated(self) -> Membrane:
+        return replace(self, mechanisms=tuple(_with_table(m) for m in self.mechanisms))
 
     @property
     def source_text(self) -> str:
@@ -560,6 +584,31 @@ def constant_rates(m: Mechanism) -> tuple:
             out.append(a)
             fixed.add(a.target)
     return tuple(out)
+
+
+def _with_table(m: Mechanism) -> Mechanism:
+    """m with a fast-mode table of its gates' inf and tau, or m itself when they depend on more than v and
+    constants (a concentration, a state), when it has non-gate states, is implicit or has a table already."""
+    if m.table is not None or m.implicit or not m.states or not all(s.is_gate for s in m.states):
+        return m
+    known = set(m.parameters) | {"celsius", "diam", "FARADAY"}
+    for a in m.initial:  # frozen values: constants only, so that they can move into the per-fibre constants
+        if not all(x.names <= known for x in a.expressions()):
+            return m
+        known.add(a.target)
+    for args, body in m.functions.values():
+        if not all(x.names <= known | set(args) for x in body.expressions()):
+            return m
+    known.add("v")
+    for a in m.rates:
+        if not all(x.names <= known for x in a.expressions()):
+            return m
+        known.add(a.target)
+    if not all(x.names <= known for s in m.states for x in (s.inf, s.tau)):
+        return m
+    quantities = tuple(f"{s.name}_{x}" for s in m.states for x in ("inf", "tau"))
+    table = Table(quantities, *FAST_TABLE_MV, FAST_TABLE_INTERVALS)
+    return replace(m, initial=(), rates=m.initial + m.rates, table=table)
 
 
 def _rate_names(m: Mechanism) -> list[str]:

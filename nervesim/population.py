@@ -71,6 +71,8 @@ class ThresholdJob:
         Temperature (°C; None: the model's).
     max_mA : float
         Largest amplitude tried (mA).
+    fast : bool
+        The fast mode of `nervesim.Stimulation` (rate tables, no outer layer) instead of NEURON's exact system.
 
     Raises
     ------
@@ -89,6 +91,7 @@ class ThresholdJob:
     tolerance: float = 1e-3
     temperature_c: float | None = None
     max_mA: float = 1e3
+    fast: bool = False
 
     def __post_init__(self) -> None:
         # The limits of `search_threshold`, checked when the job is made rather than when it runs.
@@ -134,7 +137,8 @@ def prepare(job: ThresholdJob) -> Stimulation:
         electrode inside the fibre, fibre outside a cuff's nerve, ...).
     """
     fibre = build_fibre(job.model, job.diameter_um, job.n_nodes, temperature_c=job.temperature_c)
-    return Stimulation(fibre, job.electrode, job.waveform, dt_ms=job.dt_ms, tstop_ms=job.tstop_ms, parallel=False)
+    return Stimulation(fibre, job.electrode, job.waveform, dt_ms=job.dt_ms, tstop_ms=job.tstop_ms, parallel=False,
+                       fast=job.fast)
 
 
 def known_before(i: int) -> int:
@@ -281,7 +285,7 @@ def _peak_offset(af: np.ndarray | None) -> float:
 
 def _similar(job: ThresholdJob) -> tuple:
     """What must be equal for two jobs' thresholds to be predicted from one another."""
-    return job.model, job.waveform.phases, job.n_nodes, job.dt_ms, job.tstop_ms, job.temperature_c
+    return job.model, job.waveform.phases, job.n_nodes, job.dt_ms, job.tstop_ms, job.temperature_c, job.fast
 
 
 def _search(job: ThresholdJob, stim: Stimulation, **settings) -> JobOutcome:

@@ -202,6 +202,10 @@ class Stimulation:
         (for callers that parallelise over fibres in threads themselves).
     allow_large : bool
         Accept a problem whose estimated run exceeds `MAX_RUN_S` or `MAX_RUN_BYTES`.
+    fast : bool
+        Fast mode: NEURON-style rate tables for the membrane gates (0.05 mV apart) and, in MRG fibres, no
+        outer extracellular layer (`nervesim.solver.Circuit`); about 1.4x fewer µs per step, thresholds
+        within the error measured by ``python -m benchmarks`` (README, Speed). Default: NEURON's exact system.
 
     Raises
     ------
@@ -215,7 +219,7 @@ class Stimulation:
                  waveform: Waveform | None,
                  *, dt_ms: float = DEFAULT_DT_MS, tstop_ms: float | None = None,
                  intracellular: IntracellularPulse | None = None, parallel: bool = True,
-                 allow_large: bool = False) -> None:
+                 allow_large: bool = False, fast: bool = False) -> None:
         dt_ms = float(dt_ms)
         if not math.isfinite(dt_ms) or not 0 < dt_ms <= 0.1:
             raise ParameterError("dt_ms", f"dt_ms={dt_ms}: must be in (0, 0.1] ms")
@@ -265,7 +269,8 @@ class Stimulation:
         self.intracellular = intracellular
         self.allow_large = allow_large
         self.parallel = parallel
-        self.circuit = Circuit.from_fibre(fibre)
+        self.fast = bool(fast)
+        self.circuit = Circuit.from_fibre(fibre, self.fast)
         self._arrays = self.circuit.arrays()
         self.quiet_after_step = self._quiet_after_step()
 
@@ -283,7 +288,8 @@ class Stimulation:
             Same fibre, potentials, waveform, dt and settings.
         """
         return Stimulation(self.fibre, self.ve_mV, self.waveform, dt_ms=self.dt_ms, tstop_ms=tstop_ms,
-                           intracellular=self.intracellular, parallel=self.parallel, allow_large=self.allow_large)
+                           intracellular=self.intracellular, parallel=self.parallel, allow_large=self.allow_large,
+                           fast=self.fast)
 
     def _quiet_after_step(self) -> int:
         """First step at which every stimulus is over."""

@@ -53,6 +53,9 @@ class CableArrays(NamedTuple):
         Initial membrane potential (mV), temperature (°C).
     double : bool
         Double cable (MRG) or single cable.
+    outer : bool
+        A double cable keeps NEURON's outer layer (x1 an unknown); without it (fast mode) x1 is the
+        extracellular potential.
     """
 
     c_m: np.ndarray
@@ -71,6 +74,7 @@ class CableArrays(NamedTuple):
     v_init: float
     celsius: float
     double: bool
+    outer: bool
 
 
 class RunControl(NamedTuple):
@@ -139,6 +143,9 @@ class Circuit:
         Temperature (°C).
     double_cable : bool
         Whether the fibre has a myelin layer (three unknowns per compartment).
+    fast : bool
+        Fast mode: rate tables (`nervesim.membrane.Membrane.tabulated`) and, in a double cable, no outer
+        layer (two unknowns per compartment, x1 held at the extracellular potential).
     kernels : module
         The compiled kernels of the fibre's membrane (`nervesim.membrane.Membrane.kernels`).
     n_st : int
@@ -160,17 +167,20 @@ class Circuit:
     v_init_mV: float
     celsius: float
     double_cable: bool
+    fast: bool
     kernels: ModuleType
     n_st: int
 
     @classmethod
-    def from_fibre(cls, fibre: Fibre) -> Circuit:
+    def from_fibre(cls, fibre: Fibre, fast: bool = False) -> Circuit:
         """Convert a fibre's NEURON-unit section arrays to absolute units and prepare its membrane.
 
         Parameters
         ----------
         fibre : nervesim.fibre.Fibre
             The fibre (µm, Ω·cm, µF/cm², S/cm², MΩ/cm, mV per section).
+        fast : bool
+            The fast mode (see the ``fast`` attribute) instead of NEURON's exact system.
 
         Returns
         -------
@@ -185,7 +195,7 @@ class Circuit:
         r_o_half = 1e-4 * LAYER1_XRAXIAL_MOHM_CM * fibre.length_um / 2
         g_axial = np.stack([1.0 / (r[:-1] + r[1:]) for r in (r_i_half, r_p_half, r_o_half)])
         active = np.flatnonzero(fibre.active).astype(np.int64)
-        membrane = fibre.membrane
+        membrane = fibre.membrane.tabulated() if fast else fibre.membrane
         kernels = membrane.kernels()
         par = membrane.parameter_vector(float(fibre.diam_um[active[0]]) if active.size else 1.0, fibre.temperature_c)
         circuit = cls(
@@ -204,6 +214,7 @@ class Circuit:
             v_init_mV=fibre.v_rest_mV,
             celsius=fibre.temperature_c,
             double_cable=fibre.double_cable,
+            fast=bool(fast),
             kernels=kernels,
             n_st=membrane.layout()["n_st"],
         )
@@ -222,7 +233,7 @@ class Circuit:
         return CableArrays(self.c_m_nF, self.g_pas_uS, self.e_pas_mV, self.c_my_nF, self.g_my_uS, self.c_o_nF,
                            self.g_o_uS, self.g_axial_uS, self.active_idx, self.active_scale, self.membrane_par,
                            int(self.n_st), self.node_idx, float(self.v_init_mV), float(self.celsius),
-                           bool(self.double_cable))
+                           bool(self.double_cable), not self.fast)
 
 
 

@@ -583,7 +583,7 @@ def activating_function_mV(runner: Runner) -> np.ndarray | None:
 def find_threshold(fibre: Fibre, electrode: Electrode | np.ndarray, waveform: Waveform, *, dt_ms: float = DEFAULT_DT_MS,
                    tstop_ms: float | None = None, tolerance: float = 1e-3, start_mA: float | None = None,
                    min_mA: float = 1e-6, max_mA: float = 1e3, probes: int = PROBES_PER_ROUND,
-                   allow_large: bool = False) -> ThresholdResult:
+                   allow_large: bool = False, fast: bool = False) -> ThresholdResult:
     """Activation threshold (mA) of ``fibre`` for ``electrode`` and ``waveform`` with the Numba engine.
 
     Parameters
@@ -603,6 +603,8 @@ def find_threshold(fibre: Fibre, electrode: Electrode | np.ndarray, waveform: Wa
         As `search_threshold`.
     allow_large : bool
         Run even when one run would exceed the size limits of `nervesim.Stimulation`.
+    fast : bool
+        The fast mode of `nervesim.Stimulation` (rate tables, no outer layer) instead of NEURON's exact system.
 
     Returns
     -------
@@ -617,7 +619,7 @@ def find_threshold(fibre: Fibre, electrode: Electrode | np.ndarray, waveform: Wa
     ThresholdSearchError
         When no threshold lies in [min_mA, max_mA].
     """
-    stim = Stimulation(fibre, electrode, waveform, dt_ms=dt_ms, tstop_ms=tstop_ms, allow_large=allow_large)
+    stim = Stimulation(fibre, electrode, waveform, dt_ms=dt_ms, tstop_ms=tstop_ms, allow_large=allow_large, fast=fast)
     return search_threshold(stim, tolerance=tolerance, start_mA=start_mA, min_mA=min_mA, max_mA=max_mA,
                             probes=probes)
 

@@ -148,7 +148,7 @@ def size_args(p: argparse.ArgumentParser) -> None:
 
 
 def engine_class(name: str):
-    """The Stimulation class of engine ``name`` (``numba`` or ``neuron``)."""
+    """The Stimulation class of engine ``name`` (``numba``, ``fast`` or ``neuron``)."""
     if name == "neuron":
         from ..neuron import NeuronStimulation
         return NeuronStimulation
@@ -158,8 +158,9 @@ def engine_class(name: str):
 
 def stimulation(args: argparse.Namespace, fibre, electrode, waveform):
     """The engine's Stimulation for the run flags (``--engine``, ``--dt-ms``, ``--tstop-ms``, ``--allow-large``)."""
+    fast = {"fast": True} if args.engine == "fast" else {}
     return engine_class(args.engine)(fibre, electrode, waveform, dt_ms=args.dt_ms, tstop_ms=args.tstop_ms,
-                                     allow_large=args.allow_large)
+                                     allow_large=args.allow_large, **fast)
 
 
 def build_fibre(args: argparse.Namespace, diameter_um: float | None = None):

@@ -28,8 +28,9 @@ def add_parsers(sub) -> None:
     t.add_argument("--tstop-ms", type=common.finite,
                    help="run length (default: end of the pulse + 5 ms for MRG; for slowly conducting C fibres + 10 "
                         "ms + the time to conduct along the fibre; runs stop early once the outcome is decided)")
-    t.add_argument("--engine", choices=["numba", "neuron"], default="numba",
-                   help="numba (default) or the NEURON reference (needs nervesim[neuron])")
+    t.add_argument("--engine", choices=["numba", "fast", "neuron"], default="numba",
+                   help="numba (default), fast (Numba with rate tables and no outer extracellular layer; see "
+                        "README, Speed) or the NEURON reference (needs nervesim[neuron])")
     t.add_argument("--activation-window", action="store_true",
                    help="also scan above threshold (up to --max-ma) for a block window: the amplitude where APs "
                         "stop reaching the detection node (virtual-anode block) and where they fire again")
@@ -54,8 +55,9 @@ def add_parsers(sub) -> None:
                     help="nodes whose Vm is drawn against time (default: the centre, initiation and detection "
                          "nodes)")
     sm.add_argument("--csv", metavar="FILE", help="write t_ms and Vm (mV) of every node, one row per step")
-    sm.add_argument("--engine", choices=["numba", "neuron"], default="numba",
-                    help="numba (default) or the NEURON reference (needs nervesim[neuron])")
+    sm.add_argument("--engine", choices=["numba", "fast", "neuron"], default="numba",
+                    help="numba (default), fast (rate tables, no outer extracellular layer) or the NEURON "
+                         "reference (needs nervesim[neuron])")
     common.size_args(sm)
     common.output_args(sm, "write Vm traces and the space-time image (png, pdf, svg)")
     sm.set_defaults(run=_simulate, subparser=sm)
