@@ -192,8 +192,8 @@ class Membrane:
         dict
             ``st`` and ``par``: name → index (mechanism quantities as ``mech.name``, ions as ``ena``,
             ``nai``, ...; the diameter as ``diam``; `constant_rates` in ``par``); ``n_st``, ``n_par``;
-            ``tables``: mechanism →
-            (offset, number of quantities, number of entries); ``rates``: the names
+            ``tables``: mechanism → (offset, number of quantities, number of entries), stored entry-major
+            (quantity q of entry i at offset + i × quantities + q); ``rates``: the names
             ``membrane_rates`` writes, in order.
         """
         return self._layout
@@ -371,17 +371,18 @@ class _Writer:
                     lines.append(f"{indent}{m.name}__{s.name}_tau = {s.tau.python(name, call)}")
             return lines
         t = m.table
-        off, nq, n = self.lay["tables"][m.name]
+        off, nq, _ = self.lay["tables"][m.name]
         dx = (t.to_mV - t.from_mV) / t.intervals
         # NEURON multiplies by a stored 1/dx and clamps to the first and last entries.
         lines = [f"{indent}xi = {1.0 / dx!r} * (v - {t.from_mV!r})",
                  f"{indent}if xi <= 0.0:", f"{indent}    i0, th = 0, 0.0",
                  f"{indent}elif xi >= {float(t.intervals)!r}:", f"{indent}    i0, th = {t.intervals}, 0.0",
                  f"{indent}else:", f"{indent}    i0 = int(xi)", f"{indent}    th = xi - i0"]
+        # Entry-major: the quantities of one v sit side by side, so a lookup touches one or two cache lines.
+        lines.append(f"{indent}j0 = {off} + {nq} * i0")
         for q, qname in enumerate(t.quantities):
-            base = off + q * n
-            lines.append(f"{indent}lo = par[{base} + i0]")
-            lines.append(f"{indent}{m.name}__{qname} = lo if th == 0.0 else lo + th * (par[{base} + i0 + 1] - lo)")
+            lines.append(f"{indent}lo = par[j0 + {q}]")
+            lines.append(f"{indent}{m.name}__{qname} = lo if th == 0.0 else lo + th * (par[j0 + {nq + q}] - lo)")
         return lines
 
     def init_block(self, m: Mechanism, indent: str) -> list[str]:
@@ -534,7 +535,7 @@ class _Writer:
             out += [f"    v = {t.from_mV!r}", f"    for j in range({n}):"]
             out += self.rates(m, "        ", exact=True)
             for q, qname in enumerate(t.quantities):
-                out.append(f"        par[{off + q * n} + j] = {m.name}__{qname}")
+                out.append(f"        par[{off + q} + {nq} * j] = {m.name}__{qname}")
             out.append(f"        v += {dx!r}")
         out += ["    return 0", ""]
         # per-mechanism ion currents at v (rows: mechanisms; columns: ions in IONS order), for balancing.
