@@ -50,6 +50,8 @@ run.tstop_ms                   stimulus   run length (ms); default the end of th
                                           + 5 ms
 run.tolerance                  0.001      relative width of the final threshold bracket
 run.max_mA                     1000       largest amplitude tried (mA)
+run.fast                       false      the fast mode (rate tables, no outer extracellular
+                                          layer; see `nervesim.Stimulation`)
 =============================  =========  ====================================================
 
 Every point is validated before anything runs (`load_spec`): types, ranges (with the library's
@@ -109,7 +111,7 @@ class Key(NamedTuple):
     Attributes
     ----------
     type : str
-        ``str``, ``float``, ``int``, ``triple`` (three floats) or ``floats`` (a list of floats);
+        ``bool``, ``str``, ``float``, ``int``, ``triple`` (three floats) or ``floats`` (a list of floats);
         numbers are normalised to it.
     default : object
         Filled in where the spec leaves the key out (None: required where used, or the library's
@@ -154,6 +156,7 @@ KEYS: dict[str, Key] = {
     "run.tstop_ms": Key("float", None, "run length", "ms"),
     "run.tolerance": Key("float", 1e-3, "tolerance"),
     "run.max_mA": Key("float", 1e3, "max amplitude", "mA"),
+    "run.fast": Key("bool", False, "fast mode"),
 }
 DEFAULTS: dict[str, Any] = {k: key.default for k, key in KEYS.items()}
 TABLES = ("sweep", "fibre", "electrode", "waveform", "run", "point")
@@ -225,6 +228,10 @@ def _number_text(value: Any) -> str:
 def _normalise(key: str, value: Any, where: str) -> Any:
     """``value`` as the canonical type of ``key`` (500 -> 500.0 for a float key, 51.0 -> 51 for an int)."""
     kind = KEYS[key].type
+    if kind == "bool":
+        if not isinstance(value, bool):
+            raise SpecError(key, f"{value!r} must be true or false", where)
+        return value
     if kind == "str":
         if not isinstance(value, str):
             raise SpecError(key, f"{value!r} must be a string (in quotes)", where)
@@ -370,7 +377,9 @@ class Sweep:
         """
         hashes = self.input_hashes(params)
         files = {k: hashes.get(k) for k in FILE_KEYS}
-        return {"params": {**params, **files},
+        # run.fast came later: without it a point keeps the identity it had before the key existed.
+        exact = {k: v for k, v in params.items() if not (k == "run.fast" and v is False)}
+        return {"params": {**exact, **files},
                 "model": hashes["model"], "results_version": RESULTS_VERSION}
 
     def input_hashes(self, params: dict[str, Any]) -> dict[str, str]:
@@ -756,7 +765,7 @@ def run_point(params: dict[str, Any], allow_large: bool = False) -> dict[str, An
     try:
         fibre, electrode, wave = _build(params)
         stim = Stimulation(fibre, electrode, wave, dt_ms=params["run.dt_ms"], tstop_ms=params["run.tstop_ms"],
-                           parallel=False, allow_large=allow_large)
+                           parallel=False, allow_large=allow_large, fast=params["run.fast"])
         r = search_threshold(stim, tolerance=params["run.tolerance"], max_mA=params["run.max_mA"])
         out.update(status="ok", threshold_mA=r.threshold_mA, sub_mA=r.bracket_mA[0], supra_mA=r.bracket_mA[1],
                    n_runs=r.n_runs, initiation_node=r.initiation_node, latency_ms=r.latency_ms,

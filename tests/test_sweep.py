@@ -62,6 +62,18 @@ def test_expand_grid_triples_and_points():
         expand({"fibre": {"model": "mrg-interp", "diameter_um": 3.0}})
 
 
+def test_fast_mode_axis(tmp_path):
+    """run.fast as an axis: each point in both modes, thresholds within the tolerance of each other (the fast
+    mode's own error against NEURON is tests/test_fast.py's)."""
+    spec = SPEC.format(diameters="[5.7]", distances="[500.0]", widths="[0.1]").replace(
+        "dt_ms = 0.005", "dt_ms = 0.005\nfast = [false, true]")
+    (tmp_path / "f.toml").write_text(spec)
+    res = run_sweep(load_spec(tmp_path / "f.toml"), tmp_path / "f.db", processes=1, progress=False)
+    assert (res.total, res.ran, res.failed) == (2, 2, 0)
+    df = load_results(tmp_path / "f.db").set_index("run.fast")
+    assert df.loc[True, "threshold_mA"] == pytest.approx(df.loc[False, "threshold_mA"], rel=1e-3, abs=0)
+
+
 def test_run_resume_and_extend(tmp_path):
     db = tmp_path / "r.db"
     s1 = load_spec(write_spec(tmp_path / "a.toml"))
@@ -289,13 +301,14 @@ width_ms = 0.1
 {gap}
 [run]
 dt_ms = 0.005
+{run}
 """
 
 
 def one_id(**fmt):
     import tomllib
 
-    values = {"d": "5.7", "x": "500.0", "nodes": "", "gap": "", **fmt}
+    values = {"d": "5.7", "x": "500.0", "nodes": "", "gap": "", "run": "", **fmt}
     sweep = expand(tomllib.loads(IDENTITY_SPEC.format(**values)))
     (pid,) = sweep.ids()
     return pid
@@ -306,6 +319,7 @@ def test_identity_ignores_spelling_but_not_what_changes_the_result(monkeypatch):
     assert one_id(x="500") == one_id(x="500.0") == one_id(x="[500, 500.0]")
     assert one_id(nodes="n_nodes = 51") == one_id(nodes="n_nodes = 51.0") == one_id()
     assert one_id(gap="gap_ms = 0") == one_id()
+    assert one_id(run="fast = false") == one_id() != one_id(run="fast = true")  # ids from before run.fast stay
     # ... other values, and an edited model definition, are not.
     assert one_id(x="501.0") != one_id() and one_id(nodes="n_nodes = 41") != one_id()
     import dataclasses
@@ -416,6 +430,7 @@ BAD_SPECS = [  # (replace, by, what the one error line must name)
     ("x_um = [500.0, 1000.0]", "x_um = [500.0, 2.0]", ["electrode.x_um (axis value 2", "inside"]),
     ("width_ms = [0.1]", "width_ms = [0.1]\ngap_ms = 0.05", ["waveform.gap_ms", "not used with waveform.pulse"]),
     ("dt_ms = 0.005", "dt_ms = 0.005\ntolerance = 2", ["run.tolerance"]),
+    ("dt_ms = 0.005", "dt_ms = 0.005\nfast = 1", ["run.fast", "true or false"]),
     ("sigma_S_m = 0.2", "sigma_S_m = [0.2, 0.0]", ["electrode.sigma_S_m (axis value 0)"]),
     ("[run]", "[[point]]\n'fibre.diameter_um' = 30.0\n'electrode.x_um' = 300.0\n[run]",
      ["fibre.diameter_um ([[point]] 1)", "outside"]),
