@@ -235,7 +235,8 @@ def fit_lapicque(widths_ms: Sequence[float], thresholds_mA: Sequence[float]) -> 
 def strength_duration(model: str, diameter_um: float, electrode: Electrode | FilePotentials,
                       widths_ms: Sequence[float], *, pulse: str = "mono", polarity: str = "cathodic",
                       gap_ms: float = 0.0, n_nodes: int | None = None, dt_ms: float = DEFAULT_DT_MS,
-                      tolerance: float = 1e-3, max_mA: float = 1e3, threads: int | None = None) -> SDCurve:
+                      tolerance: float = 1e-3, max_mA: float = 1e3, threads: int | None = None,
+                      fast: bool = False) -> SDCurve:
     """Thresholds over pulse widths, with Weiss and Lapicque fits (rheobase, chronaxie).
 
     Parameters
@@ -253,6 +254,8 @@ def strength_duration(model: str, diameter_um: float, electrode: Electrode | Fil
     n_nodes, dt_ms, tolerance, max_mA, threads
         Nodes (None: the model's default), time step (ms), relative bracket width, largest amplitude tried (mA),
         worker threads.
+    fast : bool
+        The fast mode of `nervesim.Stimulation` (rate tables, no outer extracellular layer).
 
     Returns
     -------
@@ -276,7 +279,7 @@ def strength_duration(model: str, diameter_um: float, electrode: Electrode | Fil
     widths = np.sort(widths)
     _sd_data(widths, np.ones_like(widths))  # positive, at least three
     jobs = [ThresholdJob(model, diameter_um, electrode, Waveform.pulse(pulse, w, polarity, gap_ms), n_nodes, dt_ms,
-                         tolerance=tolerance, max_mA=max_mA) for w in widths]
+                         tolerance=tolerance, max_mA=max_mA, fast=fast) for w in widths]
     for job in jobs:  # each width on the time grid, before any search (a few cheap set-ups)
         prepare(job)
     outcomes = find_thresholds(jobs, threads, warm_start=False)  # few points, one waveform each: cold
@@ -351,7 +354,7 @@ class ThresholdCurve:
 def threshold_vs_distance(model: str, diameter_um: float, distances_um: Sequence[float], waveform: Waveform,
                           sigma_S_m: float | Sequence[float] | str = 0.2, *, n_nodes: int | None = None,
                           dt_ms: float = DEFAULT_DT_MS, tolerance: float = 1e-3, max_mA: float = 1e3,
-                          threads: int | None = None) -> ThresholdCurve:
+                          threads: int | None = None, fast: bool = False) -> ThresholdCurve:
     """Thresholds of a point source over the centre node of one fibre, against its distance.
 
     Parameters
@@ -366,7 +369,7 @@ def threshold_vs_distance(model: str, diameter_um: float, distances_um: Sequence
         Unit-amplitude waveform (cathodic = negative source current).
     sigma_S_m : float, sequence of 3 floats or str
         One conductivity (S/m), (σx, σy, σz) or a medium name.
-    n_nodes, dt_ms, tolerance, max_mA, threads
+    n_nodes, dt_ms, tolerance, max_mA, threads, fast
         As `strength_duration`.
 
     Returns
@@ -387,7 +390,7 @@ def threshold_vs_distance(model: str, diameter_um: float, distances_um: Sequence
                              f"{diameter_um / 2:g} um")
     z = fibre.node_z_um[fibre.centre_node]
     jobs = [ThresholdJob(model, diameter_um, Electrode.point(r, 0.0, z, sigma_S_m), waveform, n_nodes, dt_ms,
-                         tolerance=tolerance, max_mA=max_mA) for r in distances]
+                         tolerance=tolerance, max_mA=max_mA, fast=fast) for r in distances]
     out = find_thresholds(jobs, threads, warm_start=False)  # each point as `find_threshold` finds it
     return ThresholdCurve("distance_um", distances, _thresholds(out), tuple(o.error for o in out if o.error))
 
@@ -395,7 +398,7 @@ def threshold_vs_distance(model: str, diameter_um: float, distances_um: Sequence
 def threshold_vs_diameter(model: str, diameters_um: Sequence[float], distance_um: float, waveform: Waveform,
                           sigma_S_m: float | Sequence[float] | str = 0.2, *, n_nodes: int | None = None,
                           dt_ms: float = DEFAULT_DT_MS, tolerance: float = 1e-3, max_mA: float = 1e3,
-                          threads: int | None = None) -> ThresholdCurve:
+                          threads: int | None = None, fast: bool = False) -> ThresholdCurve:
     """Thresholds of fibres of several diameters for a point source over each one's centre node.
 
     Parameters
@@ -406,7 +409,7 @@ def threshold_vs_diameter(model: str, diameters_um: Sequence[float], distance_um
         Fibre diameters (µm).
     distance_um : float
         Transverse distance (µm) of the source from each fibre's axis.
-    waveform, sigma_S_m, n_nodes, dt_ms, tolerance, max_mA, threads
+    waveform, sigma_S_m, n_nodes, dt_ms, tolerance, max_mA, threads, fast
         As `threshold_vs_distance`.
 
     Returns
@@ -429,7 +432,7 @@ def threshold_vs_diameter(model: str, diameters_um: Sequence[float], distance_um
             raise ParameterError("diameters_um" if exc.parameter == "diameter_um" else exc.parameter,
                                  str(exc)) from None
         jobs.append(ThresholdJob(model, d, Electrode.point(distance_um, 0.0, f.node_z_um[f.centre_node], sigma_S_m),
-                                 waveform, n_nodes, dt_ms, tolerance=tolerance, max_mA=max_mA))
+                                 waveform, n_nodes, dt_ms, tolerance=tolerance, max_mA=max_mA, fast=fast))
     out = find_thresholds(jobs, threads, warm_start=False)  # each point as `find_threshold` finds it
     return ThresholdCurve("diameter_um", diameters, _thresholds(out), tuple(o.error for o in out if o.error))
 
@@ -645,7 +648,8 @@ def default_currents(thresholds_mA: np.ndarray, n: int = 40) -> np.ndarray:
 def recruitment(model: str | Sequence[str], population: FibrePopulation, electrode: Electrode, waveform: Waveform,
                 currents_mA: Sequence[float] | None = None, *, n_nodes: int | None = None, dt_ms: float = DEFAULT_DT_MS,
                 tolerance: float = 1e-3, max_mA: float = 50.0, threads: int | None = None,
-                progress: Callable[[int, int], None] | None = None, warm_start: bool = True) -> Recruitment:
+                progress: Callable[[int, int], None] | None = None, warm_start: bool = True,
+                fast: bool = False) -> Recruitment:
     """Fraction of the population activated at each current (magnitude, mA).
 
     Each fibre runs along z through (x, y); its centre node sits at the electrode frame's z = 0
@@ -674,6 +678,8 @@ def recruitment(model: str | Sequence[str], population: FibrePopulation, electro
         Start each fibre's search from a threshold predicted from the fibres done before it (a fifth of the
         runs in a population of 1000; each threshold still within ``tolerance`` of a single-fibre search's,
         see `nervesim.population`); False: each fibre exactly as `nervesim.find_threshold`.
+    fast : bool
+        The fast mode of `nervesim.Stimulation` (rate tables, no outer extracellular layer).
 
     Returns
     -------
@@ -706,7 +712,7 @@ def recruitment(model: str | Sequence[str], population: FibrePopulation, electro
         except ParameterError as exc:
             raise ParameterError(exc.parameter, f"fibre {i}: {exc}") from None
         jobs.append(ThresholdJob(name, float(d), el, waveform, f.n_nodes if fit else n_nodes, dt_ms,
-                                 tolerance=tolerance, max_mA=max_mA))
+                                 tolerance=tolerance, max_mA=max_mA, fast=fast))
     out = find_thresholds(jobs, threads, progress, warm_start)
     thr = _thresholds(out)
     cur = default_currents(thr) if currents is None else currents

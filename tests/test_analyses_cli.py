@@ -79,7 +79,7 @@ def test_sd_curve_records_its_inputs(capsys):
     z = f.node_z_um[f.centre_node]
     assert out["inputs"] == {
         "model": "mrg-interp", "nodes": 21, "temperature_c": None, "dt_ms": 0.005, "tolerance": 0.001,
-        "max_mA": 1000.0, "diameter_um": 10.0, "pulse": "mono", "polarity": "cathodic", "gap_ms": 0.0,
+        "max_mA": 1000.0, "fast": False, "diameter_um": 10.0, "pulse": "mono", "polarity": "cathodic", "gap_ms": 0.0,
         "widths_ms": [0.05, 0.1, 0.2, 0.5], "nervesim_version": nervesim.__version__,
         "electrode": {"kind": "point", "x_um": 1000.0, "y_um": 0.0, "z_um": z, "sigma_S_m": 0.2}}
     el = nervesim.Electrode.point(1000.0, 0.0, z, 0.2)
@@ -99,7 +99,8 @@ def test_recruitment_records_inputs_and_shows_the_onset(capsys):
     sigma = list(nervesim.Medium.preset("endoneurium").sigma_xyz_S_m)
     assert out["inputs"] == {
         "model": "mrg-interp", "nodes": 31, "temperature_c": None, "dt_ms": 0.005, "tolerance": 0.001,
-        "max_mA": 1000.0, "fibres": 4, "diameter_range_um": [4.0, 10.0], "nerve_diameter_um": 2000.0, "seed": 0,
+        "max_mA": 1000.0, "fast": False, "fibres": 4, "diameter_range_um": [4.0, 10.0], "nerve_diameter_um": 2000.0,
+        "seed": 0,
         "waveform": "biphasic cathodic-first 0.25 ms/phase, gap 0 ms", "currents": "default",
         "nervesim_version": nervesim.__version__,
         "electrode": {"kind": "cuff", "cuff": "livanova2000", "nerve_diameter_um": 2000.0, "z_um": 0.0,

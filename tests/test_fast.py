@@ -7,7 +7,7 @@ import json
 
 import numpy as np
 import pytest
-from conftest import point_at_centre, require
+from conftest import one_line_error, point_at_centre, require
 
 import nervesim
 from nervesim.cli import main
@@ -67,12 +67,27 @@ def test_thresholds_at_1e5(model, diameter_um, n_nodes, distance_um, waveform):
     assert fast.threshold_mA == pytest.approx(ref.threshold_mA, rel=3e-5, abs=0)
 
 
-def test_cli_engine_fast(capsys):
+def test_cli_fast(capsys):
     args = ["threshold", "--model", "mrg-interp", "--diameter-um", "10", "--nodes", "51", "--x-um", "1000",
             "--y-um", "0", "--sigma", "0.2", "--pulse", "mono", "--width-ms", "0.1", "--dt-ms", "0.005", "--json"]
-    assert main(args + ["--engine", "fast"]) == 0
+    assert main(args + ["--fast"]) == 0
     fast = json.loads(capsys.readouterr().out)
     assert main(args + ["--engine", "neuron"]) == 0
     ref = json.loads(capsys.readouterr().out)
-    assert fast["engine"] == "fast" and ref["engine"] == "neuron"
+    assert fast["fast"] and not ref["fast"]
     assert fast["threshold_mA"] == pytest.approx(ref["threshold_mA"], rel=1e-3, abs=0)
+    err = one_line_error(capsys, args + ["--engine", "neuron", "--fast"])
+    assert "argument --fast: the NEURON engine runs the exact system" in err
+
+
+def test_recruitment_fast_against_exact():
+    """A population in both modes: every fibre's threshold within the search tolerance of the exact one's."""
+    from nervesim.analyses import FibrePopulation, recruitment
+
+    pop = FibrePopulation.uniform(8, 2000.0, (4.0, 10.0), seed=3)
+    cuff = nervesim.Electrode.cuff("livanova2000", 2000.0, z_um=0.0)
+    kw = dict(n_nodes=31, dt_ms=0.005, tolerance=1e-3, warm_start=False)
+    exact = recruitment("mrg-interp", pop, cuff, nervesim.Waveform.biphasic(0.25), **kw)
+    fast = recruitment("mrg-interp", pop, cuff, nervesim.Waveform.biphasic(0.25), fast=True, **kw)
+    assert not exact.errors and not fast.errors
+    assert np.allclose(fast.thresholds_mA, exact.thresholds_mA, rtol=1e-3, atol=0)

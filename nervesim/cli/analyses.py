@@ -87,7 +87,7 @@ def _check_plot(args: argparse.Namespace, parser: argparse.ArgumentParser) -> No
 def _run_record(args: argparse.Namespace, **extra) -> dict:
     """Inputs shared by the analyses, for the JSON output."""
     run = {"model": args.model, "nodes": args.nodes, "temperature_c": args.temperature_c, "dt_ms": args.dt_ms}
-    for name, key in (("tolerance", "tolerance"), ("max_ma", "max_mA")):
+    for name, key in (("tolerance", "tolerance"), ("max_ma", "max_mA"), ("fast", "fast")):
         if hasattr(args, name):
             run[key] = getattr(args, name)
     return {**run, **extra, "nervesim_version": __version__}
@@ -103,7 +103,7 @@ def _sd_curve(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
         electrode = common.build_electrode(args, parser, fibre)
         sd = strength_duration(args.model, args.diameter_um, electrode, args.widths_ms, pulse=args.pulse,
                                polarity=args.polarity, gap_ms=args.gap_ms or 0.0, n_nodes=args.nodes,
-                               dt_ms=args.dt_ms, tolerance=args.tolerance, max_mA=args.max_ma)
+                               dt_ms=args.dt_ms, tolerance=args.tolerance, max_mA=args.max_ma, fast=args.fast)
     except ValueError as exc:
         common.fail(parser, exc, args, flags)
     except ThresholdSearchError as exc:
@@ -155,7 +155,7 @@ def _recruitment(args: argparse.Namespace, parser: argparse.ArgumentParser) -> i
         show = not (args.json or args.quiet) and sys.stderr.isatty()
         with tqdm(total=len(pop.x_um), unit="fibre", file=sys.stderr, smoothing=0.1, disable=not show) as bar:
             rec = recruitment(args.model, pop, electrode, waveform, args.currents_ma, n_nodes=args.nodes,
-                              dt_ms=args.dt_ms, tolerance=args.tolerance, max_mA=args.max_ma,
+                              dt_ms=args.dt_ms, tolerance=args.tolerance, max_mA=args.max_ma, fast=args.fast,
                               progress=lambda done, total: bar.update(1))
     except ValueError as exc:
         common.fail(parser, exc, args, {**flags, **(common.FIELD_FLAGS if args.field else {})})
@@ -265,7 +265,7 @@ def _threshold_curve(args: argparse.Namespace, parser: argparse.ArgumentParser) 
     try:
         medium = common.chosen_medium(args)
         waveform = common.build_waveform(args, parser, args.width_ms)
-        kw = dict(n_nodes=args.nodes, dt_ms=args.dt_ms, tolerance=args.tolerance, max_mA=args.max_ma)
+        kw = dict(n_nodes=args.nodes, dt_ms=args.dt_ms, tolerance=args.tolerance, max_mA=args.max_ma, fast=args.fast)
         if args.vary == "distance":
             curve = threshold_vs_distance(args.model, args.diameter_um, args.values, waveform, medium, **kw)
         else:

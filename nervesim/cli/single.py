@@ -28,9 +28,8 @@ def add_parsers(sub) -> None:
     t.add_argument("--tstop-ms", type=common.finite,
                    help="run length (default: end of the pulse + 5 ms for MRG; for slowly conducting C fibres + 10 "
                         "ms + the time to conduct along the fibre; runs stop early once the outcome is decided)")
-    t.add_argument("--engine", choices=["numba", "fast", "neuron"], default="numba",
-                   help="numba (default), fast (Numba with rate tables and no outer extracellular layer; see "
-                        "README, Speed) or the NEURON reference (needs nervesim[neuron])")
+    t.add_argument("--engine", choices=["numba", "neuron"], default="numba",
+                   help="numba (default) or the NEURON reference (needs nervesim[neuron])")
     t.add_argument("--activation-window", action="store_true",
                    help="also scan above threshold (up to --max-ma) for a block window: the amplitude where APs "
                         "stop reaching the detection node (virtual-anode block) and where they fire again")
@@ -55,9 +54,9 @@ def add_parsers(sub) -> None:
                     help="nodes whose Vm is drawn against time (default: the centre, initiation and detection "
                          "nodes)")
     sm.add_argument("--csv", metavar="FILE", help="write t_ms and Vm (mV) of every node, one row per step")
-    sm.add_argument("--engine", choices=["numba", "fast", "neuron"], default="numba",
-                    help="numba (default), fast (rate tables, no outer extracellular layer) or the NEURON "
-                         "reference (needs nervesim[neuron])")
+    sm.add_argument("--engine", choices=["numba", "neuron"], default="numba",
+                    help="numba (default) or the NEURON reference (needs nervesim[neuron])")
+    common.fast_arg(sm)
     common.size_args(sm)
     common.output_args(sm, "write Vm traces and the space-time image (png, pdf, svg)")
     sm.set_defaults(run=_simulate, subparser=sm)
@@ -214,6 +213,7 @@ def _threshold(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int
         "temperature_c": fibre.temperature_c,
         "tolerance": res.tolerance,
         "engine": args.engine,
+        "fast": args.fast,
         "nervesim_version": __version__,
     }
     if window is not None:
@@ -271,7 +271,8 @@ def _simulate(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
            "vm_min_mV": float(run.vm_mV.min()), "vm_max_mV": float(run.vm_mV.max()), "flags": flags,
            "model": fibre.model.name, "diameter_um": fibre.diameter_um, "nodes": fibre.n_nodes, "electrode": where,
            "waveform": waveform.label, "dt_ms": stim.dt_ms, "tstop_ms": stim.tstop_ms,
-           "temperature_c": fibre.temperature_c, "engine": args.engine, "nervesim_version": __version__}
+           "temperature_c": fibre.temperature_c, "engine": args.engine, "fast": args.fast,
+           "nervesim_version": __version__}
     if args.csv:
         _write_vm_csv(args.csv, run)
     if args.plot:
