@@ -1,9 +1,11 @@
 # Cable solver template: NEURON's fixed-step backward Euler with staggered membrane states.
 #
 # Never imported as a module. nervesim.membrane appends this text to the generated membrane functions
-# (membrane_init, membrane_current, membrane_states) of a fibre model and imports the result, so the
-# membrane is compiled into these kernels; Numba caches them on disk. Units: nA, uS, nF, mV, ms
-# (uS mV = nA, nF mV/ms = nA); membrane functions work in NEURON's densities and are scaled by area.
+# (membrane_init, membrane_current, membrane_states_all) of a fibre model and imports the result, so the
+# membrane is compiled into these kernels; Numba caches them on disk. Membrane states are stored one column
+# per active section (st[q, j]), so that the state update of all sections can run as one vectorised loop.
+# Units: nA, uS, nF, mV, ms (uS mV = nA, nF mV/ms = nA); membrane functions work in NEURON's densities
+# and are scaled by area.
 # The step functions are inlined (Numba IR) into the kernel: calls per compartment cost ~5 % of a step.
 #
 # `c` is a nervesim.solver.CableArrays, `r` a nervesim.solver.RunControl (named tuples of plain arrays
@@ -38,15 +40,11 @@ def _currents(v, st, c, i_ion, g_act):
         i_ion[k] = c.g_pas[k] * (v[k] - c.e_pas[k])
     for j in range(c.act.shape[0]):
         k = c.act[j]
-        i_d, g_d = membrane_current(v[k], st[j], c.par, c.celsius)
+        i_d, g_d = membrane_current(v[k], st[:, j], c.par, c.celsius)
         i_ion[k] += i_d * c.act_scale[j]
         g_act[k] = g_d * c.act_scale[j]
 
 
-@njit(cache=True, nogil=True, inline="always")
-def _advance_states(v, st, c, dt):
-    for j in range(c.act.shape[0]):
-        membrane_states(v[c.act[j]], st[j], c.par, c.celsius, dt)
 
 
 @njit(cache=True, nogil=True)
@@ -101,7 +99,7 @@ def _step_double(v, x0, x1, st, e_out, i_stim, dt, diag, c, w):
     """One backward-Euler step of the double cable in Delta-form, block Thomas in the twisted order of
     `_twisted_order`; updates v, x0, x1 and st in place."""
     n = v.shape[0]
-    i_ion, g_act, vi, rhs, dpi, rp, du, elim, back = w
+    i_ion, g_act, vi, rhs, dpi, rp, du, elim, back, v_act = w
     g_my, g_o, g_ax = c.g_my, c.g_o, c.g_ax
     _currents(v, st, c, i_ion, g_act)
     for k in range(n):
@@ -174,7 +172,7 @@ def _step_double(v, x0, x1, st, e_out, i_stim, dt, diag, c, w):
         v[k] += u0 - u1
         x0[k] += u1
         x1[k] += u2
-    _advance_states(v, st, c, dt)
+    membrane_states_all(v, c.act, st, c.par, c.celsius, dt, v_act)
 
 
 @njit(cache=True, nogil=True, inline="always")
@@ -184,7 +182,7 @@ def _step_double_fast(v, x0, x1, st, e_out, i_stim, dt, diag, c, w):
     The outer layer's radial conductance (1e9 S/cm2, no capacitance) makes x1 - e_out of order 1e-11 mV;
     its change this step (e_out - x1, nonzero at the waveform's edges) enters the myelin row as known."""
     n = v.shape[0]
-    i_ion, g_act, vi, rhs, dpi, rp, du, elim, back = w
+    i_ion, g_act, vi, rhs, dpi, rp, du, elim, back, v_act = w
     g_my, g_ax = c.g_my, c.g_ax
     _currents(v, st, c, i_ion, g_act)
     for k in range(n):
@@ -234,7 +232,7 @@ def _step_double_fast(v, x0, x1, st, e_out, i_stim, dt, diag, c, w):
         v[k] += u0 - u1
         x0[k] += u1
         x1[k] = e_out[k]
-    _advance_states(v, st, c, dt)
+    membrane_states_all(v, c.act, st, c.par, c.celsius, dt, v_act)
 
 
 @njit(cache=True, nogil=True, inline="always")
@@ -242,7 +240,7 @@ def _step_single(v, st, e_out, i_stim, dt, diag, c, w):
     """One backward-Euler step of the single cable in Delta-form (Thomas algorithm in the twisted order of
     `_twisted_order`); v_i = v + e."""
     n = v.shape[0]
-    i_ion, g_act, vi, rhs, dpi, rp, du, elim, back = w
+    i_ion, g_act, vi, rhs, dpi, rp, du, elim, back, v_act = w
     g_ax = c.g_ax
     _currents(v, st, c, i_ion, g_act)
     for k in range(n):
@@ -268,7 +266,7 @@ def _step_single(v, st, e_out, i_stim, dt, diag, c, w):
             s += g_ax[0, min(e, k)] * du[e, 0]
         du[k, 0] = dpi[k, 0] * s
         v[k] += du[k, 0]
-    _advance_states(v, st, c, dt)
+    membrane_states_all(v, c.act, st, c.par, c.celsius, dt, v_act)
 
 
 @njit(cache=True, nogil=True)
@@ -297,8 +295,8 @@ def _fill_rest(c, r, rest):
     x0[:] = 0.0
     x1[:] = 0.0
     for j in range(c.act.shape[0]):
-        membrane_init(c.v_init, st[j], c.par, c.celsius)
-    w = _workspace(n)
+        membrane_init(c.v_init, st[:, j], c.par, c.celsius)
+    w = _workspace(n, c.act.shape[0])
     diag = _diagonal_constants(c, r.pre_dt)
     zero = np.zeros(n)
     for _ in range(r.pre_steps):
@@ -307,12 +305,12 @@ def _fill_rest(c, r, rest):
 
 
 @njit(cache=True, nogil=True)
-def _workspace(n):
+def _workspace(n, n_act):
     """Solver workspace: i_ion, g_act, v_i, right-hand sides (per unknown), inverted pivots, eliminated
-    right-hand sides, changes, row orders."""
+    right-hand sides, changes, row orders, v of the active sections."""
     elim, back = _twisted_order(n)
     return (np.empty(n), np.zeros(n), np.empty(n), np.empty((3, n)), np.empty((n, 6)), np.empty((n, 3)),
-            np.empty((n, 3)), elim, back)
+            np.empty((n, 3)), elim, back, np.empty(n_act))
 
 
 @njit(cache=True, nogil=True)
@@ -352,7 +350,7 @@ def simulate_kernel(c, r, rest, ve, wave, amp, stim, rec_idx, rec, t_first, t_in
     n = c.c_m.shape[0]
     _fill_rest(c, r, rest)
     v, x0, x1, st = rest[0].copy(), rest[1].copy(), rest[2].copy(), rest[3].copy()
-    w = _workspace(n)
+    w = _workspace(n, c.act.shape[0])
     e_out = np.zeros(n)
     i_stim = np.zeros(n)
     dt = r.dt

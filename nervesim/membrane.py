@@ -13,6 +13,7 @@ Units are NEURON's: mV, ms, S/cm², mA/cm², mM, µm, °C.
 """
 from __future__ import annotations
 
+import ast
 import functools
 import hashlib
 import importlib.util
@@ -45,6 +46,10 @@ from .mechanism import (
 
 #: NEURON's voltage increment for the membrane conductance (I(v + 0.001) − I(v)) / 0.001 (mV).
 DV_SLOPE_MV = 0.001
+
+#: Largest membrane (rates plus states of all its mechanisms) whose state update is generated as one
+#: vectorised loop: MRG has 12, Sundt 14; Tigerholm's 47 took LLVM over ten minutes to compile that way.
+MAX_VECTOR_STATEMENTS = 16
 
 #: Rate tables of the fast mode (`Membrane.tabulated`): range (mV) and intervals, 0.05 mV apart. Beyond the
 #: range a table holds its end values, as NEURON's TABLE does.
@@ -161,21 +166,23 @@ class Membrane:
         return cls(mechs, params, ions)
 
     def tabulated(self) -> Membrane:
-        """This membrane with a rate table (NEURON's TABLE: linear interpolation, `FAST_TABLE_MV`, 0.05 mV steps)
-        for every mechanism that can take one: gate states only, rates of v and constants only, no table yet.
-
-        The fast mode of the engine (``fast=True``) runs it; the exact engine evaluates every rate.
+        """The membrane of the fast mode (``fast=True``): unless its state update runs as a vectorised loop
+        over the sections (which is faster than lookups), a rate table (NEURON's TABLE: linear interpolation,
+        `FAST_TABLE_MV`, 0.05 mV steps) for every mechanism that can take one: gate states only, rates of v
+        and constants only, no table yet.
 
         Returns
         -------
         Membrane
-            The same mechanisms and parameters; values frozen at initialisation that depend on constants
-            only are computed once per fibre with the tables.
+            This membrane, or the same mechanisms and parameters with tables; values frozen at initialisation
+            that depend on constants only are then computed once per fibre with the tables.
         """
         return self._tabulated
 
     @functools.cached_property
     def _tabulated(self) -> Membrane:
+        if _Writer(self).vectorisable():
+            return self
         return replace(self, mechanisms=tuple(_with_table(m) for m in self.mechanisms))
 
     @property
@@ -327,7 +334,7 @@ class _Writer:
         self.lay = membrane.layout()
 
     # Symbol of mechanism m as Python: parameters and ions read from par/st, other names are locals.
-    def namer(self, m: Mechanism, v: str = "v", local: frozenset[str] = frozenset()):
+    def namer(self, m: Mechanism, v: str = "v", local: frozenset[str] = frozenset(), slot: str = "st[{}]"):
         lay = self.lay
 
         def name(x: str) -> str:
@@ -344,10 +351,10 @@ class _Writer:
             if x in m.parameters:  # a mechanism's own parameter wins (AXNODE's ena is a parameter)
                 return f"par[{lay['par'][f'{m.name}.{x}']}]"
             if x in ION_QUANTITIES:
-                return f"st[{lay['st'][x]}]"
+                return slot.format(lay["st"][x])
             key = f"{m.name}.{x}"
             if key in lay["st"]:
-                return f"st[{lay['st'][key]}]"
+                return slot.format(lay["st"][key])
             if key in lay["par"]:  # a constant rate term
                 return f"par[{lay['par'][key]}]"
             return f"{m.name}__{x}"
@@ -397,11 +404,20 @@ class _Writer:
             lines.append(f"{indent}{target} = {value}")
         return lines
 
-    def state_block(self, m: Mechanism, indent: str) -> list[str]:
-        name, call = self.namer(m), self.call(m)
-        if m.implicit:
+    def state_block(self, m: Mechanism, indent: str, vector: bool = False) -> list[str]:
+        """Statements advancing m's states with the new v; ``vector``: as straight-line code for section j of
+        `states_all`'s loop."""
+        if vector:
+            name, call = self.namer(m, "vj", slot="st[{}, j]"), self.call_inline(m)
+            constant = {a.target for a in constant_rates(m)}
+            lines = [line for a in m.rates if a.target not in constant for line in _select(a, name, call, indent)]
+            lines += [f"{indent}{m.name}__{s.name}_{q} = {getattr(s, q).python(name, call)}"
+                      for s in m.states if s.is_gate for q in ("inf", "tau")]
+        elif m.implicit:
             return [f"{indent}{m.name}__newton(v, st, par, celsius, dt)"]
-        lines = self.rates(m, indent)
+        else:
+            name, call = self.namer(m), self.call(m)
+            lines = self.rates(m, indent)
         for s in m.states:
             x = name(s.name)
             if s.is_gate:
@@ -411,7 +427,7 @@ class _Writer:
                 lines.append(f"{indent}{x} = {x} + (1.0 - math.exp(dt * a)) * (-({inf} / {tau}) / a - {x})")
             else:
                 lines.append(f"{indent}{x} = {x} + dt * ({s.derivative.python(name, call)})")
-        return lines
+        return [line.replace("math.exp(", "vexp(") for line in lines] if vector else lines
 
     def newton(self, m: Mechanism) -> list[str]:
         """Backward Euler for m's states, y = y_old + dt f(y), solved by Newton with a central-difference
@@ -469,19 +485,69 @@ class _Writer:
                           f"{indent}    st[{e}] = {ktf} / {IONS[ion]!r}.0 * math.log(st[{co}] / st[{ci}])"]
         return lines
 
+    def vectorisable(self) -> bool:
+        """Whether the state update of every section can be straight-line code, which LLVM vectorises over
+        sections: explicit mechanisms without tables whose rates and states call exp and fabs only, with powers
+        to whole-number constants only (which Numba writes as products; other powers and logarithms are libm
+        calls), and at most `MAX_VECTOR_STATEMENTS` rates and states in all."""
+        size = sum(len(m.rates) - len(constant_rates(m)) + len(m.states) for m in self.mem.mechanisms)
+        if size > MAX_VECTOR_STATEMENTS:
+            return False
+        for m in self.mem.mechanisms:
+            if m.implicit or m.table is not None:
+                return False
+            constant = {a.target for a in constant_rates(m)}
+            exprs = [x for a in m.rates if a.target not in constant for x in a.expressions()]
+            exprs += [x for st in m.states for x in (st.inf, st.tau, st.derivative) if x is not None]
+            exprs += [x for _, body in m.functions.values() for x in body.expressions()]
+            if any(x.calls - {"exp", "fabs"} - set(m.functions) or not _integer_powers(x.tree) for x in exprs):
+                return False
+        return True
+
+    def states_all(self, hot: str) -> list[str]:
+        """``membrane_states_all(v, act, st, par, celsius, dt, v_act)``: every active section's states (``st``
+        holds one column per section) with the new v.
+
+        Vectorisable membranes get one loop over the sections in straight-line code: every case of an
+        assignment computed, then selected; exp as `vexp`; helper functions inlined. Otherwise the loop calls
+        ``membrane_states`` per section."""
+        out = [hot, "def membrane_states_all(v, act, st, par, celsius, dt, v_act):"]
+        if not self.vectorisable():
+            return out + ["    for j in range(act.shape[0]):",
+                          "        membrane_states(v[act[j]], st[:, j], par, celsius, dt)", "    return 0", ""]
+        out += ["    for j in range(act.shape[0]):", "        v_act[j] = v[act[j]]",  # gathered: a loop LLVM can
+                "    for j in range(act.shape[0]):", "        vj = v_act[j]"]  # vectorise reads v contiguously
+        for m in self.ordered():
+            out += self.state_block(m, "        ", vector=True)
+        return out + ["    return 0", ""]
+
+    def call_inline(self, m: Mechanism):
+        return lambda f: f"{m.name}__{f}_inline"
+
     def source(self) -> str:
         mem, lay = self.mem, self.lay
         out = ["# Generated by nervesim.membrane from models/mechanisms; do not edit.",
-               "import math", "", "import numba", "import numpy as np", "from numba import prange", "", "",
+               "import math", "", "import llvmlite.ir", "import numba", "import numba.extending", "import numpy as np",
+               "from numba import prange", "", "",
                "def njit(**options):",
                "    # Division by zero gives inf/nan as in NEURON's C, not Python's ZeroDivisionError.",
                "    return numba.njit(error_model='numpy', **options)", "", ""]
         dec = "@njit(cache=True, nogil=True)"
+        hot = '@njit(cache=True, nogil=True, inline="always")'  # called per compartment and step
+        vector = self.vectorisable()
+        if vector:
+            out += _VEXP.splitlines() + ["", ""]
         for m in mem.mechanisms:
             for fname, (args, body) in m.functions.items():
+                local = lambda x: x if x != "FARADAY" else repr(FARADAY)  # noqa: E731
                 out += [dec, f"def {m.name}__{fname}({', '.join(args)}):"]
-                out += body.python(lambda x: x if x != "FARADAY" else repr(FARADAY), self.call(m), "    ")
+                out += body.python(local, self.call(m), "    ")
                 out += [f"    return {fname}", ""]
+                if vector:
+                    out += [hot, f"def {m.name}__{fname}_inline({', '.join(args)}):"]
+                    body_lines = _select(body, local, self.call_inline(m), "    ")
+                    out += [line.replace("math.exp(", "vexp(") for line in body_lines]
+                    out += [f"    return {fname}", ""]
         for m in mem.mechanisms:
             if m.implicit:
                 out += self.newton(m)
@@ -496,7 +562,6 @@ class _Writer:
         out += self.ion_reversal("    ")
         out += ["    return 0", ""]
         # current: per mechanism, NEURON's slope (I(v + dv) - I(v)) / dv; ion currents accumulated at v.
-        hot = '@njit(cache=True, nogil=True, inline="always")'  # called per compartment and step
         out += [hot, "def membrane_current(v, st, par, celsius):"]
         out += self.ion_reversal("    ")
         for ion in mem.ions:
@@ -520,6 +585,7 @@ class _Writer:
         for m in self.ordered():
             out += self.state_block(m, "    ")
         out += ["    return 0", ""]
+        out += self.states_all(hot)
         # constant rate terms, then tables built as NEURON builds them: x from the first point by repeated
         # addition of dx.
         out += [dec, "def membrane_tables(par, celsius):"]
@@ -560,6 +626,54 @@ class _Writer:
     def ordered(self) -> list[Mechanism]:
         mechs = list(self.mem.mechanisms)
         return [m for m in mechs if m.writes_concentration] + [m for m in mechs if not m.writes_concentration]
+
+
+def _integer_powers(tree: ast.AST) -> bool:
+    """Whether every ``**`` in an expression tree raises to a whole-number constant."""
+    return all(isinstance(n.right, ast.Constant) and isinstance(n.right.value, int)
+               for n in ast.walk(tree) if isinstance(n, ast.BinOp) and isinstance(n.op, ast.Pow))
+
+
+def _select(a, name, call, indent: str) -> list[str]:
+    """Assignment ``a`` as straight-line code: every case's value into a temporary, then nested selects (its
+    conditions guard singular points and clamps, so an unused value may be inf or nan, which is harmless)."""
+    tgt = name(a.target)
+    if len(a.cases) == 1:
+        return [f"{indent}{tgt} = {a.cases[0][1].python(name, call)}"]
+    temps = [f"{tgt}_{i}" for i in range(len(a.cases))]
+    lines = [f"{indent}{t} = {value.python(name, call)}" for t, (_, value) in zip(temps, a.cases)]
+    expr = temps[-1]
+    for t, (cond, _) in reversed(list(zip(temps, a.cases))[:-1]):
+        expr = f"({t} if {cond.python(name, call)} else {expr})"
+    return lines + [f"{indent}{tgt} = {expr}"]
+
+
+#: exp in straight-line code: Numba maps math.exp to a libm call, which stops LLVM from vectorising a loop
+#: (PyPI's llvmlite has no vector math library). Cody-Waite reduction, a degree-12 Taylor polynomial and 2^k
+#: as two halves built from their bits (both normal numbers for every k, so subnormal results come out of
+#: the last product); within 3 ulp of the C library's exp (equal to it for 86 % of arguments), inf above
+#: 709.78 and 0 below -745.14 as it, nan for nan.
+_VEXP = """
+@numba.extending.intrinsic
+def _float_from_bits(typingctx, bits):
+    def codegen(context, builder, signature, args):
+        return builder.bitcast(args[0], llvmlite.ir.DoubleType())
+    return numba.types.float64(numba.types.int64), codegen
+
+
+@njit(inline="always")
+def vexp(x):
+    y = -745.2 if x < -745.2 else (709.8 if x > 709.8 else x)
+    k = math.floor(y * 1.4426950408889634 + 0.5)
+    r = (y - k * 0.6931471803691238) - k * 1.9082149292705877e-10
+    p = 1.0 + r * (1.0 + r * (0.5 + r * (1.0 / 6.0 + r * (1.0 / 24.0 + r * (1.0 / 120.0 + r * (1.0 / 720.0 + r * (
+        1.0 / 5040.0 + r * (1.0 / 40320.0 + r * (1.0 / 362880.0 + r * (1.0 / 3628800.0 + r * (
+            1.0 / 39916800.0 + r * (1.0 / 479001600.0))))))))))))
+    ki = np.int64(k)
+    h = ki >> 1
+    e = p * _float_from_bits((h + 1023) << 52) * _float_from_bits((ki - h + 1023) << 52)
+    return math.inf if x > 709.782712893384 else (0.0 if x < -745.1332191019412 else e)
+"""
 
 
 def constant_rates(m: Mechanism) -> tuple:

@@ -72,7 +72,7 @@ class ThresholdJob:
     max_mA : float
         Largest amplitude tried (mA).
     fast : bool
-        The fast mode of `nervesim.Stimulation` (rate tables, no outer layer) instead of NEURON's exact system.
+        The fast mode of `nervesim.Stimulation` (no outer layer; rate tables for some C fibres), not the exact system.
 
     Raises
     ------

@@ -203,8 +203,9 @@ class Stimulation:
     allow_large : bool
         Accept a problem whose estimated run exceeds `MAX_RUN_S` or `MAX_RUN_BYTES`.
     fast : bool
-        Fast mode: NEURON-style rate tables for the membrane gates (0.05 mV apart) and, in MRG fibres, no
-        outer extracellular layer (`nervesim.solver.Circuit`); about 1.4x fewer µs per step, thresholds
+        Fast mode: in MRG fibres no outer extracellular layer (`nervesim.solver.Circuit`); for membranes whose
+        state update cannot run as a vectorised loop (`nervesim.membrane.Membrane.tabulated`: Schild, Thio,
+        Rattay) NEURON-style rate tables for the gates, 0.05 mV apart. Fewer µs per step, thresholds
         within the error measured by ``python -m benchmarks`` (README, Speed). Default: NEURON's exact system.
 
     Raises
@@ -303,10 +304,10 @@ class Stimulation:
     @functools.cached_property
     def _rest(self) -> tuple[np.ndarray, ...]:
         """Where every run starts: the fibre after the pre-run (`PRERUN_STEPS` steps of `PRERUN_DT_MS` without
-        stimulus), as (v, x0, x1, membrane states, done); the first run fills it."""
+        stimulus), as (v, x0, x1, membrane states (one column per active section), done); the first run fills it."""
         c = self.circuit
         n = len(c.c_m_nF)
-        return (np.empty(n), np.empty(n), np.empty(n), np.empty((len(c.active_idx), c.n_st)),
+        return (np.empty(n), np.empty(n), np.empty(n), np.empty((c.n_st, len(c.active_idx))),
                 np.zeros(1, dtype=np.bool_))
 
     def _control(self, early_exit: bool, ap_threshold_mV: float) -> RunControl:

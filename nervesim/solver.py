@@ -144,7 +144,7 @@ class Circuit:
     double_cable : bool
         Whether the fibre has a myelin layer (three unknowns per compartment).
     fast : bool
-        Fast mode: rate tables (`nervesim.membrane.Membrane.tabulated`) and, in a double cable, no outer
+        Fast mode: the membrane of `nervesim.membrane.Membrane.tabulated` and, in a double cable, no outer
         layer (two unknowns per compartment, x1 held at the extracellular potential).
     kernels : module
         The compiled kernels of the fibre's membrane (`nervesim.membrane.Membrane.kernels`).

@@ -144,7 +144,7 @@ def run_args(p: argparse.ArgumentParser) -> None:
 
 def fast_arg(p: argparse.ArgumentParser) -> None:
     p.add_argument("--fast", action="store_true",
-                   help="the fast mode: rate tables and no outer extracellular layer, about 1.4x faster per step, "
+                   help="the fast mode: no outer extracellular layer (MRG), rate tables for Schild, Thio and Rattay; "
                         "thresholds within a few 1e-6 of the exact engine's (README, Speed)")
 
 
