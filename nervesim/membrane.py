@@ -5,8 +5,9 @@ combined into one `Membrane`. Its per-section state lives in one float vector (`
 mechanism's states and frozen values, then per ion its reversal potential, inside and outside
 concentration and current), its parameters in another (``par``: every mechanism's parameters, per
 ion the fixed values, the section diameter, then any rate tables). `Membrane.kernels` writes the
-Numba source of four functions over these vectors, appends the cable solver template
-(``nervesim/_cable.py``) and imports the result from the cache directory, so each model gets
+Numba source of the functions over these vectors (and ``membrane_states_all`` over the states of every
+section, one column each, as one vectorised loop where the membrane allows), appends the cable solver
+template (``nervesim/_cable.py``) and imports the result from the cache directory, so each model gets
 compiled kernels in which the membrane is inlined, and Numba caches them across processes.
 
 Units are NEURON's: mV, ms, S/cm², mA/cm², mM, µm, °C.

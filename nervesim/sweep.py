@@ -1219,7 +1219,7 @@ def _run_alone(params: dict, compute, record, ctx) -> None:
 
 
 #: Most points per Dask task. The scheduler and the client share the cores with the workers and spend about 3 ms
-#: per task, against about 35 ms per MRG point, so several points per task keep the scheduler's share small; each
+#: per task, against about 25 ms per MRG point, so several points per task keep the scheduler's share small; each
 #: task's points are stored together when it finishes.
 DASK_POINTS_PER_TASK = 8
 

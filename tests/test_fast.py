@@ -40,17 +40,19 @@ def test_mrg_traces(fibre10, amplitude_mA, fires):
     fast, ref = runs(fibre10, point_at_centre(fibre10, 1000.0), nervesim.Waveform.monophasic(0.1), amplitude_mA)
     assert fast.fired is fires and ref.fired is fires
     assert np.array_equal(fast.ap_counts, ref.ap_counts)
-    assert np.abs(fast.vm_mV - ref.vm_mV).max() < 1e-3  # measured 2.6e-5 (0.10 mA) and 1.1e-4 mV (0.15 mA)
-    assert np.allclose(fast.crossing_ms, ref.crossing_ms, rtol=0, atol=1e-6, equal_nan=True)  # measured 5.9e-8 ms
+    assert np.abs(fast.vm_mV - ref.vm_mV).max() < 5e-6  # measured 2.6e-9 (0.10 mA) and 3.9e-7 mV (0.15 mA)
+    assert np.allclose(fast.crossing_ms, ref.crossing_ms, rtol=0, atol=1e-9, equal_nan=True)  # measured 1.3e-10 ms
 
 
-def test_c_fibre_trace():
-    f = nervesim.build_fibre("sundt", 1.0)
-    fast, ref = runs(f, point_at_centre(f, 500.0), nervesim.Waveform.monophasic(0.1), 2.6, tstop_ms=5.0,
+def test_c_fibre_with_tables_trace():
+    """Tigerholm's membrane does not vectorise, so its fast mode runs rate tables."""
+    f = nervesim.build_fibre("tigerholm", 1.0)
+    assert any(m.table is not None for m in f.membrane.tabulated().mechanisms)
+    fast, ref = runs(f, point_at_centre(f, 500.0), nervesim.Waveform.monophasic(0.1), 1.8, tstop_ms=5.0,
                      nodes=range(0, f.n_nodes, 10))
     assert fast.fired and ref.fired
-    assert np.abs(fast.vm_mV - ref.vm_mV).max() < 1e-2  # measured 1.1e-3 mV (1.2x threshold)
-    assert np.allclose(fast.crossing_ms, ref.crossing_ms, rtol=0, atol=2e-5, equal_nan=True)  # measured 1.9e-6 ms
+    assert np.abs(fast.vm_mV - ref.vm_mV).max() < 5e-2  # measured 3.8e-3 mV (1.2x threshold)
+    assert np.allclose(fast.crossing_ms, ref.crossing_ms, rtol=0, atol=5e-5, equal_nan=True)  # measured 5.0e-6 ms
 
 
 @pytest.mark.parametrize("model, diameter_um, n_nodes, distance_um, waveform", [
@@ -59,12 +61,12 @@ def test_c_fibre_trace():
     ("mrg-discrete", 5.7, 21, 500.0, nervesim.Waveform.biphasic(0.1, gap_ms=0.05)),
 ])
 def test_thresholds_at_1e5(model, diameter_um, n_nodes, distance_um, waveform):
-    """Brackets of 1e-5: the fast threshold lies within 3.4e-6 of NEURON's on these cases (0 on the last two)."""
+    """Brackets of 1e-5: the fast thresholds equal NEURON's on these cases; one bracket width is allowed."""
     f = nervesim.build_fibre(model, diameter_um, n_nodes)
     el = point_at_centre(f, distance_um)
     fast = search_threshold(nervesim.Stimulation(f, el, waveform, dt_ms=0.005, fast=True), tolerance=1e-5)
     ref = search_threshold(nrn.NeuronStimulation(f, el, waveform, dt_ms=0.005), tolerance=1e-5)
-    assert fast.threshold_mA == pytest.approx(ref.threshold_mA, rel=3e-5, abs=0)
+    assert fast.threshold_mA == pytest.approx(ref.threshold_mA, rel=1e-5, abs=0)
 
 
 def test_cli_fast(capsys):
