@@ -45,8 +45,6 @@ def _currents(v, st, c, i_ion, g_act):
         g_act[k] = g_d * c.act_scale[j]
 
 
-
-
 @njit(cache=True, nogil=True)
 def _twisted_order(n):
     """Row order of a twisted elimination of an n-row tridiagonal system.

@@ -144,8 +144,8 @@ def run_args(p: argparse.ArgumentParser) -> None:
 
 def fast_arg(p: argparse.ArgumentParser) -> None:
     p.add_argument("--fast", action="store_true",
-                   help="the fast mode: no outer extracellular layer (MRG), rate tables for Schild, Thio and Rattay; "
-                        "thresholds within a few 1e-6 of the exact engine's (README, Speed)")
+                   help="the fast mode: no outer extracellular layer (MRG), rate tables (Tigerholm, Schild, Thio); "
+                        "thresholds within 1e-5 of the exact engine's (README, Speed)")
 
 
 def size_args(p: argparse.ArgumentParser) -> None:
