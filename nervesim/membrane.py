@@ -505,14 +505,14 @@ class _Writer:
                 return False
         return True
 
-    def states_all(self, hot: str) -> list[str]:
+    def states_all(self, dec: str) -> list[str]:
         """``membrane_states_all(v, act, st, par, celsius, dt, v_act)``: every active section's states (``st``
         holds one column per section) with the new v.
 
         Vectorisable membranes get one loop over the sections in straight-line code: every case of an
         assignment computed, then selected; exp as `vexp`; helper functions inlined. Otherwise the loop calls
         ``membrane_states`` per section."""
-        out = [hot, "def membrane_states_all(v, act, st, par, celsius, dt, v_act):"]
+        out = [dec, "def membrane_states_all(v, act, st, par, celsius, dt, v_act):"]
         if not self.vectorisable():
             return out + ["    for j in range(act.shape[0]):",
                           "        membrane_states(v[act[j]], st[:, j], par, celsius, dt)", "    return 0", ""]
@@ -586,7 +586,7 @@ class _Writer:
         for m in self.ordered():
             out += self.state_block(m, "    ")
         out += ["    return 0", ""]
-        out += self.states_all(hot)
+        out += self.states_all(dec)
         # constant rate terms, then tables built as NEURON builds them: x from the first point by repeated
         # addition of dx.
         out += [dec, "def membrane_tables(par, celsius):"]
