@@ -369,10 +369,8 @@ class _Writer:
         name, call = self.namer(m), self.call(m)
         if m.table is None or exact:
             lines = []
-            constant = {a.target for a in constant_rates(m)}
-            for a in m.rates:
-                if a.target not in constant:
-                    lines += a.python(name, call, indent)
+            for a in varying_rates(m):
+                lines += a.python(name, call, indent)
             for s in m.states:
                 if s.is_gate:
                     lines.append(f"{indent}{m.name}__{s.name}_inf = {s.inf.python(name, call)}")
@@ -410,8 +408,7 @@ class _Writer:
         `states_all`'s loop."""
         if vector:
             name, call = self.namer(m, "vj", slot="st[{}, j]"), self.call_inline(m)
-            constant = {a.target for a in constant_rates(m)}
-            lines = [line for a in m.rates if a.target not in constant for line in _select(a, name, call, indent)]
+            lines = [line for a in varying_rates(m) for line in _select(a, name, call, indent)]
             lines += [f"{indent}{m.name}__{s.name}_{q} = {getattr(s, q).python(name, call)}"
                       for s in m.states if s.is_gate for q in ("inf", "tau")]
         elif m.implicit:
@@ -428,7 +425,7 @@ class _Writer:
                 lines.append(f"{indent}{x} = {x} + (1.0 - math.exp(dt * a)) * (-({inf} / {tau}) / a - {x})")
             else:
                 lines.append(f"{indent}{x} = {x} + dt * ({s.derivative.python(name, call)})")
-        return [line.replace("math.exp(", "vexp(") for line in lines] if vector else lines
+        return _with_vexp(lines) if vector else lines
 
     def newton(self, m: Mechanism) -> list[str]:
         """Backward Euler for m's states, y = y_old + dt f(y), solved by Newton with a central-difference
@@ -491,29 +488,28 @@ class _Writer:
         sections: explicit mechanisms without tables whose rates and states call exp and fabs only, with powers
         to whole-number constants only (which Numba writes as products; other powers and logarithms are libm
         calls), and at most `MAX_VECTOR_STATEMENTS` rates and states in all."""
-        size = sum(len(m.rates) - len(constant_rates(m)) + len(m.states) for m in self.mem.mechanisms)
+        size = sum(len(varying_rates(m)) + len(m.states) for m in self.mem.mechanisms)
         if size > MAX_VECTOR_STATEMENTS:
             return False
         for m in self.mem.mechanisms:
             if m.implicit or m.table is not None:
                 return False
-            constant = {a.target for a in constant_rates(m)}
-            exprs = [x for a in m.rates if a.target not in constant for x in a.expressions()]
+            exprs = [x for a in varying_rates(m) for x in a.expressions()]
             exprs += [x for st in m.states for x in (st.inf, st.tau, st.derivative) if x is not None]
             exprs += [x for _, body in m.functions.values() for x in body.expressions()]
             if any(x.calls - {"exp", "fabs"} - set(m.functions) or not _integer_powers(x.tree) for x in exprs):
                 return False
         return True
 
-    def states_all(self, dec: str) -> list[str]:
+    def states_all(self, dec: str, vector: bool) -> list[str]:
         """``membrane_states_all(v, act, st, par, celsius, dt, v_act)``: every active section's states (``st``
         holds one column per section) with the new v.
 
-        Vectorisable membranes get one loop over the sections in straight-line code: every case of an
+        With ``vector`` (`vectorisable`), one loop over the sections in straight-line code: every case of an
         assignment computed, then selected; exp as `vexp`; helper functions inlined. Otherwise the loop calls
         ``membrane_states`` per section."""
         out = [dec, "def membrane_states_all(v, act, st, par, celsius, dt, v_act):"]
-        if not self.vectorisable():
+        if not vector:
             return out + ["    for j in range(act.shape[0]):",
                           "        membrane_states(v[act[j]], st[:, j], par, celsius, dt)", "    return 0", ""]
         out += ["    for j in range(act.shape[0]):", "        v_act[j] = v[act[j]]",  # gathered: a loop LLVM can
@@ -538,16 +534,18 @@ class _Writer:
         vector = self.vectorisable()
         if vector:
             out += _VEXP.splitlines() + ["", ""]
+
+        def local(x: str) -> str:  # a helper function's body names its arguments and FARADAY only
+            return x if x != "FARADAY" else repr(FARADAY)
+
         for m in mem.mechanisms:
             for fname, (args, body) in m.functions.items():
-                local = lambda x: x if x != "FARADAY" else repr(FARADAY)  # noqa: E731
                 out += [dec, f"def {m.name}__{fname}({', '.join(args)}):"]
                 out += body.python(local, self.call(m), "    ")
                 out += [f"    return {fname}", ""]
                 if vector:
                     out += [hot, f"def {m.name}__{fname}_inline({', '.join(args)}):"]
-                    body_lines = _select(body, local, self.call_inline(m), "    ")
-                    out += [line.replace("math.exp(", "vexp(") for line in body_lines]
+                    out += _with_vexp(_select(body, local, self.call_inline(m), "    "))
                     out += [f"    return {fname}", ""]
         for m in mem.mechanisms:
             if m.implicit:
@@ -586,7 +584,7 @@ class _Writer:
         for m in self.ordered():
             out += self.state_block(m, "    ")
         out += ["    return 0", ""]
-        out += self.states_all(dec)
+        out += self.states_all(dec, vector)
         # constant rate terms, then tables built as NEURON builds them: x from the first point by repeated
         # addition of dx.
         out += [dec, "def membrane_tables(par, celsius):"]
@@ -700,6 +698,28 @@ def constant_rates(m: Mechanism) -> tuple:
             out.append(a)
             fixed.add(a.target)
     return tuple(out)
+
+
+def varying_rates(m: Mechanism) -> tuple:
+    """The ``[rates]`` assignments of m evaluated at every use: all but its `constant_rates`.
+
+    Parameters
+    ----------
+    m : Mechanism
+        The mechanism.
+
+    Returns
+    -------
+    tuple of Assignment
+        In their order in ``[rates]``.
+    """
+    constant = {a.target for a in constant_rates(m)}
+    return tuple(a for a in m.rates if a.target not in constant)
+
+
+def _with_vexp(lines: list[str]) -> list[str]:
+    """Generated lines with the C library's exp replaced by `vexp` (see `_VEXP`)."""
+    return [line.replace("math.exp(", "vexp(") for line in lines]
 
 
 def _with_table(m: Mechanism) -> Mechanism:
