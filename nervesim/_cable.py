@@ -11,8 +11,9 @@
 # `c` is a nervesim.solver.CableArrays, `r` a nervesim.solver.RunControl (named tuples of plain arrays
 # and numbers). A double cable (MRG) has per compartment the unknowns (v_i, x0, x1): intracellular,
 # periaxonal (extracellular layer 0) and outer layer potentials, v = v_i - x0; in the fast mode
-# (c.outer false) x1 is the extracellular potential and (v_i, x0) the unknowns. A single cable (fibres
-# without a myelin layer, reference fibre-models.md §1.2) has v alone, with v_i = v + e.
+# (OUTER_LAYER false) x1 is the extracellular potential and (v_i, x0) the unknowns. A single cable (fibres
+# without a myelin layer, reference fibre-models.md §1.2) has v alone, with v_i = v + e. DOUBLE_CABLE and
+# OUTER_LAYER are constants of the generated module, so each kernel is compiled with one step function only.
 # ruff: noqa: F821
 
 
@@ -25,7 +26,7 @@ def _diagonal_constants(c, dt):
         out[0, k] = c.c_m[k] / dt + c.g_pas[k]
         out[1, k] = c.c_my[k] / dt + c.g_my[k]
         out[2, k] = c.c_o[k] / dt + c.g_o[k]
-    layers = 3 if c.double else 1
+    layers = 3 if DOUBLE_CABLE else 1
     for k in range(n - 1):
         for layer in range(layers):
             out[3 + layer, k] += c.g_ax[layer, k]
@@ -269,12 +270,12 @@ def _step_single(v, st, e_out, i_stim, dt, diag, c, w):
 
 @njit(cache=True, nogil=True)
 def _step(v, x0, x1, st, e_out, i_stim, dt, diag, c, w):
-    if c.double and c.outer:
-        _step_double(v, x0, x1, st, e_out, i_stim, dt, diag, c, w)
-    elif c.double:
-        _step_double_fast(v, x0, x1, st, e_out, i_stim, dt, diag, c, w)
-    else:
+    if not DOUBLE_CABLE:
         _step_single(v, st, e_out, i_stim, dt, diag, c, w)
+    elif OUTER_LAYER:
+        _step_double(v, x0, x1, st, e_out, i_stim, dt, diag, c, w)
+    else:
+        _step_double_fast(v, x0, x1, st, e_out, i_stim, dt, diag, c, w)
 
 
 @njit(cache=True, nogil=True)

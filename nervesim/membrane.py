@@ -6,9 +6,10 @@ mechanism's states and frozen values, then per ion its reversal potential, insid
 concentration and current), its parameters in another (``par``: every mechanism's parameters, per
 ion the fixed values, the section diameter, then any rate tables). `Membrane.kernels` writes the
 Numba source of the functions over these vectors (and ``membrane_states_all`` over the states of every
-section, one column each, as one vectorised loop where the membrane allows), appends the cable solver
-template (``nervesim/_cable.py``) and imports the result from the cache directory, so each model gets
-compiled kernels in which the membrane is inlined, and Numba caches them across processes.
+section, one column each, as one vectorised loop where the membrane allows) and imports it from the cache
+directory; `Membrane.cable_kernels` appends the cable solver template (``nervesim/_cable.py``) for one kind
+of cable, so each model gets compiled kernels in which the membrane is inlined, and Numba caches them
+across processes.
 
 Units are NEURON's: mV, ms, S/cm², mA/cm², mM, µm, °C.
 """
@@ -284,7 +285,7 @@ class Membrane:
         return _Writer(self).source()
 
     def kernels(self) -> ModuleType:
-        """The compiled kernels of this membrane (membrane functions + the cable solver).
+        """The compiled membrane functions of `python_source`.
 
         The module source is written once to ``cache_root()/kernels/k<hash>.py`` (hash of the
         source, Numba's version and Python's), so Numba's on-disk cache applies to it.
@@ -292,14 +293,43 @@ class Membrane:
         Returns
         -------
         module
-            With ``simulate_kernel``, ``simulate_batch``, ``membrane_*`` (see ``nervesim/_cable.py``).
+            With the ``membrane_*`` functions.
         """
-        return self._kernels
+        return _import_kernels(self._source)
+
+    def cable_kernels(self, double_cable: bool, outer: bool = True) -> ModuleType:
+        """The compiled cable kernels of this membrane: its functions and the solver for one kind of cable.
+
+        Each kind of cable gets its own module (``DOUBLE_CABLE`` and ``OUTER_LAYER`` fixed in its source),
+        so a kernel holds only the solver it runs: less to compile, and less to load in a fresh process.
+
+        Parameters
+        ----------
+        double_cable : bool
+            A double cable (myelin layer; MRG) rather than a single one.
+        outer : bool
+            With ``double_cable``: solve NEURON's outer extracellular layer (False: the fast mode's double
+            cable, x1 held at the extracellular potential).
+
+        Returns
+        -------
+        module
+            With ``simulate_kernel``, ``simulate_batch``, ``membrane_balance_currents`` (see
+            ``nervesim/_cable.py``) and the ``membrane_*`` functions.
+        """
+        key = (bool(double_cable), bool(double_cable and outer))
+        if key not in self._cable_modules:  # every Circuit of a population asks (twice per fibre)
+            header = f"\n\nDOUBLE_CABLE = {key[0]}\nOUTER_LAYER = {key[1]}\n\n"
+            self._cable_modules[key] = _import_kernels(self._source + header + _cable_template())
+        return self._cable_modules[key]
 
     @functools.cached_property
-    def _kernels(self) -> ModuleType:
-        # Generated once per membrane: every Circuit of a population asks for it (twice per fibre).
-        return _import_kernels(self.python_source() + "\n\n" + _cable_template())
+    def _source(self) -> str:
+        return self.python_source()
+
+    @functools.cached_property
+    def _cable_modules(self) -> dict[tuple[bool, bool], ModuleType]:
+        return {}
 
 
 @functools.lru_cache(maxsize=1)

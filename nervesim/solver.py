@@ -51,11 +51,9 @@ class CableArrays(NamedTuple):
         Compartment of each node.
     v_init, celsius : float
         Initial membrane potential (mV), temperature (°C).
-    double : bool
-        Double cable (MRG) or single cable.
-    outer : bool
-        A double cable keeps NEURON's outer layer (x1 an unknown); without it (fast mode) x1 is the
-        extracellular potential.
+
+    Whether the cable is double and keeps NEURON's outer layer is fixed in the kernels' module
+    (`nervesim.membrane.Membrane.cable_kernels`), not here.
     """
 
     c_m: np.ndarray
@@ -73,8 +71,6 @@ class CableArrays(NamedTuple):
     node_idx: np.ndarray
     v_init: float
     celsius: float
-    double: bool
-    outer: bool
 
 
 class RunControl(NamedTuple):
@@ -147,7 +143,7 @@ class Circuit:
         Fast mode: the membrane of `nervesim.membrane.Membrane.tabulated` and, in a double cable, no outer
         layer (two unknowns per compartment, x1 held at the extracellular potential).
     kernels : module
-        The compiled kernels of the fibre's membrane (`nervesim.membrane.Membrane.kernels`).
+        The compiled kernels of the fibre's membrane for this cable (`nervesim.membrane.Membrane.cable_kernels`).
     n_st : int
         Length of one section's membrane state vector.
     """
@@ -196,7 +192,7 @@ class Circuit:
         g_axial = np.stack([1.0 / (r[:-1] + r[1:]) for r in (r_i_half, r_p_half, r_o_half)])
         active = np.flatnonzero(fibre.active).astype(np.int64)
         membrane = fibre.membrane.tabulated() if fast else fibre.membrane
-        kernels = membrane.kernels()
+        kernels = membrane.cable_kernels(fibre.double_cable, outer=not fast)
         par = membrane.parameter_vector(float(fibre.diam_um[active[0]]) if active.size else 1.0, fibre.temperature_c)
         circuit = cls(
             c_m_nF=fibre.cm_uF_cm2 * area * 1e-5,
@@ -232,8 +228,7 @@ class Circuit:
         """
         return CableArrays(self.c_m_nF, self.g_pas_uS, self.e_pas_mV, self.c_my_nF, self.g_my_uS, self.c_o_nF,
                            self.g_o_uS, self.g_axial_uS, self.active_idx, self.active_scale, self.membrane_par,
-                           int(self.n_st), self.node_idx, float(self.v_init_mV), float(self.celsius),
-                           bool(self.double_cable), not self.fast)
+                           int(self.n_st), self.node_idx, float(self.v_init_mV), float(self.celsius))
 
 
 
