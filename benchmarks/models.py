@@ -5,7 +5,7 @@ For every model, one case (MRG and Sweeney 10 µm, 51 nodes; C fibres 1 µm, 265
 
 - µs per time step of one sub-threshold run (every step computed), nervesim against our NEURON build of the
   same fibre (NEURON's ``fadvance`` loop, ``nervesim.neuron``), tstop 5 ms, median of repeats;
-- the same run in the fast mode (``fast=True``: no outer extracellular layer, rate tables where the membrane
+- the same run in the fast mode (``fast=True``: no outer extracellular layer, rate tables where a mechanism
   does not vectorise), and the fast mode's threshold against the exact engine's, both searched to brackets of
   `FAST_CHECK_TOLERANCE`;
 - a threshold search at 1 % tolerance: nervesim's ``search_threshold`` (from its own first guess) against

@@ -21,6 +21,7 @@ import hashlib
 import importlib.util
 import math
 import os
+import re
 import sys
 import tempfile
 from dataclasses import dataclass, replace
@@ -49,8 +50,8 @@ from .mechanism import (
 #: NEURON's voltage increment for the membrane conductance (I(v + 0.001) − I(v)) / 0.001 (mV).
 DV_SLOPE_MV = 0.001
 
-#: Largest membrane (rates plus states of all its mechanisms) whose state update is generated as one
-#: vectorised loop: MRG has 12, Sundt 14; Tigerholm's 47 took LLVM over ten minutes to compile that way.
+#: Most rates plus states in one vectorised loop of the state update (mechanisms are grouped into loops up to
+#: this size): MRG has 12, Sundt 14; Tigerholm's 47 in one loop took LLVM over ten minutes to compile.
 MAX_VECTOR_STATEMENTS = 16
 
 #: Rate tables of the fast mode (`Membrane.tabulated`): range (mV) and intervals, 0.05 mV apart. Beyond the
@@ -168,10 +169,10 @@ class Membrane:
         return cls(mechs, params, ions)
 
     def tabulated(self) -> Membrane:
-        """The membrane of the fast mode (``fast=True``): unless its state update runs as a vectorised loop
-        over the sections (which is faster than lookups), a rate table (NEURON's TABLE: linear interpolation,
-        `FAST_TABLE_MV`, 0.05 mV steps) for every mechanism that can take one: gate states only, rates of v
-        and constants only, no table yet.
+        """The membrane of the fast mode (``fast=True``): a rate table (NEURON's TABLE: linear interpolation,
+        `FAST_TABLE_MV`, 0.05 mV steps) for every mechanism that can take one (gate states only, rates of v
+        and constants only, no table yet) unless its state update runs in a vectorised loop over the
+        sections, which is faster than lookups.
 
         Returns
         -------
@@ -183,9 +184,8 @@ class Membrane:
 
     @functools.cached_property
     def _tabulated(self) -> Membrane:
-        if _Writer(self).vectorisable():
-            return self
-        return replace(self, mechanisms=tuple(_with_table(m) for m in self.mechanisms))
+        mechs = tuple(m if _vectorisable(m) else _with_table(m) for m in self.mechanisms)
+        return self if mechs == self.mechanisms else replace(self, mechanisms=mechs)
 
     @property
     def source_text(self) -> str:
@@ -200,7 +200,7 @@ class Membrane:
         -------
         dict
             ``st`` and ``par``: name → index (mechanism quantities as ``mech.name``, ions as ``ena``,
-            ``nai``, ...; the diameter as ``diam``; `constant_rates` in ``par``); ``n_st``, ``n_par``;
+            ``nai``, ...; the diameter as ``diam``; `constant_terms` in ``par``); ``n_st``, ``n_par``;
             ``tables``: mechanism → (offset, number of quantities, number of entries), stored entry-major
             (quantity q of entry i at offset + i × quantities + q); ``rates``: the names
             ``membrane_rates`` writes, in order.
@@ -215,8 +215,10 @@ class Membrane:
             for s in m.states:
                 if s.name not in ION_QUANTITIES:
                     st[f"{m.name}.{s.name}"] = len(st)
-            for a in m.initial:
-                st[f"{m.name}.{a.target}"] = len(st)
+            constant = {a.target for a in constant_terms(m)}
+            for a in m.initial:  # values frozen at initialisation that may differ between sections
+                if a.target not in constant:
+                    st[f"{m.name}.{a.target}"] = len(st)
             for p in m.parameters:
                 par[f"{m.name}.{p}"] = len(par)
         for ion in self.ions:
@@ -224,8 +226,8 @@ class Membrane:
                 st[q] = len(st)
                 par[q] = len(par)
         par["diam"] = len(par)
-        for m in self.mechanisms:  # rate terms of parameters and temperature only: computed once per fibre
-            for a in constant_rates(m):
+        for m in self.mechanisms:  # terms of parameters and temperature only: computed once per fibre
+            for a in constant_terms(m):
                 par[f"{m.name}.{a.target}"] = len(par)
         rates = [f"{m.name}.{q}" for m in self.mechanisms for q in _rate_names(m)]
         tables, n_par = {}, len(par)
@@ -240,7 +242,7 @@ class Membrane:
         """The ``par`` vector of a section of diameter ``diameter_um`` at ``celsius``, ready for the kernels.
 
         Besides the parameter values it holds the rate terms that depend on parameters and temperature
-        only (`constant_rates`) and the rate tables, both computed by ``membrane_tables``.
+        only (`constant_terms`) and the rate tables, both computed by ``membrane_tables``.
 
         Parameters
         ----------
@@ -365,7 +367,8 @@ class _Writer:
         self.lay = membrane.layout()
 
     # Symbol of mechanism m as Python: parameters and ions read from par/st, other names are locals.
-    def namer(self, m: Mechanism, v: str = "v", local: frozenset[str] = frozenset(), slot: str = "st[{}]"):
+    def namer(self, m: Mechanism, v: str = "v", local: frozenset[str] = frozenset(), slot: str = "st[{}]",
+              par: str = "par[{}]"):
         lay = self.lay
 
         def name(x: str) -> str:
@@ -376,27 +379,28 @@ class _Writer:
             if x == "celsius":
                 return "celsius"
             if x == "diam":
-                return f"par[{lay['par']['diam']}]"
+                return par.format(lay["par"]["diam"])
             if x == "FARADAY":
                 return repr(FARADAY)
             if x in m.parameters:  # a mechanism's own parameter wins (AXNODE's ena is a parameter)
-                return f"par[{lay['par'][f'{m.name}.{x}']}]"
+                return par.format(lay["par"][f"{m.name}.{x}"])
             if x in ION_QUANTITIES:
                 return slot.format(lay["st"][x])
             key = f"{m.name}.{x}"
             if key in lay["st"]:
                 return slot.format(lay["st"][key])
-            if key in lay["par"]:  # a constant rate term
-                return f"par[{lay['par'][key]}]"
+            if key in lay["par"]:  # a constant term
+                return par.format(lay["par"][key])
             return f"{m.name}__{x}"
         return name
 
     def call(self, m: Mechanism):
         return lambda f: f"{m.name}__{f}"
 
-    def rates(self, m: Mechanism, indent: str, exact: bool = False) -> list[str]:
-        """Statements computing the rate quantities of m at v (table lookup unless ``exact``)."""
-        name, call = self.namer(m), self.call(m)
+    def rates(self, m: Mechanism, indent: str, exact: bool = False, v: str = "v", st: str = "st") -> list[str]:
+        """Statements computing the rate quantities of m at ``v`` (table lookup unless ``exact``); states in
+        the vector ``st``."""
+        name, call = self.namer(m, v, slot=f"{st}[{{}}]"), self.call(m)
         if m.table is None or exact:
             lines = []
             for a in varying_rates(m):
@@ -410,7 +414,7 @@ class _Writer:
         off, nq, _ = self.lay["tables"][m.name]
         dx = (t.to_mV - t.from_mV) / t.intervals
         # NEURON multiplies by a stored 1/dx and clamps to the first and last entries.
-        lines = [f"{indent}xi = {1.0 / dx!r} * (v - {t.from_mV!r})",
+        lines = [f"{indent}xi = {1.0 / dx!r} * ({v} - {t.from_mV!r})",
                  f"{indent}if xi <= 0.0:", f"{indent}    i0, th = 0, 0.0",
                  f"{indent}elif xi >= {float(t.intervals)!r}:", f"{indent}    i0, th = {t.intervals}, 0.0",
                  f"{indent}else:", f"{indent}    i0 = int(xi)", f"{indent}    th = xi - i0"]
@@ -424,8 +428,10 @@ class _Writer:
     def init_block(self, m: Mechanism, indent: str) -> list[str]:
         name, call = self.namer(m), self.call(m)
         lines = []
+        constant = {a.target for a in constant_terms(m)}
         for a in m.initial:
-            lines += a.python(name, call, indent)
+            if a.target not in constant:
+                lines += a.python(name, call, indent)
         lines += self.rates(m, indent)
         for s in m.states:
             target = name(s.name)
@@ -433,19 +439,20 @@ class _Writer:
             lines.append(f"{indent}{target} = {value}")
         return lines
 
-    def state_block(self, m: Mechanism, indent: str, vector: bool = False) -> list[str]:
-        """Statements advancing m's states with the new v; ``vector``: as straight-line code for section j of
-        `states_all`'s loop."""
+    def state_block(self, m: Mechanism, indent: str, vector: bool = False, v: str = "v", st: str = "st") -> list[str]:
+        """Statements advancing m's states with the new ``v`` (states in the vector ``st``); ``vector``: as
+        straight-line code for section j of a vectorised loop in `states_all` (v ``vj``, states ``st[:, j]``,
+        ``par[k]`` as ``par_k``)."""
         if vector:
-            name, call = self.namer(m, "vj", slot="st[{}, j]"), self.call_inline(m)
+            name, call = self.namer(m, "vj", slot="st[{}, j]", par="par_{}"), self.call_inline(m)
             lines = [line for a in varying_rates(m) for line in _select(a, name, call, indent)]
             lines += [f"{indent}{m.name}__{s.name}_{q} = {getattr(s, q).python(name, call)}"
                       for s in m.states if s.is_gate for q in ("inf", "tau")]
         elif m.implicit:
-            return [f"{indent}{m.name}__newton(v, st, par, celsius, dt)"]
+            return [f"{indent}{m.name}__newton({v}, {st}, par, celsius, dt)"]
         else:
-            name, call = self.namer(m), self.call(m)
-            lines = self.rates(m, indent)
+            name, call = self.namer(m, v, slot=f"{st}[{{}}]"), self.call(m)
+            lines = self.rates(m, indent, v=v, st=st)
         for s in m.states:
             x = name(s.name)
             if s.is_gate:
@@ -513,39 +520,40 @@ class _Writer:
                           f"{indent}    st[{e}] = {ktf} / {IONS[ion]!r}.0 * math.log(st[{co}] / st[{ci}])"]
         return lines
 
-    def vectorisable(self) -> bool:
-        """Whether the state update of every section can be straight-line code, which LLVM vectorises over
-        sections: explicit mechanisms without tables whose rates and states call exp and fabs only, with powers
-        to whole-number constants only (which Numba writes as products; other powers and logarithms are libm
-        calls), and at most `MAX_VECTOR_STATEMENTS` rates and states in all."""
-        size = sum(len(varying_rates(m)) + len(m.states) for m in self.mem.mechanisms)
-        if size > MAX_VECTOR_STATEMENTS:
-            return False
-        for m in self.mem.mechanisms:
-            if m.implicit or m.table is not None:
-                return False
-            exprs = [x for a in varying_rates(m) for x in a.expressions()]
-            exprs += [x for st in m.states for x in (st.inf, st.tau, st.derivative) if x is not None]
-            exprs += [x for _, body in m.functions.values() for x in body.expressions()]
-            if any(x.calls - {"exp", "fabs"} - set(m.functions) or not _integer_powers(x.tree) for x in exprs):
-                return False
-        return True
-
-    def states_all(self, dec: str, vector: bool) -> list[str]:
-        """``membrane_states_all(v, act, st, par, celsius, dt, v_act)``: every active section's states (``st``
-        holds one column per section) with the new v.
-
-        With ``vector`` (`vectorisable`), one loop over the sections in straight-line code: every case of an
-        assignment computed, then selected; exp as `vexp`; helper functions inlined. Otherwise the loop calls
-        ``membrane_states`` per section."""
-        out = [dec, "def membrane_states_all(v, act, st, par, celsius, dt, v_act):"]
-        if not vector:
-            return out + ["    for j in range(act.shape[0]):",
-                          "        membrane_states(v[act[j]], st[:, j], par, celsius, dt)", "    return 0", ""]
-        out += ["    for j in range(act.shape[0]):", "        v_act[j] = v[act[j]]",  # gathered: a loop LLVM can
-                "    for j in range(act.shape[0]):", "        vj = v_act[j]"]  # vectorise reads v contiguously
+    def loops(self) -> list[tuple[bool, list[Mechanism]]]:
+        """The loops of `states_all`: (vectorised, mechanisms) in NEURON's mechanism order, mechanisms with
+        states only. Consecutive `_vectorisable` mechanisms share a loop up to `MAX_VECTOR_STATEMENTS` rates
+        and states, the others share scalar loops."""
+        out: list[tuple[bool, list[Mechanism]]] = []
         for m in self.ordered():
-            out += self.state_block(m, "        ", vector=True)
+            if not m.states:
+                continue
+            vector = _vectorisable(m)
+            if out and out[-1][0] == vector and (not vector or _size(m) + sum(
+                    _size(x) for x in out[-1][1]) <= MAX_VECTOR_STATEMENTS):
+                out[-1][1].append(m)
+            else:
+                out.append((vector, [m]))
+        return out
+
+    def states_all(self, dec: str) -> list[str]:
+        """``membrane_states_all(v, act, st, par, celsius, dt, v_act)``: every active section's states (``st``
+        holds one column per section) with the new v, in the loops over the sections of `loops`.
+
+        A vectorised loop is straight-line code: every case of an assignment computed, then selected; exp as
+        `vexp`; helper functions inlined; the parameters it reads loaded before it (LLVM cannot tell that the
+        stores to ``st`` leave ``par`` alone, and with a load of ``par`` after a store it would need more
+        run-time overlap checks than it makes, and leave the loop scalar: 4x slower for Schild's). A scalar
+        loop runs the mechanisms' code on the section's column."""
+        out = [dec, "def membrane_states_all(v, act, st, par, celsius, dt, v_act):",
+               "    for j in range(act.shape[0]):", "        v_act[j] = v[act[j]]"]  # gathered: vectorised loops
+        for vector, mechs in self.loops():  # read v contiguously
+            body = [line for m in mechs for line in self.state_block(m, "        ", vector=vector, v="vj", st="sj")]
+            if vector:
+                used = {int(k) for k in re.findall(r"\bpar_(\d+)", "\n".join(body))}
+                out += [f"    par_{k} = par[{k}]" for k in sorted(used)]
+            out += ["    for j in range(act.shape[0]):", "        vj = v_act[j]"]
+            out += body if vector else ["        sj = st[:, j]"] + body
         return out + ["    return 0", ""]
 
     def call_inline(self, m: Mechanism):
@@ -561,7 +569,7 @@ class _Writer:
                "    return numba.njit(error_model='numpy', **options)", "", ""]
         dec = "@njit(cache=True, nogil=True)"
         hot = '@njit(cache=True, nogil=True, inline="always")'  # called per compartment and step
-        vector = self.vectorisable()
+        vector = {m.name for vec, mechs in self.loops() if vec for m in mechs}
         if vector:
             out += _VEXP.splitlines() + ["", ""]
 
@@ -573,7 +581,7 @@ class _Writer:
                 out += [dec, f"def {m.name}__{fname}({', '.join(args)}):"]
                 out += body.python(local, self.call(m), "    ")
                 out += [f"    return {fname}", ""]
-                if vector:
+                if m.name in vector:
                     out += [hot, f"def {m.name}__{fname}_inline({', '.join(args)}):"]
                     out += _with_vexp(_select(body, local, self.call_inline(m), "    "))
                     out += [f"    return {fname}", ""]
@@ -614,12 +622,12 @@ class _Writer:
         for m in self.ordered():
             out += self.state_block(m, "    ")
         out += ["    return 0", ""]
-        out += self.states_all(dec, vector)
+        out += self.states_all(dec)
         # constant rate terms, then tables built as NEURON builds them: x from the first point by repeated
         # addition of dx.
         out += [dec, "def membrane_tables(par, celsius):"]
         for m in mem.mechanisms:
-            for a in constant_rates(m):
+            for a in constant_terms(m):
                 out += a.python(self.namer(m), self.call(m), "    ")
         for m in mem.mechanisms:
             if m.table is None:
@@ -655,6 +663,24 @@ class _Writer:
     def ordered(self) -> list[Mechanism]:
         mechs = list(self.mem.mechanisms)
         return [m for m in mechs if m.writes_concentration] + [m for m in mechs if not m.writes_concentration]
+
+
+def _vectorisable(m: Mechanism) -> bool:
+    """Whether m's state update can be straight-line code, which LLVM vectorises over sections: explicit,
+    without a table, rates and states calling exp and fabs only, powers to whole-number constants only (which
+    Numba writes as products; other powers and logarithms are libm calls), and at most
+    `MAX_VECTOR_STATEMENTS` rates and states."""
+    if m.implicit or m.table is not None or _size(m) > MAX_VECTOR_STATEMENTS:
+        return False
+    exprs = [x for a in varying_rates(m) for x in a.expressions()]
+    exprs += [x for st in m.states for x in (st.inf, st.tau, st.derivative) if x is not None]
+    exprs += [x for _, body in m.functions.values() for x in body.expressions()]
+    return not any(x.calls - {"exp", "fabs"} - set(m.functions) or not _integer_powers(x.tree) for x in exprs)
+
+
+def _size(m: Mechanism) -> int:
+    """Statements of m's vectorised state update: its varying rates and its states."""
+    return len(varying_rates(m)) + len(m.states)
 
 
 def _integer_powers(tree: ast.AST) -> bool:
@@ -705,11 +731,13 @@ def vexp(x):
 """
 
 
-def constant_rates(m: Mechanism) -> tuple:
-    """The ``[rates]`` assignments of m that depend on parameters, temperature and the diameter only.
+def constant_terms(m: Mechanism) -> tuple:
+    """The ``[initial]`` and ``[rates]`` assignments of m that depend on parameters, temperature and the
+    diameter only.
 
-    NEURON evaluates them at every call; their values cannot change during a run, so the kernels compute
-    them once per fibre (the same expressions, hence the same values) instead of per section and step.
+    NEURON evaluates them per section, at initialisation or at every call; their values cannot change during
+    a run, so the kernels compute them once per fibre (the same expressions, hence the same values) and keep
+    them in ``par``: a vectorised state loop then reads no per-section value it does not write.
 
     Parameters
     ----------
@@ -719,11 +747,11 @@ def constant_rates(m: Mechanism) -> tuple:
     Returns
     -------
     tuple of Assignment
-        In their order in ``[rates]``.
+        In their order, ``[initial]`` first.
     """
     fixed = set(m.parameters) | {"celsius", "diam", "FARADAY"}
     out = []
-    for a in m.rates:
+    for a in m.initial + m.rates:
         if all(x.names <= fixed for x in a.expressions()):
             out.append(a)
             fixed.add(a.target)
@@ -731,7 +759,7 @@ def constant_rates(m: Mechanism) -> tuple:
 
 
 def varying_rates(m: Mechanism) -> tuple:
-    """The ``[rates]`` assignments of m evaluated at every use: all but its `constant_rates`.
+    """The ``[rates]`` assignments of m evaluated at every use: all but its `constant_terms`.
 
     Parameters
     ----------
@@ -743,7 +771,7 @@ def varying_rates(m: Mechanism) -> tuple:
     tuple of Assignment
         In their order in ``[rates]``.
     """
-    constant = {a.target for a in constant_rates(m)}
+    constant = {a.target for a in constant_terms(m)}
     return tuple(a for a in m.rates if a.target not in constant)
 
 

@@ -203,9 +203,9 @@ class Stimulation:
     allow_large : bool
         Accept a problem whose estimated run exceeds `MAX_RUN_S` or `MAX_RUN_BYTES`.
     fast : bool
-        Fast mode: in MRG fibres no outer extracellular layer (`nervesim.solver.Circuit`); for membranes whose
-        state update cannot run as a vectorised loop (`nervesim.membrane.Membrane.tabulated`: Tigerholm,
-        Schild, Thio) NEURON-style rate tables for the gates, 0.05 mV apart. Fewer µs per step; the errors
+        Fast mode: in MRG fibres no outer extracellular layer (`nervesim.solver.Circuit`); for mechanisms
+        whose state update cannot run in a vectorised loop (`nervesim.membrane.Membrane.tabulated`: Thio's
+        Kv2.1) NEURON-style rate tables for the gates, 0.05 mV apart. Fewer µs per step; the errors
         measured by ``python -m benchmarks.models`` and tests/test_fast.py are in the README (Speed).
         Default: NEURON's exact system.
 

@@ -24,16 +24,17 @@ BRANCH_VOLTAGES = np.unique(np.concatenate([
 ]))
 
 
-def params(clamp=True):
-    par = MEMBRANE.parameter_vector(3.3)
+def params(clamp=True, celsius=37.0):
+    """The parameter vector, with the Q10 factors at celsius (terms of constants only, computed once)."""
+    par = MEMBRANE.parameter_vector(3.3, celsius)
     par[LAYOUT["par"]["axnode.clamp150"]] = float(clamp)
     return par
 
 
 def state(v, celsius=37.0, clamp=True):
-    """One node initialised at v: gates at steady state, Q10 factors frozen at celsius."""
+    """One node initialised at v: gates at steady state."""
     st = np.zeros(LAYOUT["n_st"])
-    KERNELS.membrane_init(v, st, params(clamp), celsius)
+    KERNELS.membrane_init(v, st, params(clamp, celsius), celsius)
     return st
 
 
@@ -41,25 +42,24 @@ def gates(st):
     return np.array([st[LAYOUT["st"][f"axnode.{g}"]] for g in GATES])
 
 
-def q10(st):
-    return np.array([st[LAYOUT["st"][f"axnode.q{i}"]] for i in (1, 2, 3)])
+def q10(par):
+    return np.array([par[LAYOUT["par"][f"axnode.q{i}"]] for i in (1, 2, 3)])
 
 
-def rates(v, st, clamp=True):
+def rates(v, st, clamp=True, celsius=37.0):
     out = np.zeros(len(LAYOUT["rates"]))
-    KERNELS.membrane_rates(v, st, params(clamp), 37.0, out)
+    KERNELS.membrane_rates(v, st, params(clamp, celsius), celsius, out)
     return np.array([out[LAYOUT["rates"].index(f"axnode.{r}")] for r in RATES])
 
 
 def unscaled_rates(v, clamp=True):
     """The rate formulas without their Q10 factors."""
-    st = state(-80.0)
-    return rates(v, st, clamp) / np.repeat(q10(st), [4, 2, 2])
+    return rates(v, state(-80.0), clamp) / np.repeat(q10(params()), [4, 2, 2])
 
 
 def test_q10_factors():
-    assert q10(state(-80.0, 36.0)) == pytest.approx([3.530826, 5.493344, 1.0], rel=1e-6)
-    assert q10(state(-80.0, 37.0)) == pytest.approx([3.820486, 6.110498, 1.116123], rel=1e-6)
+    assert q10(params(celsius=36.0)) == pytest.approx([3.530826, 5.493344, 1.0], rel=1e-6)
+    assert q10(params(celsius=37.0)) == pytest.approx([3.820486, 6.110498, 1.116123], rel=1e-6)
 
 
 def test_steady_state_at_rest():
@@ -72,7 +72,7 @@ def test_steady_state_at_rest():
 @pytest.mark.parametrize("celsius, taus", [(36.0, [19.441, 0.056059, 1.12546, 31.900]),
                                            (37.0, [17.967, 0.051809, 1.01179, 28.581])])
 def test_time_constants_at_rest(celsius, taus):
-    r = rates(-80.0, state(-80.0, celsius))
+    r = rates(-80.0, state(-80.0, celsius), celsius=celsius)
     tau = [1 / (r[0] + r[1]), 1 / (r[2] + r[3]), 1 / (r[4] + r[5]), 1 / (r[6] + r[7])]
     assert tau == pytest.approx(taus, rel=1e-4)
 
@@ -180,7 +180,7 @@ def test_gates_match_neuron_under_voltage_clamp(nrn_node, celsius):
     cols, act, v_act = st.reshape(-1, 1).copy(), np.zeros(1, dtype=np.int64), np.empty(1)
     ours, ours_all = np.empty((4, steps + 1)), np.empty((4, steps + 1))
     ours[:, 0] = ours_all[:, 0] = gates(st)
-    par = params()
+    par = params(celsius=celsius)
     for n in range(steps):  # NEURON advances gates with the membrane potential after the step's solve
         KERNELS.membrane_states(v[n + 1], st, par, celsius, dt)
         KERNELS.membrane_states_all(v[n + 1: n + 2], act, cols, par, celsius, dt, v_act)
