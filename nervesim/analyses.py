@@ -779,6 +779,8 @@ class BlockResult:
         Test-AP time, run length and time step (ms).
     tolerance : float
         Relative width of the final bracket that was asked for.
+    fast : bool
+        Whether the runs used the fast mode.
     """
 
     block_threshold_mA: float
@@ -791,6 +793,7 @@ class BlockResult:
     tstop_ms: float
     dt_ms: float
     tolerance: float
+    fast: bool
 
 
 def _block_outcome(stim: Stimulation, amp: float, test_ms: float, launch: int, det: int) -> tuple[bool, bool]:
@@ -847,7 +850,8 @@ def _check_block_frequency(f: float, dt_ms: float, test_delay_ms: float) -> floa
 
 def block_threshold(fibre: Fibre, electrode: Electrode, frequency_khz: float = 10.0, *,
                     test_delay_ms: float = 15.0, tstop_ms: float = 25.0, dt_ms: float = 0.005,
-                    max_mA: float = 50.0, start_mA: float = 0.5, tolerance: float = 1e-2) -> BlockResult:
+                    max_mA: float = 50.0, start_mA: float = 0.5, tolerance: float = 1e-2,
+                    fast: bool = False) -> BlockResult:
     """Smallest amplitude of a charge-balanced kHz biphasic train that blocks a test AP.
 
     The train (cathodic first, each phase half a period) runs from t = 0 to ``tstop_ms``; a test
@@ -870,6 +874,8 @@ def block_threshold(fibre: Fibre, electrode: Electrode, frequency_khz: float = 1
         Largest and first amplitude tried (mA).
     tolerance : float
         Relative width of the final bracket, in (0, 1).
+    fast : bool
+        The fast mode (`nervesim.Stimulation`); these runs are long (``tstop_ms`` of kHz stimulation).
 
     Returns
     -------
@@ -895,7 +901,7 @@ def block_threshold(fibre: Fibre, electrode: Electrode, frequency_khz: float = 1
     if start_mA > max_mA:
         raise ParameterError("start_mA", f"start_mA={start_mA:g}: must not exceed max_mA={max_mA:g}")
     f = _check_block_frequency(float(frequency_khz), dt_ms, test_delay_ms)
-    stim = _block_stimulation(fibre, electrode, f, test_delay_ms, tstop_ms, dt_ms)
+    stim = _block_stimulation(fibre, electrode, f, test_delay_ms, tstop_ms, dt_ms, fast)
     first, det = fibre.passive_end_nodes, fibre.detection_node
     runs = 0
     lo, hi, amp, onset_hi = None, None, start_mA, False
@@ -925,16 +931,16 @@ def block_threshold(fibre: Fibre, electrode: Electrode, frequency_khz: float = 1
             hi, onset_hi = mid, onset
         else:
             lo = mid
-    return BlockResult(hi, (lo, hi), f, first, onset_hi, runs, test_delay_ms, tstop_ms, dt_ms, tolerance)
+    return BlockResult(hi, (lo, hi), f, first, onset_hi, runs, test_delay_ms, tstop_ms, dt_ms, tolerance, fast)
 
 
 def _block_stimulation(fibre: Fibre, electrode: Electrode, frequency_khz: float, test_delay_ms: float,
-                       tstop_ms: float, dt_ms: float) -> Stimulation:
+                       tstop_ms: float, dt_ms: float, fast: bool) -> Stimulation:
     """The biphasic train at ``frequency_khz`` (phases of half a period each) plus the test-AP pulse."""
     f = frequency_khz
     wave = Waveform.biphasic(0.5 / f, "cathodic").train(f * 1000.0, n_pulses=math.floor(tstop_ms * f + 1e-9))
     test = IntracellularPulse(fibre.passive_end_nodes, 2.0, test_delay_ms, 0.1)
-    return Stimulation(fibre, electrode, wave, dt_ms=dt_ms, tstop_ms=tstop_ms, intracellular=test)
+    return Stimulation(fibre, electrode, wave, dt_ms=dt_ms, tstop_ms=tstop_ms, intracellular=test, fast=fast)
 
 
 def plot_block(fibre: Fibre, electrode: Electrode, res: BlockResult, filename: str, title: str = "") -> None:
@@ -954,7 +960,8 @@ def plot_block(fibre: Fibre, electrode: Electrode, res: BlockResult, filename: s
         Default: the fibre and the electrode with its medium.
     """
     plt = _pyplot()
-    stim = _block_stimulation(fibre, electrode, res.frequency_khz, res.test_delay_ms, res.tstop_ms, res.dt_ms)
+    stim = _block_stimulation(fibre, electrode, res.frequency_khz, res.test_delay_ms, res.tstop_ms, res.dt_ms,
+                              res.fast)
     nodes = [res.test_ap_node + 1, fibre.centre_node, fibre.detection_node]
     fig, ax = plt.subplots(2, 1, figsize=(8, 6), sharex=True)
     for a, amp, what in ((ax[0], res.bracket_mA[0], "not blocked"), (ax[1], res.bracket_mA[1], "blocked")):

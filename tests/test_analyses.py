@@ -191,6 +191,16 @@ def test_khz_block_is_block_not_onset_firing():
     assert not np.any(crossings(hi, det) >= 15.0) and np.any(crossings(hi, 2) >= 15.0)
 
 
+def test_khz_block_in_the_fast_mode():
+    """Without NEURON's outer layer (MRG traces within 4e-7 mV of NEURON's, tests/test_fast.py) every run of
+    the bisection has the same outcome, so the bracket is the exact engine's."""
+    f = nervesim.build_fibre("mrg-interp", 10.0, 21)
+    el = point_at_centre(f, 1000.0)
+    exact, fast = (block_threshold(f, el, 10.0, fast=x) for x in (False, True))
+    assert fast.fast and not exact.fast
+    assert fast.bracket_mA == exact.bracket_mA and fast.n_runs == exact.n_runs
+
+
 @pytest.mark.parametrize("frequency_khz, says", [
     (3.0, "0.1667 ms, not a whole number of dt_ms=0.005 ms steps; use 2.941 or 3.03 kHz"),
     (0.001, "must lie in 0.06667-100 kHz"), (150.0, "must lie in 0.06667-100 kHz"), (0.0, "positive")])

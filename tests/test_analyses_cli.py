@@ -143,8 +143,9 @@ def test_threshold_curve_records_what_was_held_fixed(capsys):
 
 
 def test_block_records_its_inputs(capsys, tmp_path):
-    assert main(BLOCK + ["--json", "--plot", str(tmp_path / "b.png")]) == 0
+    assert main(BLOCK + ["--fast", "--json", "--plot", str(tmp_path / "b.png")]) == 0
     out = json.loads(capsys.readouterr().out)
+    assert out["inputs"]["fast"] is True
     assert out["inputs"]["frequency_khz"] == 10.0 and out["inputs"]["electrode"]["sigma_S_m"] == 0.2
     assert out["inputs"]["diameter_um"] == 10.0 and out["inputs"]["nodes"] == 21 and out["inputs"]["tolerance"] == 0.01
     assert (tmp_path / "b.png").stat().st_size > 10_000

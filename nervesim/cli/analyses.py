@@ -62,6 +62,7 @@ def add_parsers(sub) -> None:
                     help="train frequency (default 10 kHz); each phase, 0.5/f ms, must be a whole number of time "
                          "steps (at 0.005 ms: 100/k kHz)")
     bl.add_argument("--dt-ms", type=common.finite, default=0.005, help="time step (default 0.005 ms)")
+    common.fast_arg(bl)
     common.output_args(bl, "write Vm traces just below and at the block threshold")
     bl.set_defaults(run=_block, subparser=bl)
 
@@ -300,7 +301,7 @@ def _block(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
     try:
         fibre, notes = common.build_fibre(args)
         electrode = common.build_electrode(args, parser, fibre)
-        res = block_threshold(fibre, electrode, args.frequency_khz, dt_ms=args.dt_ms)
+        res = block_threshold(fibre, electrode, args.frequency_khz, dt_ms=args.dt_ms, fast=args.fast)
     except ValueError as exc:
         common.fail(parser, exc, args, {"time_grid": "--dt-ms"})
     except ThresholdSearchError as exc:
