@@ -84,7 +84,7 @@ def bench_model(model: str, nrn, pyfibers: bool) -> dict:
 def table(res: dict) -> list[str]:
     lines = [f"machine: {res['machine']}; NEURON {res['neuron_version']}; dt {DT_MS} ms, {PULSE.label}, point "
              f"source {DISTANCE_UM:g} um, {SIGMA} S/m; thresholds at {100 * TOLERANCE:g} % tolerance (ours: median of "
-             f"{SEARCH_REPEATS} searches); fast: fast=True (no outer layer; tables where the membrane does not "
+             f"{SEARCH_REPEATS} searches); fast: fast=True (no outer layer; tables where a mechanism does not "
              f"vectorise), its threshold against the exact engine's with both searched to {FAST_CHECK_TOLERANCE:g} "
              "brackets",
              f"{'model':15} {'D um':>5} {'sect':>5} | {'us/step ours':>12} {'NEURON':>8} {'ratio':>6} | "

@@ -6,7 +6,7 @@ mechanism's states and frozen values, then per ion its reversal potential, insid
 concentration and current), its parameters in another (``par``: every mechanism's parameters, per
 ion the fixed values, the section diameter, then any rate tables). `Membrane.kernels` writes the
 Numba source of the functions over these vectors (and ``membrane_states_all`` over the states of every
-section, one column each, as one vectorised loop where the membrane allows) and imports it from the cache
+section, one column each, in vectorised loops where the mechanisms allow) and imports it from the cache
 directory; `Membrane.cable_kernels` appends the cable solver template (``nervesim/_cable.py``) for one kind
 of cable, so each model gets compiled kernels in which the membrane is inlined, and Numba caches them
 across processes.
@@ -623,7 +623,7 @@ class _Writer:
             out += self.state_block(m, "    ")
         out += ["    return 0", ""]
         out += self.states_all(dec)
-        # constant rate terms, then tables built as NEURON builds them: x from the first point by repeated
+        # constant terms, then tables built as NEURON builds them: x from the first point by repeated
         # addition of dx.
         out += [dec, "def membrane_tables(par, celsius):"]
         for m in mem.mechanisms:

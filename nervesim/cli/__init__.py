@@ -32,6 +32,7 @@ def main(argv: list[str] | None = None) -> int:
     """Run the command line ``argv`` (default ``sys.argv[1:]``, as the ``nervesim`` script does); return the exit
     status."""
     process = argv is None  # the command of this process, which ends when main returns
+    common.OWN_PROCESS = process
     if process:
         # The objects alive now (modules, Numba's registries) live as long as the process: freezing them keeps
         # them out of the cyclic collector's passes while the kernels load (measured: ~0.1 s per process).

@@ -6,6 +6,7 @@ Units in flag names (µm, ms, mA, S/m, kHz). Library errors carry the parameter 
 from __future__ import annotations
 
 import argparse
+import gc
 import math
 import re
 import warnings
@@ -164,6 +165,10 @@ def engine_class(name: str):
     return Stimulation
 
 
+#: Set by `nervesim.cli.main` when the command owns the process (the ``nervesim`` script), not a caller's.
+OWN_PROCESS = False
+
+
 def stimulation(args: argparse.Namespace, fibre, electrode, waveform):
     """The engine's Stimulation for the run flags (``--engine``, ``--fast``, ``--dt-ms``, ``--tstop-ms``,
     ``--allow-large``)."""
@@ -171,10 +176,16 @@ def stimulation(args: argparse.Namespace, fibre, electrode, waveform):
         if args.fast:
             raise ParameterError("fast", "the NEURON engine runs the exact system only; drop --fast or use "
                                          "--engine numba")
-        return engine_class(args.engine)(fibre, electrode, waveform, dt_ms=args.dt_ms, tstop_ms=args.tstop_ms,
+        stim = engine_class(args.engine)(fibre, electrode, waveform, dt_ms=args.dt_ms, tstop_ms=args.tstop_ms,
                                          allow_large=args.allow_large)
-    return engine_class(args.engine)(fibre, electrode, waveform, dt_ms=args.dt_ms, tstop_ms=args.tstop_ms,
-                                     allow_large=args.allow_large, fast=args.fast)
+    else:
+        stim = engine_class(args.engine)(fibre, electrode, waveform, dt_ms=args.dt_ms, tstop_ms=args.tstop_ms,
+                                         allow_large=args.allow_large, fast=args.fast)
+    if OWN_PROCESS:
+        # What building it set up (Numba's typing registries, the loaded kernels) lives as long as the process:
+        # frozen, the cyclic collector's passes during the runs skip it (measured: 13 ms of a 42 ms first search).
+        gc.freeze()
+    return stim
 
 
 def build_fibre(args: argparse.Namespace, diameter_um: float | None = None):
