@@ -3,7 +3,7 @@
 # Never imported as a module. nervesim.membrane appends this text to the generated membrane functions
 # (membrane_init, membrane_current, membrane_states_all) of a fibre model and imports the result, so the
 # membrane is compiled into these kernels; Numba caches them on disk. Membrane states are stored one column
-# per active section (st[q, j]), so that the state update of all sections can run as one vectorised loop.
+# per active section (st[q, j]), so that the state update of all sections can run in vectorised loops.
 # Units: nA, uS, nF, mV, ms (uS mV = nA, nF mV/ms = nA); membrane functions work in NEURON's densities
 # and are scaled by area.
 # The step functions are inlined (Numba IR) into the kernel: calls per compartment cost ~5 % of a step.

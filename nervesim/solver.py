@@ -32,6 +32,9 @@ LAYER1_XC_UF_CM2 = 0.0
 class CableArrays(NamedTuple):
     """What the kernels read about a fibre (plain arrays and numbers; units of this module).
 
+    Whether the cable is double and keeps NEURON's outer layer is fixed in the kernels' module
+    (`nervesim.membrane.Membrane.cable_kernels`), not here.
+
     Parameters
     ----------
     c_m, g_pas, e_pas : numpy.ndarray
@@ -51,9 +54,6 @@ class CableArrays(NamedTuple):
         Compartment of each node.
     v_init, celsius : float
         Initial membrane potential (mV), temperature (°C).
-
-    Whether the cable is double and keeps NEURON's outer layer is fixed in the kernels' module
-    (`nervesim.membrane.Membrane.cable_kernels`), not here.
     """
 
     c_m: np.ndarray
