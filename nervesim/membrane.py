@@ -24,6 +24,7 @@ import os
 import re
 import sys
 import tempfile
+import threading
 from dataclasses import dataclass, replace
 from importlib import resources
 from types import ModuleType
@@ -339,8 +340,19 @@ def _cable_template() -> str:
     return resources.files("nervesim").joinpath("_cable.py").read_text()
 
 
-@functools.lru_cache(maxsize=None)
+_MODULES: dict[str, ModuleType] = {}
+#: Threads of a population build their fibres' circuits at once: the first import of a module happens once.
+_MODULES_LOCK = threading.Lock()
+
+
 def _import_kernels(source: str) -> ModuleType:
+    with _MODULES_LOCK:
+        if source not in _MODULES:
+            _MODULES[source] = _write_and_import(source)
+        return _MODULES[source]
+
+
+def _write_and_import(source: str) -> ModuleType:
     digest = hashlib.sha256(f"{source}\0{numba.__version__}\0{sys.version}".encode()).hexdigest()[:20]
     folder = cache_root() / "kernels"
     folder.mkdir(parents=True, exist_ok=True)
