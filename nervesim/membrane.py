@@ -468,10 +468,7 @@ class _Writer:
         for s in m.states:
             x = name(s.name)
             if s.is_gate:
-                # nocmodl's cnexp for x' = (inf - x)/tau: a = -1/tau, x += (1 - exp(dt a)) (-(inf/tau)/a - x).
-                inf, tau = f"{m.name}__{s.name}_inf", f"{m.name}__{s.name}_tau"
-                lines.append(f"{indent}a = -1.0 / {tau}")
-                lines.append(f"{indent}{x} = {x} + (1.0 - math.exp(dt * a)) * (-({inf} / {tau}) / a - {x})")
+                lines += _cnexp(x, f"{m.name}__{s.name}_inf", f"{m.name}__{s.name}_tau", indent)
             else:
                 lines.append(f"{indent}{x} = {x} + dt * ({s.derivative.python(name, call)})")
         return _with_vexp(lines) if vector else lines
@@ -532,20 +529,35 @@ class _Writer:
                           f"{indent}    st[{e}] = {ktf} / {IONS[ion]!r}.0 * math.log(st[{co}] / st[{ci}])"]
         return lines
 
-    def loops(self) -> list[tuple[bool, list[Mechanism]]]:
-        """The loops of `states_all`: (vectorised, mechanisms) in NEURON's mechanism order, mechanisms with
-        states only. Consecutive `_vectorisable` mechanisms share a loop up to `MAX_VECTOR_STATEMENTS` rates
-        and states, the others share scalar loops."""
-        out: list[tuple[bool, list[Mechanism]]] = []
+    def loops(self) -> list[tuple[str, list[Mechanism]]]:
+        """The loops of `states_all`: (kind, mechanisms) in NEURON's mechanism order, mechanisms with states
+        only. Consecutive `_vectorisable` mechanisms share a ``"vector"`` loop up to `MAX_VECTOR_STATEMENTS`
+        rates and states; a mechanism of `_tabled_gates` gets a ``"table"`` pair of loops of its own; the
+        others share ``"scalar"`` loops."""
+        out: list[tuple[str, list[Mechanism]]] = []
         for m in self.ordered():
             if not m.states:
                 continue
-            vector = _vectorisable(m)
-            if out and out[-1][0] == vector and (not vector or _size(m) + sum(
+            kind = "vector" if _vectorisable(m) else "table" if _tabled_gates(m) else "scalar"
+            if out and out[-1][0] == kind != "table" and (kind == "scalar" or _size(m) + sum(
                     _size(x) for x in out[-1][1]) <= MAX_VECTOR_STATEMENTS):
                 out[-1][1].append(m)
             else:
-                out.append((vector, [m]))
+                out.append((kind, [m]))
+        return out
+
+    def table_loops(self, m: Mechanism) -> list[str]:
+        """m's table lookups for every section in a scalar loop, into the rows of ``tab``, then its gates'
+        update in a loop LLVM vectorises (a lookup is a gather from ``par``, which LLVM does not vectorise
+        beside stores)."""
+        row = {q: i for i, q in enumerate(m.table.quantities)}
+        out = ["    for j in range(act.shape[0]):", "        vj = v_act[j]"] + self.rates(m, "        ", v="vj")
+        out += [f"        tab[{i}, j] = {m.name}__{q}" for q, i in row.items()]
+        out.append("    for j in range(act.shape[0]):")
+        name = self.namer(m, slot="st[{}, j]")
+        for s in m.states:
+            out += _cnexp(name(s.name), f"tab[{row[s.name + '_inf']}, j]", f"tab[{row[s.name + '_tau']}, j]",
+                          "        ", exp="vexp")
         return out
 
     def states_all(self, dec: str) -> list[str]:
@@ -556,10 +568,18 @@ class _Writer:
         `vexp`; helper functions inlined; the parameters it reads loaded before it (LLVM cannot tell that the
         stores to ``st`` leave ``par`` alone, and with a load of ``par`` after a store it would need more
         run-time overlap checks than it makes, and leave the loop scalar: 4x slower for Schild's). A scalar
-        loop runs the mechanisms' code on the section's column."""
+        loop runs the mechanisms' code on the section's column; a table loop pair is `table_loops`."""
         out = [dec, "def membrane_states_all(v, act, st, par, celsius, dt, v_act):",
                "    for j in range(act.shape[0]):", "        v_act[j] = v[act[j]]"]  # gathered: vectorised loops
-        for vector, mechs in self.loops():  # read v contiguously
+        loops = self.loops()  # read v contiguously
+        rows = max((len(mechs[0].table.quantities) for kind, mechs in loops if kind == "table"), default=0)
+        if rows:
+            out.append(f"    tab = np.empty(({rows}, act.shape[0]))")
+        for kind, mechs in loops:
+            if kind == "table":
+                out += self.table_loops(mechs[0])
+                continue
+            vector = kind == "vector"
             body = [line for m in mechs for line in self.state_block(m, "        ", vector=vector, v="vj", st="sj")]
             if vector:
                 used = {int(k) for k in re.findall(r"\bpar_(\d+)", "\n".join(body))}
@@ -581,8 +601,9 @@ class _Writer:
                "    return numba.njit(error_model='numpy', **options)", "", ""]
         dec = "@njit(cache=True, nogil=True)"
         hot = '@njit(cache=True, nogil=True, inline="always")'  # called per compartment and step
-        vector = {m.name for vec, mechs in self.loops() if vec for m in mechs}
-        if vector:
+        loops = self.loops()
+        vector = {m.name for kind, mechs in loops if kind == "vector" for m in mechs}
+        if any(kind != "scalar" for kind, _ in loops):
             out += _VEXP.splitlines() + ["", ""]
 
         def local(x: str) -> str:  # a helper function's body names its arguments and FARADAY only
@@ -688,6 +709,17 @@ def _vectorisable(m: Mechanism) -> bool:
     exprs += [x for st in m.states for x in (st.inf, st.tau, st.derivative) if x is not None]
     exprs += [x for _, body in m.functions.values() for x in body.expressions()]
     return not any(x.calls - {"exp", "fabs"} - set(m.functions) or not _integer_powers(x.tree) for x in exprs)
+
+
+def _tabled_gates(m: Mechanism) -> bool:
+    """Whether m's states are gates whose inf and tau its table holds: explicit, updated by lookups and cnexp."""
+    return (m.table is not None and not m.implicit and all(s.is_gate for s in m.states)
+            and all(f"{s.name}_{q}" in m.table.quantities for s in m.states for q in ("inf", "tau")))
+
+
+def _cnexp(x: str, inf: str, tau: str, indent: str, exp: str = "math.exp") -> list[str]:
+    """nocmodl's cnexp for x' = (inf - x)/tau: a = -1/tau, x += (1 - exp(dt a)) (-(inf/tau)/a - x)."""
+    return [f"{indent}a = -1.0 / {tau}", f"{indent}{x} = {x} + (1.0 - {exp}(dt * a)) * (-({inf} / {tau}) / a - {x})"]
 
 
 def _size(m: Mechanism) -> int:
