@@ -77,7 +77,6 @@ import json
 import math
 import multiprocessing
 import os
-import sqlite3
 import sys
 import time
 import tomllib
@@ -889,8 +888,10 @@ def check_store(path: str | Path, create: bool) -> None:
         raise ParameterError("store", f"{path} is not a SQLite file (it starts with {head[:12]!r}); "
                                       + ("choose a new file name" if create else
                                          "give a results store written by nervesim sweep"))
+    import sqlite3  # see _connect
+
     try:
-        db = sqlite3.connect(path.resolve().as_uri() + "?mode=ro", uri=True)
+        db = _connect(path, read_only=True)
         try:
             tables = {r[0] for r in db.execute("SELECT name FROM sqlite_master WHERE type = 'table'")}
         finally:
@@ -900,6 +901,17 @@ def check_store(path: str | Path, create: bool) -> None:
     if "results" not in tables and (tables or not create):
         raise ParameterError("store", f"{path} is a SQLite database without a results table "
                                       f"({', '.join(sorted(tables)) or 'empty'}): not a nervesim results store")
+
+
+def _connect(path: Path, read_only: bool):
+    """A connection to the store file (read-only, or in autocommit mode for writing). sqlite3 is imported
+    here: a threshold run loads this module (the command line checks output files against `SQLITE_MAGIC`)
+    and needs no database."""
+    import sqlite3
+
+    if read_only:
+        return sqlite3.connect(path.resolve().as_uri() + "?mode=ro", uri=True, timeout=30)
+    return sqlite3.connect(path, isolation_level=None, timeout=30)
 
 
 class ResultStore:
@@ -918,7 +930,7 @@ class ResultStore:
         check_store(path, create)
         self.path = Path(path)
         if create:
-            self.db = sqlite3.connect(self.path, isolation_level=None, timeout=30)
+            self.db = _connect(self.path, read_only=False)
             self.db.execute("PRAGMA journal_mode=WAL")
             self.db.execute("PRAGMA synchronous=FULL")
             cols = ", ".join(f"{c} {'TEXT PRIMARY KEY' if c == 'point_id' else ''}" for c in COLUMNS)
@@ -927,7 +939,7 @@ class ResultStore:
                 if c not in self._columns():  # a store from an older version
                     self.db.execute(f"ALTER TABLE results ADD COLUMN {c}")
         else:
-            self.db = sqlite3.connect(self.path.resolve().as_uri() + "?mode=ro", uri=True, timeout=30)
+            self.db = _connect(self.path, read_only=True)
 
     def _columns(self) -> list[str]:
         return [r[1] for r in self.db.execute("PRAGMA table_info(results)")]
@@ -1082,7 +1094,7 @@ def count_stored(sweep: Sweep, store_path: str | Path, retry_failed: bool = Fals
     check_store(path, create=True)
     if not path.exists() or path.stat().st_size == 0:
         return 0
-    db = sqlite3.connect(path.resolve().as_uri() + "?mode=ro", uri=True, timeout=30)
+    db = _connect(path, read_only=True)
     try:
         if not db.execute("SELECT name FROM sqlite_master WHERE name = 'results'").fetchall():
             return 0

@@ -13,9 +13,7 @@ THRESHOLD = ["threshold", "--model", "mrg-interp", "--diameter-um", "10", "--x-u
 #: Packages a threshold search never needs: plotting, progress bars, result stores, tables, the field solver and
 #: the reference engines.
 NOT_NEEDED = ["matplotlib", "tqdm", "pandas", "pyarrow", "dask", "neuron", "ngsolve", "nervesim.field",
-              "nervesim.neuron", "nervesim.analyses", "nervesim.population", "nervesim.validate",
-              pytest.param("sqlite3", marks=pytest.mark.xfail(
-                  strict=True, reason="nervesim.cli.common imports nervesim.sweep (sqlite3) for SQLITE_MAGIC"))]
+              "nervesim.neuron", "nervesim.analyses", "nervesim.population", "nervesim.validate", "sqlite3"]
 
 
 @pytest.fixture(scope="module")
