@@ -216,10 +216,8 @@ class Membrane:
             for s in m.states:
                 if s.name not in ION_QUANTITIES:
                     st[f"{m.name}.{s.name}"] = len(st)
-            constant = {a.target for a in constant_terms(m)}
-            for a in m.initial:  # values frozen at initialisation that may differ between sections
-                if a.target not in constant:
-                    st[f"{m.name}.{a.target}"] = len(st)
+            for a in _varying(m, m.initial):  # values frozen at initialisation that may differ between sections
+                st[f"{m.name}.{a.target}"] = len(st)
             for p in m.parameters:
                 par[f"{m.name}.{p}"] = len(par)
         for ion in self.ions:
@@ -440,10 +438,8 @@ class _Writer:
     def init_block(self, m: Mechanism, indent: str) -> list[str]:
         name, call = self.namer(m), self.call(m)
         lines = []
-        constant = {a.target for a in constant_terms(m)}
-        for a in m.initial:
-            if a.target not in constant:
-                lines += a.python(name, call, indent)
+        for a in _varying(m, m.initial):
+            lines += a.python(name, call, indent)
         lines += self.rates(m, indent)
         for s in m.states:
             target = name(s.name)
@@ -560,9 +556,9 @@ class _Writer:
                           "        ", exp="vexp")
         return out
 
-    def states_all(self, dec: str) -> list[str]:
+    def states_all(self, dec: str, loops: list[tuple[str, list[Mechanism]]]) -> list[str]:
         """``membrane_states_all(v, act, st, par, celsius, dt, v_act)``: every active section's states (``st``
-        holds one column per section) with the new v, in the loops over the sections of `loops`.
+        holds one column per section) with the new v, in the loops over the sections ``loops`` (`loops`).
 
         A vectorised loop is straight-line code: every case of an assignment computed, then selected; exp as
         `vexp`; helper functions inlined; the parameters it reads loaded before it (LLVM cannot tell that the
@@ -571,11 +567,10 @@ class _Writer:
         loop runs the mechanisms' code on the section's column; a table loop pair is `table_loops`."""
         out = [dec, "def membrane_states_all(v, act, st, par, celsius, dt, v_act):",
                "    for j in range(act.shape[0]):", "        v_act[j] = v[act[j]]"]  # gathered: vectorised loops
-        loops = self.loops()  # read v contiguously
         rows = max((len(mechs[0].table.quantities) for kind, mechs in loops if kind == "table"), default=0)
         if rows:
             out.append(f"    tab = np.empty(({rows}, act.shape[0]))")
-        for kind, mechs in loops:
+        for kind, mechs in loops:  # read v contiguously
             if kind == "table":
                 out += self.table_loops(mechs[0])
                 continue
@@ -655,7 +650,7 @@ class _Writer:
         for m in self.ordered():
             out += self.state_block(m, "    ")
         out += ["    return 0", ""]
-        out += self.states_all(dec)
+        out += self.states_all(dec, loops)
         # constant terms, then tables built as NEURON builds them: x from the first point by repeated
         # addition of dx.
         out += [dec, "def membrane_tables(par, celsius):"]
@@ -815,8 +810,13 @@ def varying_rates(m: Mechanism) -> tuple:
     tuple of Assignment
         In their order in ``[rates]``.
     """
+    return _varying(m, m.rates)
+
+
+def _varying(m: Mechanism, assignments: tuple) -> tuple:
+    """The ``assignments`` of m that are not among its `constant_terms`."""
     constant = {a.target for a in constant_terms(m)}
-    return tuple(a for a in m.rates if a.target not in constant)
+    return tuple(a for a in assignments if a.target not in constant)
 
 
 def _with_vexp(lines: list[str]) -> list[str]:
