@@ -7,11 +7,15 @@
 # Units: nA, uS, nF, mV, ms (uS mV = nA, nF mV/ms = nA); membrane functions work in NEURON's densities
 # and are scaled by area.
 # The step functions are inlined (Numba IR) into the kernel: calls per compartment cost ~5 % of a step.
+# The module's njit lets LLVM fuse multiply-adds (fastmath "contract"): a step of the quick-start fibre
+# took 7.1 us without and 6.5 us with; fused products are rounded once, so agreement with NEURON stays at
+# rounding level (tests/test_neuron.py).
 #
 # `c` is a nervesim.solver.CableArrays, `r` a nervesim.solver.RunControl (named tuples of plain arrays
 # and numbers). A double cable (MRG) has per compartment the unknowns (v_i, x0, x1): intracellular,
-# periaxonal (extracellular layer 0) and outer layer potentials, v = v_i - x0; in the fast mode
-# (OUTER_LAYER false) x1 is the extracellular potential and (v_i, x0) the unknowns. A single cable (fibres
+# periaxonal (extracellular layer 0) and outer layer potentials, v = v_i - x0; x1 is eliminated per
+# compartment (`_step_double`), and in the fast mode (OUTER_LAYER false) held at the extracellular
+# potential. A single cable (fibres
 # without a myelin layer, reference fibre-models.md §1.2) has v alone, with v_i = v + e. DOUBLE_CABLE and
 # OUTER_LAYER are constants of the generated module, so each kernel is compiled with one step function only.
 # ruff: noqa: F821
@@ -19,14 +23,21 @@
 
 @njit(cache=True, nogil=True)
 def _diagonal_constants(c, dt):
-    """Step-invariant parts of each diagonal block: (a0, b, c, sum g_i, sum g_p, sum g_o) per compartment."""
+    """Step-invariant parts of the diagonal blocks, per compartment: c_m/dt + g_pas; the myelin's b = c/dt + g;
+    b (1 - f); sum g_i; sum g_p; f and 1/d_o of the outer layer (`_step_double`; f = 0 without it)."""
     n = c.c_m.shape[0]
-    out = np.zeros((6, n))
+    out = np.zeros((7, n))
     for k in range(n):
         out[0, k] = c.c_m[k] / dt + c.g_pas[k]
-        out[1, k] = c.c_my[k] / dt + c.g_my[k]
-        out[2, k] = c.c_o[k] / dt + c.g_o[k]
-    layers = 3 if DOUBLE_CABLE else 1
+        b = c.c_my[k] / dt + c.g_my[k]
+        out[1, k] = b
+        out[2, k] = b
+        if OUTER_LAYER:
+            d_o = b + c.c_o[k] / dt + c.g_o[k]
+            out[5, k] = b / d_o
+            out[6, k] = 1.0 / d_o
+            out[2, k] = b * (1.0 - out[5, k])
+    layers = 2 if DOUBLE_CABLE else 1
     for k in range(n - 1):
         for layer in range(layers):
             out[3 + layer, k] += c.g_ax[layer, k]
@@ -95,8 +106,16 @@ def _add_axial(r, u, g):
 
 @njit(cache=True, nogil=True, inline="always")
 def _step_double(v, x0, x1, st, e_out, i_stim, dt, diag, c, w):
-    """One backward-Euler step of the double cable in Delta-form, block Thomas in the twisted order of
-    `_twisted_order`; updates v, x0, x1 and st in place."""
+    """One backward-Euler step of the double cable in Delta-form; updates v, x0, x1 and st in place.
+
+    Each compartment's outer-layer change is u2 = p + f u1 (u1: the change of x0), which leaves a 2 x 2
+    block system in the changes of (v_i, x0), solved by block Thomas in the twisted order of
+    `_twisted_order`. NEURON's outer layer (no capacitance, radial conductance g_o of 1e9 S/cm2, axial
+    conductance ~1e-13 of it) holds x1 within ~1e-10 mV of e_out, so its axial currents are taken at the new
+    e_out (their error, g_ax2 times differences of x1 - e_out, moves x1 by ~1e-23 mV) and its own row,
+    -b u1 + d_o u2 = r2, gives p = r2 / d_o and f = b / d_o (b: the myelin's c/dt + g). In the fast mode
+    (no OUTER_LAYER) x1 follows e_out: p = e_out - x1 and f = 0.
+    """
     n = v.shape[0]
     i_ion, g_act, vi, rhs, dpi, rp, du, elim, back, v_act = w
     g_my, g_o, g_ax = c.g_my, c.g_o, c.g_ax
@@ -106,98 +125,24 @@ def _step_double(v, x0, x1, st, e_out, i_stim, dt, diag, c, w):
         wk = x0[k] - x1[k]
         rhs[0, k] = i_stim[k] - i_ion[k]
         rhs[1, k] = i_ion[k] - g_my[k] * wk
-        rhs[2, k] = g_my[k] * wk - g_o[k] * (x1[k] - e_out[k])
+        if OUTER_LAYER:
+            rhs[2, k] = g_my[k] * wk - g_o[k] * (x1[k] - e_out[k])
+        else:
+            rhs[2, k] = e_out[k] - x1[k]
     _add_axial(rhs[0], vi, g_ax[0])
     _add_axial(rhs[1], x0, g_ax[1])
-    _add_axial(rhs[2], x1, g_ax[2])
-    # Elimination: dpi[k] holds the inverse of row k's eliminated diagonal block (symmetric: 00, 01, 02,
-    # 11, 12, 22) and rp[k] its eliminated right-hand side.
+    if OUTER_LAYER:
+        _add_axial(rhs[2], e_out, g_ax[2])
+        for k in range(n):
+            rhs[2, k] *= diag[6, k]
+    # Elimination: dpi[k] holds the inverse of row k's eliminated block (00, 01, 11), rp[k] its right-hand side.
     for t in range(n):
         k = elim[t, 0]
         a = diag[0, k] + g_act[k]
-        b = diag[1, k]
-        r0, r1, r2 = rhs[0, k], rhs[1, k], rhs[2, k]
-        d00 = a + diag[3, k]
-        d11 = a + b + diag[4, k]
-        d22 = b + diag[2, k] + diag[5, k]
-        d01 = -a
-        d12 = -b
-        d02 = 0.0
-        for side in range(1, 3):
-            e = elim[t, side]
-            if e < 0:
-                continue
-            j = min(e, k)  # the coupling k <-> e
-            gi, gp, go = g_ax[0, j], g_ax[1, j], g_ax[2, j]
-            q0, q1, q2, q3, q4, q5 = dpi[e, 0], dpi[e, 1], dpi[e, 2], dpi[e, 3], dpi[e, 4], dpi[e, 5]
-            d00 -= gi * gi * q0
-            d01 -= gi * gp * q1
-            d02 -= gi * go * q2
-            d11 -= gp * gp * q3
-            d12 -= gp * go * q4
-            d22 -= go * go * q5
-            s0, s1, s2 = rp[e, 0], rp[e, 1], rp[e, 2]
-            r0 += gi * (q0 * s0 + q1 * s1 + q2 * s2)
-            r1 += gp * (q1 * s0 + q3 * s1 + q4 * s2)
-            r2 += go * (q2 * s0 + q4 * s1 + q5 * s2)
-        c00 = d11 * d22 - d12 * d12
-        c01 = d02 * d12 - d01 * d22
-        c02 = d01 * d12 - d02 * d11
-        inv_det = 1.0 / (d00 * c00 + d01 * c01 + d02 * c02)
-        dpi[k, 0] = c00 * inv_det
-        dpi[k, 1] = c01 * inv_det
-        dpi[k, 2] = c02 * inv_det
-        dpi[k, 3] = (d00 * d22 - d02 * d02) * inv_det
-        dpi[k, 4] = (d01 * d02 - d00 * d12) * inv_det
-        dpi[k, 5] = (d00 * d11 - d01 * d01) * inv_det
-        rp[k, 0] = r0
-        rp[k, 1] = r1
-        rp[k, 2] = r2
-    # Back substitution: Delta_k = D'_k^-1 (r'_k + G Delta_e), e the neighbour solved before (du: the changes).
-    for t in range(n):
-        k, e = back[t, 0], back[t, 1]
-        s0, s1, s2 = rp[k, 0], rp[k, 1], rp[k, 2]
-        if e >= 0:
-            j = min(e, k)  # the coupling k <-> e
-            s0 += g_ax[0, j] * du[e, 0]
-            s1 += g_ax[1, j] * du[e, 1]
-            s2 += g_ax[2, j] * du[e, 2]
-        u0 = dpi[k, 0] * s0 + dpi[k, 1] * s1 + dpi[k, 2] * s2
-        u1 = dpi[k, 1] * s0 + dpi[k, 3] * s1 + dpi[k, 4] * s2
-        u2 = dpi[k, 2] * s0 + dpi[k, 4] * s1 + dpi[k, 5] * s2
-        du[k, 0] = u0
-        du[k, 1] = u1
-        du[k, 2] = u2
-        v[k] += u0 - u1
-        x0[k] += u1
-        x1[k] += u2
-    membrane_states_all(v, c.act, st, c.par, c.celsius, dt, v_act)
-
-
-@njit(cache=True, nogil=True, inline="always")
-def _step_double_fast(v, x0, x1, st, e_out, i_stim, dt, diag, c, w):
-    """`_step_double` without NEURON's outer layer: x1 is held at e_out, so the blocks are 2 x 2 in (v_i, x0).
-
-    The outer layer's radial conductance (1e9 S/cm2, no capacitance) makes x1 - e_out of order 1e-11 mV;
-    its change this step (e_out - x1, nonzero at the waveform's edges) enters the myelin row as known."""
-    n = v.shape[0]
-    i_ion, g_act, vi, rhs, dpi, rp, du, elim, back, v_act = w
-    g_my, g_ax = c.g_my, c.g_ax
-    _currents(v, st, c, i_ion, g_act)
-    for k in range(n):
-        vi[k] = v[k] + x0[k]
-        rhs[0, k] = i_stim[k] - i_ion[k]
-        rhs[1, k] = i_ion[k] - g_my[k] * (x0[k] - x1[k]) + diag[1, k] * (e_out[k] - x1[k])
-    _add_axial(rhs[0], vi, g_ax[0])
-    _add_axial(rhs[1], x0, g_ax[1])
-    # dpi[k]: the inverse of row k's eliminated block (00, 01, 11); rp[k]: its right-hand side.
-    for t in range(n):
-        k = elim[t, 0]
-        a = diag[0, k] + g_act[k]
-        r0, r1 = rhs[0, k], rhs[1, k]
+        r0, r1 = rhs[0, k], rhs[1, k] + diag[1, k] * rhs[2, k]
         d00 = a + diag[3, k]
         d01 = -a
-        d11 = a + diag[1, k] + diag[4, k]
+        d11 = a + diag[2, k] + diag[4, k]
         for side in range(1, 3):
             e = elim[t, side]
             if e < 0:
@@ -217,6 +162,7 @@ def _step_double_fast(v, x0, x1, st, e_out, i_stim, dt, diag, c, w):
         dpi[k, 2] = d00 * inv_det
         rp[k, 0] = r0
         rp[k, 1] = r1
+    # Back substitution: Delta_k = D'_k^-1 (r'_k + G Delta_e), e the neighbour solved before (du: the changes).
     for t in range(n):
         k, e = back[t, 0], back[t, 1]
         s0, s1 = rp[k, 0], rp[k, 1]
@@ -230,7 +176,7 @@ def _step_double_fast(v, x0, x1, st, e_out, i_stim, dt, diag, c, w):
         du[k, 1] = u1
         v[k] += u0 - u1
         x0[k] += u1
-        x1[k] = e_out[k]
+        x1[k] += rhs[2, k] + diag[5, k] * u1
     membrane_states_all(v, c.act, st, c.par, c.celsius, dt, v_act)
 
 
@@ -270,12 +216,10 @@ def _step_single(v, st, e_out, i_stim, dt, diag, c, w):
 
 @njit(cache=True, nogil=True)
 def _step(v, x0, x1, st, e_out, i_stim, dt, diag, c, w):
-    if not DOUBLE_CABLE:
-        _step_single(v, st, e_out, i_stim, dt, diag, c, w)
-    elif OUTER_LAYER:
+    if DOUBLE_CABLE:
         _step_double(v, x0, x1, st, e_out, i_stim, dt, diag, c, w)
     else:
-        _step_double_fast(v, x0, x1, st, e_out, i_stim, dt, diag, c, w)
+        _step_single(v, st, e_out, i_stim, dt, diag, c, w)
 
 
 @njit(cache=True, nogil=True)
@@ -308,8 +252,8 @@ def _workspace(n, n_act):
     """Solver workspace: i_ion, g_act, v_i, right-hand sides (per unknown), inverted pivots, eliminated
     right-hand sides, changes, row orders, v of the active sections."""
     elim, back = _twisted_order(n)
-    return (np.empty(n), np.zeros(n), np.empty(n), np.empty((3, n)), np.empty((n, 6)), np.empty((n, 3)),
-            np.empty((n, 3)), elim, back, np.empty(n_act))
+    return (np.empty(n), np.zeros(n), np.empty(n), np.empty((3, n)), np.empty((n, 3)), np.empty((n, 2)),
+            np.empty((n, 2)), elim, back, np.empty(n_act))
 
 
 @njit(cache=True, nogil=True)

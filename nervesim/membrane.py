@@ -592,8 +592,9 @@ class _Writer:
                "import math", "", "import llvmlite.ir", "import numba", "import numba.extending", "import numpy as np",
                "from numba import prange", "", "",
                "def njit(**options):",
-               "    # Division by zero gives inf/nan as in NEURON's C, not Python's ZeroDivisionError.",
-               "    return numba.njit(error_model='numpy', **options)", "", ""]
+               "    # Division by zero gives inf/nan as in NEURON's C, not Python's ZeroDivisionError; multiply-adds",
+               "    # may fuse (one rounding instead of two; nervesim/_cable.py says what it gains).",
+               "    return numba.njit(error_model='numpy', fastmath={'contract'}, **options)", "", ""]
         dec = "@njit(cache=True, nogil=True)"
         hot = '@njit(cache=True, nogil=True, inline="always")'  # called per compartment and step
         loops = self.loops()
