@@ -57,40 +57,6 @@ def _currents(v, st, c, i_ion, g_act):
         g_act[k] = g_d * c.act_scale[j]
 
 
-@njit(cache=True, nogil=True)
-def _twisted_order(n):
-    """Row order of a twisted elimination of an n-row tridiagonal system.
-
-    Rows are eliminated from both ends toward the middle row, alternately from the left and the right,
-    then solved from the middle outward: two independent chains, which the CPU overlaps (in a one-way
-    elimination every row waits for its neighbour's inverted pivot; at 51 MRG nodes a step took 13.3 us
-    that way and 11.7 us twisted). Returns ``elim``
-    (n, 3): row, its already eliminated neighbour on the left and on the right (-1: none); and ``back``
-    (n, 2): row, its already solved neighbour (-1: none).
-    """
-    mid = n // 2
-    elim = np.full((n, 3), -1)
-    back = np.full((n, 2), -1)
-    t = 0
-    for i in range(mid):
-        elim[t, 0], elim[t, 1] = i, i - 1
-        t += 1
-        k = n - 1 - i
-        if k > mid:
-            elim[t, 0], elim[t, 2] = k, (k + 1 if k < n - 1 else -1)
-            t += 1
-    elim[t, 0], elim[t, 1], elim[t, 2] = mid, mid - 1, (mid + 1 if mid < n - 1 else -1)
-    back[0, 0] = mid
-    t = 1
-    for i in range(1, mid + 1):
-        back[t, 0], back[t, 1] = mid - i, mid - i + 1
-        t += 1
-        if mid + i < n:
-            back[t, 0], back[t, 1] = mid + i, mid + i - 1
-            t += 1
-    return elim, back
-
-
 @njit(cache=True, nogil=True, inline="always")
 def _add_axial(r, u, g):
     """Add to each r[k] the axial currents g (u_neighbour - u_k) from k - 1, then from k + 1 (NEURON's order).
@@ -104,20 +70,72 @@ def _add_axial(r, u, g):
         r[k] += g[k] * (u[k + 1] - u[k])
 
 
+# Twisted elimination: rows are eliminated from both ends toward the middle row n // 2, one row of each side
+# per loop iteration, then solved from the middle outward. The two sides are independent dependency chains
+# (each row waits for its neighbour's inverted pivot), which the CPU overlaps: at 51 MRG nodes a step took
+# 13.3 us one-way and 11.7 us twisted. Each side's last row travels in local variables (the "carry"), not
+# through memory: reading it back from the stored rows put a store-to-load delay on each chain's every
+# link (quick-start fibre, 6.1-6.3 -> 5.0-5.2 us per step).
+
+@njit(cache=True, nogil=True, inline="always")
+def _row2(k, diag, g_act, rhs):
+    """Row k of the double cable's 2 x 2 block system: (d00, d01, d11, r0, r1) before elimination."""
+    a = diag[0, k] + g_act[k]
+    return a + diag[3, k], -a, a + diag[2, k] + diag[4, k], rhs[0, k], rhs[1, k] + diag[1, k] * rhs[2, k]
+
+
+@njit(cache=True, nogil=True, inline="always")
+def _absorb2(row, gi, gp, carry):
+    """Eliminate from ``row`` its eliminated neighbour ``carry``, coupled by the axial conductances gi, gp."""
+    d00, d01, d11, r0, r1 = row
+    c0, c1, c2, inv, s0, s1 = carry
+    return (d00 - (gi * gi * c0) * inv, d01 - (gi * gp * c1) * inv, d11 - (gp * gp * c2) * inv,
+            r0 + (gi * inv) * (c0 * s0 + c1 * s1), r1 + (gp * inv) * (c1 * s0 + c2 * s1))
+
+
+@njit(cache=True, nogil=True, inline="always")
+def _pivot2(k, row, dpi, rp):
+    """Keep eliminated row k, its block as cofactors and inverse determinant (the division stays off the
+    products that the next row needs first); returns it as the carry."""
+    d00, d01, d11, r0, r1 = row
+    inv = 1.0 / (d00 * d11 - d01 * d01)
+    dpi[k, 0] = d11
+    dpi[k, 1] = -d01
+    dpi[k, 2] = d00
+    dpi[k, 3] = inv
+    rp[k, 0] = r0
+    rp[k, 1] = r1
+    return d11, -d01, d00, inv, r0, r1
+
+
+@njit(cache=True, nogil=True, inline="always")
+def _solve2(k, gi, gp, u, v, x0, x1, dpi, rp, rhs, diag):
+    """Changes of row k, Delta_k = D'_k^-1 (r'_k + G u) from its solved neighbour's changes u; applied."""
+    inv = dpi[k, 3]
+    s0 = rp[k, 0] + gi * u[0]
+    s1 = rp[k, 1] + gp * u[1]
+    u0 = (dpi[k, 0] * inv) * s0 + (dpi[k, 1] * inv) * s1
+    u1 = (dpi[k, 1] * inv) * s0 + (dpi[k, 2] * inv) * s1
+    v[k] += u0 - u1
+    x0[k] += u1
+    x1[k] += rhs[2, k] + diag[5, k] * u1
+    return u0, u1
+
+
 @njit(cache=True, nogil=True, inline="always")
 def _step_double(v, x0, x1, st, e_out, i_stim, dt, diag, c, w):
     """One backward-Euler step of the double cable in Delta-form; updates v, x0, x1 and st in place.
 
     Each compartment's outer-layer change is u2 = p + f u1 (u1: the change of x0), which leaves a 2 x 2
-    block system in the changes of (v_i, x0), solved by block Thomas in the twisted order of
-    `_twisted_order`. NEURON's outer layer (no capacitance, radial conductance g_o of 1e9 S/cm2, axial
-    conductance ~1e-13 of it) holds x1 within ~1e-10 mV of e_out, so its axial currents are taken at the new
-    e_out (their error, g_ax2 times differences of x1 - e_out, moves x1 by ~1e-23 mV) and its own row,
-    -b u1 + d_o u2 = r2, gives p = r2 / d_o and f = b / d_o (b: the myelin's c/dt + g). In the fast mode
-    (no OUTER_LAYER) x1 follows e_out: p = e_out - x1 and f = 0.
+    block system in the changes of (v_i, x0), solved by twisted block Thomas. NEURON's outer layer (no
+    capacitance, radial conductance g_o of 1e9 S/cm2, axial conductance ~1e-13 of it) holds x1 within
+    ~1e-10 mV of e_out, so its axial currents are taken at the new e_out (their error, g_ax2 times
+    differences of x1 - e_out, moves x1 by ~1e-23 mV) and its own row, -b u1 + d_o u2 = r2, gives
+    p = r2 / d_o and f = b / d_o (b: the myelin's c/dt + g). In the fast mode (no OUTER_LAYER) x1 follows
+    e_out: p = e_out - x1 and f = 0.
     """
     n = v.shape[0]
-    i_ion, g_act, vi, rhs, dpi, rp, du, elim, back, v_act = w
+    i_ion, g_act, vi, rhs, dpi, rp, v_act = w
     g_my, g_o, g_ax = c.g_my, c.g_o, c.g_ax
     _currents(v, st, c, i_ion, g_act)
     for k in range(n):
@@ -135,82 +153,78 @@ def _step_double(v, x0, x1, st, e_out, i_stim, dt, diag, c, w):
         _add_axial(rhs[2], e_out, g_ax[2])
         for k in range(n):
             rhs[2, k] *= diag[6, k]
-    # Elimination: dpi[k] holds the inverse of row k's eliminated block (00, 01, 11), rp[k] its right-hand side.
-    for t in range(n):
-        k = elim[t, 0]
-        a = diag[0, k] + g_act[k]
-        r0, r1 = rhs[0, k], rhs[1, k] + diag[1, k] * rhs[2, k]
-        d00 = a + diag[3, k]
-        d01 = -a
-        d11 = a + diag[2, k] + diag[4, k]
-        for side in range(1, 3):
-            e = elim[t, side]
-            if e < 0:
-                continue
-            j = min(e, k)  # the coupling k <-> e
-            gi, gp = g_ax[0, j], g_ax[1, j]
-            q0, q1, q2 = dpi[e, 0], dpi[e, 1], dpi[e, 2]
-            d00 -= gi * gi * q0
-            d01 -= gi * gp * q1
-            d11 -= gp * gp * q2
-            s0, s1 = rp[e, 0], rp[e, 1]
-            r0 += gi * (q0 * s0 + q1 * s1)
-            r1 += gp * (q1 * s0 + q2 * s1)
-        inv_det = 1.0 / (d00 * d11 - d01 * d01)
-        dpi[k, 0] = d11 * inv_det
-        dpi[k, 1] = -d01 * inv_det
-        dpi[k, 2] = d00 * inv_det
-        rp[k, 0] = r0
-        rp[k, 1] = r1
-    # Back substitution: Delta_k = D'_k^-1 (r'_k + G Delta_e), e the neighbour solved before (du: the changes).
-    for t in range(n):
-        k, e = back[t, 0], back[t, 1]
-        s0, s1 = rp[k, 0], rp[k, 1]
-        if e >= 0:
-            j = min(e, k)  # the coupling k <-> e
-            s0 += g_ax[0, j] * du[e, 0]
-            s1 += g_ax[1, j] * du[e, 1]
-        u0 = dpi[k, 0] * s0 + dpi[k, 1] * s1
-        u1 = dpi[k, 1] * s0 + dpi[k, 2] * s1
-        du[k, 0] = u0
-        du[k, 1] = u1
-        v[k] += u0 - u1
-        x0[k] += u1
-        x1[k] += rhs[2, k] + diag[5, k] * u1
+    mid = n // 2
+    left = right = (0.0, 0.0, 0.0, 0.0, 0.0, 0.0)  # a zero carry eliminates nothing
+    for i in range(mid):
+        j = max(i - 1, 0)
+        left = _pivot2(i, _absorb2(_row2(i, diag, g_act, rhs), g_ax[0, j], g_ax[1, j], left), dpi, rp)
+        k = n - 1 - i
+        if k > mid:
+            j = min(k, n - 2)
+            right = _pivot2(k, _absorb2(_row2(k, diag, g_act, rhs), g_ax[0, j], g_ax[1, j], right), dpi, rp)
+    row = _row2(mid, diag, g_act, rhs)
+    if mid > 0:
+        row = _absorb2(row, g_ax[0, mid - 1], g_ax[1, mid - 1], left)
+    if mid < n - 1:
+        row = _absorb2(row, g_ax[0, mid], g_ax[1, mid], right)
+    _pivot2(mid, row, dpi, rp)
+    u_left = u_right = _solve2(mid, 0.0, 0.0, (0.0, 0.0), v, x0, x1, dpi, rp, rhs, diag)
+    for i in range(1, mid + 1):
+        k = mid - i
+        u_left = _solve2(k, g_ax[0, k], g_ax[1, k], u_left, v, x0, x1, dpi, rp, rhs, diag)
+        k = mid + i
+        if k < n:
+            u_right = _solve2(k, g_ax[0, k - 1], g_ax[1, k - 1], u_right, v, x0, x1, dpi, rp, rhs, diag)
     membrane_states_all(v, c.act, st, c.par, c.celsius, dt, v_act)
 
 
 @njit(cache=True, nogil=True, inline="always")
+def _pivot1(k, gk, q, s, diag, g_act, rhs, dpi, rp):
+    """Eliminate row k of the single cable with its eliminated neighbour (inverse pivot q, right-hand side s,
+    coupled by gk); keep it and return it as the carry."""
+    s = rhs[0, k] + gk * q * s
+    q = 1.0 / (diag[0, k] + g_act[k] + diag[3, k] - gk * gk * q)
+    dpi[k, 0] = q
+    rp[k, 0] = s
+    return q, s
+
+
+@njit(cache=True, nogil=True, inline="always")
 def _step_single(v, st, e_out, i_stim, dt, diag, c, w):
-    """One backward-Euler step of the single cable in Delta-form (Thomas algorithm in the twisted order of
-    `_twisted_order`); v_i = v + e."""
+    """One backward-Euler step of the single cable in Delta-form (twisted Thomas); v_i = v + e."""
     n = v.shape[0]
-    i_ion, g_act, vi, rhs, dpi, rp, du, elim, back, v_act = w
-    g_ax = c.g_ax
+    i_ion, g_act, vi, rhs, dpi, rp, v_act = w
+    g = c.g_ax[0]
     _currents(v, st, c, i_ion, g_act)
     for k in range(n):
         vi[k] = v[k] + e_out[k]
         rhs[0, k] = i_stim[k] - i_ion[k]
-    _add_axial(rhs[0], vi, g_ax[0])
-    for t in range(n):
-        k = elim[t, 0]
-        d = diag[0, k] + g_act[k] + diag[3, k]
-        r = rhs[0, k]
-        for side in range(1, 3):
-            e = elim[t, side]
-            if e >= 0:
-                g = g_ax[0, min(e, k)]
-                d -= g * g * dpi[e, 0]
-                r += g * dpi[e, 0] * rp[e, 0]
-        dpi[k, 0] = 1.0 / d
-        rp[k, 0] = r
-    for t in range(n):
-        k, e = back[t, 0], back[t, 1]
-        s = rp[k, 0]
-        if e >= 0:
-            s += g_ax[0, min(e, k)] * du[e, 0]
-        du[k, 0] = dpi[k, 0] * s
-        v[k] += du[k, 0]
+    _add_axial(rhs[0], vi, g)
+    mid = n // 2
+    q_left = s_left = q_right = s_right = 0.0  # a zero carry eliminates nothing
+    for i in range(mid):
+        q_left, s_left = _pivot1(i, g[max(i - 1, 0)], q_left, s_left, diag, g_act, rhs, dpi, rp)
+        k = n - 1 - i
+        if k > mid:
+            q_right, s_right = _pivot1(k, g[min(k, n - 2)], q_right, s_right, diag, g_act, rhs, dpi, rp)
+    d = diag[0, mid] + g_act[mid] + diag[3, mid]
+    s = rhs[0, mid]
+    if mid > 0:
+        d -= g[mid - 1] * g[mid - 1] * q_left
+        s += g[mid - 1] * q_left * s_left
+    if mid < n - 1:
+        d -= g[mid] * g[mid] * q_right
+        s += g[mid] * q_right * s_right
+    u_left = u_right = s / d
+    v[mid] += u_left
+    for i in range(1, mid + 1):
+        k = mid - i
+        u_left = dpi[k, 0] * (rp[k, 0] + g[k] * u_left)
+        v[k] += u_left
+        k = mid + i
+        if k < n:
+            u_right = dpi[k, 0] * (rp[k, 0] + g[k - 1] * u_right)
+            v[k] += u_right
     membrane_states_all(v, c.act, st, c.par, c.celsius, dt, v_act)
 
 
@@ -249,11 +263,10 @@ def _fill_rest(c, r, rest):
 
 @njit(cache=True, nogil=True)
 def _workspace(n, n_act):
-    """Solver workspace: i_ion, g_act, v_i, right-hand sides (per unknown), inverted pivots, eliminated
-    right-hand sides, changes, row orders, v of the active sections."""
-    elim, back = _twisted_order(n)
-    return (np.empty(n), np.zeros(n), np.empty(n), np.empty((3, n)), np.empty((n, 3)), np.empty((n, 2)),
-            np.empty((n, 2)), elim, back, np.empty(n_act))
+    """Solver workspace: i_ion, g_act, v_i, right-hand sides (per unknown), eliminated blocks (cofactors and
+    inverse determinant) and right-hand sides, v of the active sections."""
+    return (np.empty(n), np.zeros(n), np.empty(n), np.empty((3, n)), np.empty((n, 4)), np.empty((n, 2)),
+            np.empty(n_act))
 
 
 @njit(cache=True, nogil=True)
