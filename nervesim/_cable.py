@@ -109,16 +109,16 @@ def _pivot2(k, row, dpi, rp):
 
 
 @njit(cache=True, nogil=True, inline="always")
-def _solve2(k, gi, gp, u, v, x0, x1, dpi, rp, rhs, diag):
-    """Changes of row k, Delta_k = D'_k^-1 (r'_k + G u) from its solved neighbour's changes u; applied."""
+def _solve2(k, gi, gp, u, dpi, rp):
+    """Changes of row k, Delta_k = D'_k^-1 (r'_k + G u) from its solved neighbour's changes u; they replace r'_k
+    in ``rp`` (and are applied to the potentials in one vectorised loop afterwards) and are returned."""
     inv = dpi[k, 3]
     s0 = rp[k, 0] + gi * u[0]
     s1 = rp[k, 1] + gp * u[1]
     u0 = (dpi[k, 0] * inv) * s0 + (dpi[k, 1] * inv) * s1
     u1 = (dpi[k, 1] * inv) * s0 + (dpi[k, 2] * inv) * s1
-    v[k] += u0 - u1
-    x0[k] += u1
-    x1[k] += rhs[2, k] + diag[5, k] * u1
+    rp[k, 0] = u0
+    rp[k, 1] = u1
     return u0, u1
 
 
@@ -168,13 +168,18 @@ def _step_double(v, x0, x1, st, e_out, i_stim, dt, diag, c, w):
     if mid < n - 1:
         row = _absorb2(row, g_ax[0, mid], g_ax[1, mid], right)
     _pivot2(mid, row, dpi, rp)
-    u_left = u_right = _solve2(mid, 0.0, 0.0, (0.0, 0.0), v, x0, x1, dpi, rp, rhs, diag)
+    u_left = u_right = _solve2(mid, 0.0, 0.0, (0.0, 0.0), dpi, rp)
     for i in range(1, mid + 1):
         k = mid - i
-        u_left = _solve2(k, g_ax[0, k], g_ax[1, k], u_left, v, x0, x1, dpi, rp, rhs, diag)
+        u_left = _solve2(k, g_ax[0, k], g_ax[1, k], u_left, dpi, rp)
         k = mid + i
         if k < n:
-            u_right = _solve2(k, g_ax[0, k - 1], g_ax[1, k - 1], u_right, v, x0, x1, dpi, rp, rhs, diag)
+            u_right = _solve2(k, g_ax[0, k - 1], g_ax[1, k - 1], u_right, dpi, rp)
+    for k in range(n):  # the potentials' changes in one vectorised loop: fewer operations on the chains
+        u0, u1 = rp[k, 0], rp[k, 1]
+        v[k] += u0 - u1
+        x0[k] += u1
+        x1[k] += rhs[2, k] + diag[5, k] * u1
     membrane_states_all(v, c.act, st, c.par, c.celsius, dt, v_act)
 
 
