@@ -15,9 +15,9 @@
 # and numbers). A double cable (MRG) has per compartment the unknowns (v_i, x0, x1): intracellular,
 # periaxonal (extracellular layer 0) and outer layer potentials, v = v_i - x0; x1 is eliminated per
 # compartment (`_step_double`), and in the fast mode (OUTER_LAYER false) held at the extracellular
-# potential. A single cable (fibres
-# without a myelin layer, reference fibre-models.md §1.2) has v alone, with v_i = v + e. DOUBLE_CABLE and
-# OUTER_LAYER are constants of the generated module, so each kernel is compiled with one step function only.
+# potential. A single cable (fibres without a myelin layer, reference fibre-models.md §1.2) has v alone,
+# with v_i = v + e. DOUBLE_CABLE and OUTER_LAYER are constants of the generated module, so each kernel is
+# compiled with one step function only.
 # ruff: noqa: F821
 
 
