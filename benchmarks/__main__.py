@@ -232,7 +232,7 @@ def table(res: dict) -> list[str]:
               f"{'measure':44} {'nervesim':>12} {'NEURON':>12} {'ratio':>8}",
               f"{'µs per step (tstop 5.1 ms)':44} {s['us_per_step_nervesim']:12.1f} {s['us_per_step_neuron']:12.1f} "
               f"{s['ratio']:8.1f}x",
-              f"{'µs per step, fast=True (no outer layer)':44} {s['us_per_step_fast']:12.1f} "
+              f"{'µs per step, fast=True (layers held at Ve)':44} {s['us_per_step_fast']:12.1f} "
               f"{s['us_per_step_neuron']:12.1f} {s['ratio_fast']:8.1f}x",
               f"{'compartment-steps per s':44} {s['compartment_steps_per_s_nervesim']:12.3g} "
               f"{s['compartment_steps_per_s_neuron']:12.3g}"]

@@ -15,16 +15,18 @@
 # and numbers). A double cable (MRG) has per compartment the unknowns (v_i, x0, x1): intracellular,
 # periaxonal (extracellular layer 0) and outer layer potentials, v = v_i - x0; x1 is eliminated per
 # compartment (`_step_double`), and in the fast mode (OUTER_LAYER false) held at the extracellular
-# potential. A single cable (fibres without a myelin layer, reference fibre-models.md §1.2) has v alone,
-# with v_i = v + e. DOUBLE_CABLE and OUTER_LAYER are constants of the generated module, so each kernel is
-# compiled with one step function only.
+# potential. A single cable (fibres without a myelin layer, reference fibre-models.md §1.2) solves for v_i
+# alone: both of NEURON's extracellular layers are eliminated per compartment (`_step_single`), and in the
+# fast mode held at e (v_i = v + e). DOUBLE_CABLE and OUTER_LAYER (NEURON's layers kept) are constants of
+# the generated module, so each kernel is compiled with one step function only.
 # ruff: noqa: F821
 
 
 @njit(cache=True, nogil=True)
 def _diagonal_constants(c, dt):
-    """Step-invariant parts of the diagonal blocks, per compartment: c_m/dt + g_pas; the myelin's b = c/dt + g;
-    b (1 - f); sum g_i; sum g_p; f and 1/d_o of the outer layer (`_step_double`; f = 0 without it)."""
+    """Step-invariant parts of the diagonal blocks, per compartment: c_m/dt + g_pas; layer 0's b = c/dt + g
+    (the myelin's in a double cable); b (1 - f); sum g_i; sum g_p; f = b / d_o and 1 / d_o with d_o the outer
+    layer's row (`_step_double`, `_step_single`; f = 0 without OUTER_LAYER)."""
     n = c.c_m.shape[0]
     out = np.zeros((7, n))
     for k in range(n):
@@ -184,35 +186,65 @@ def _step_double(v, x0, x1, st, e_out, i_stim, dt, diag, c, w):
 
 
 @njit(cache=True, nogil=True, inline="always")
-def _pivot1(k, gk, q, s, diag, g_act, rhs, dpi, rp):
-    """Eliminate row k of the single cable with its eliminated neighbour (inverse pivot q, right-hand side s,
-    coupled by gk); keep it and return it as the carry."""
+def _pivot1(k, gk, q, s, rhs, dpi, rp):
+    """Eliminate row k of the single cable (diagonal in rhs[4]) with its eliminated neighbour (inverse pivot q,
+    right-hand side s, coupled by gk); keep it and return it as the carry."""
     s = rhs[0, k] + gk * q * s
-    q = 1.0 / (diag[0, k] + g_act[k] + diag[3, k] - gk * gk * q)
+    q = 1.0 / (rhs[4, k] - gk * gk * q)
     dpi[k, 0] = q
     rp[k, 0] = s
     return q, s
 
 
 @njit(cache=True, nogil=True, inline="always")
-def _step_single(v, st, e_out, i_stim, dt, diag, c, w):
-    """One backward-Euler step of the single cable in Delta-form (twisted Thomas); v_i = v + e."""
+def _step_single(v, x0, x1, st, e_out, i_stim, dt, diag, c, w):
+    """One backward-Euler step of the single cable in Delta-form (twisted Thomas); v_i = v + x0.
+
+    NEURON's two extracellular layers (no capacitance; radial conductances 1e10 and 1e9 S/cm2, axial ones
+    ~1e-13 of those) are eliminated per compartment as in `_step_double`: their axial currents taken at the
+    new e_out, the outer row gives u2 = p2 + f2 u0 and then layer 0's row u0 = p1 + f1 u_i (u_i: the change
+    of v_i), which leaves the membrane in series with the layers, a B / (a + B), on the diagonal of a scalar
+    system. Their series resistance changes the membrane's conductance by a / B, about 1e-8. In the fast
+    mode (no OUTER_LAYER) both layers are held at e_out: v_i = v + e_out.
+    """
     n = v.shape[0]
     i_ion, g_act, vi, rhs, dpi, rp, v_act = w
     g = c.g_ax[0]
     _currents(v, st, c, i_ion, g_act)
     for k in range(n):
-        vi[k] = v[k] + e_out[k]
         rhs[0, k] = i_stim[k] - i_ion[k]
+        if OUTER_LAYER:
+            vi[k] = v[k] + x0[k]
+            wk = x0[k] - x1[k]
+            rhs[1, k] = i_ion[k] - c.g_my[k] * wk
+            rhs[2, k] = c.g_my[k] * wk - c.g_o[k] * (x1[k] - e_out[k])
+        else:
+            vi[k] = v[k] + e_out[k]
     _add_axial(rhs[0], vi, g)
+    if OUTER_LAYER:
+        _add_axial(rhs[1], e_out, c.g_ax[1])
+        _add_axial(rhs[2], e_out, c.g_ax[2])
+    for k in range(n):  # the diagonal into rhs[4]; with the layers, p1 and p2 into rhs[1], rhs[2] and f1 into rhs[3]
+        a = diag[0, k] + g_act[k]
+        if OUTER_LAYER:
+            q = 1.0 / (a + diag[2, k])
+            p2 = rhs[2, k] * diag[6, k]
+            p1 = (rhs[1, k] + diag[1, k] * p2) * q
+            rhs[0, k] += a * p1
+            rhs[1, k] = p1
+            rhs[2, k] = p2
+            rhs[3, k] = a * q
+            rhs[4, k] = a * diag[2, k] * q + diag[3, k]
+        else:
+            rhs[4, k] = a + diag[3, k]
     mid = n // 2
     q_left = s_left = q_right = s_right = 0.0  # a zero carry eliminates nothing
     for i in range(mid):
-        q_left, s_left = _pivot1(i, g[max(i - 1, 0)], q_left, s_left, diag, g_act, rhs, dpi, rp)
+        q_left, s_left = _pivot1(i, g[max(i - 1, 0)], q_left, s_left, rhs, dpi, rp)
         k = n - 1 - i
         if k > mid:
-            q_right, s_right = _pivot1(k, g[min(k, n - 2)], q_right, s_right, diag, g_act, rhs, dpi, rp)
-    d = diag[0, mid] + g_act[mid] + diag[3, mid]
+            q_right, s_right = _pivot1(k, g[min(k, n - 2)], q_right, s_right, rhs, dpi, rp)
+    d = rhs[4, mid]
     s = rhs[0, mid]
     if mid > 0:
         d -= g[mid - 1] * g[mid - 1] * q_left
@@ -221,15 +253,23 @@ def _step_single(v, st, e_out, i_stim, dt, diag, c, w):
         d -= g[mid] * g[mid] * q_right
         s += g[mid] * q_right * s_right
     u_left = u_right = s / d
-    v[mid] += u_left
+    rp[mid, 0] = u_left
     for i in range(1, mid + 1):
         k = mid - i
         u_left = dpi[k, 0] * (rp[k, 0] + g[k] * u_left)
-        v[k] += u_left
+        rp[k, 0] = u_left
         k = mid + i
         if k < n:
             u_right = dpi[k, 0] * (rp[k, 0] + g[k - 1] * u_right)
-            v[k] += u_right
+            rp[k, 0] = u_right
+    for k in range(n):  # the changes, in one vectorised loop
+        if OUTER_LAYER:
+            u0 = rhs[1, k] + rhs[3, k] * rp[k, 0]
+            v[k] += rp[k, 0] - u0
+            x0[k] += u0
+            x1[k] += rhs[2, k] + diag[5, k] * u0
+        else:
+            v[k] += rp[k, 0]
     membrane_states_all(v, c.act, st, c.par, c.celsius, dt, v_act)
 
 
@@ -238,7 +278,7 @@ def _step(v, x0, x1, st, e_out, i_stim, dt, diag, c, w):
     if DOUBLE_CABLE:
         _step_double(v, x0, x1, st, e_out, i_stim, dt, diag, c, w)
     else:
-        _step_single(v, st, e_out, i_stim, dt, diag, c, w)
+        _step_single(v, x0, x1, st, e_out, i_stim, dt, diag, c, w)
 
 
 @njit(cache=True, nogil=True)
@@ -270,7 +310,7 @@ def _fill_rest(c, r, rest):
 def _workspace(n, n_act):
     """Solver workspace: i_ion, g_act, v_i, right-hand sides (per unknown), eliminated blocks (cofactors and
     inverse determinant) and right-hand sides, v of the active sections."""
-    return (np.empty(n), np.zeros(n), np.empty(n), np.empty((3, n)), np.empty((n, 4)), np.empty((n, 2)),
+    return (np.empty(n), np.zeros(n), np.empty(n), np.empty((5, n)), np.empty((n, 4)), np.empty((n, 2)),
             np.empty(n_act))
 
 

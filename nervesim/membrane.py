@@ -309,8 +309,8 @@ class Membrane:
         double_cable : bool
             A double cable (myelin layer; MRG) rather than a single one.
         outer : bool
-            With ``double_cable``: solve NEURON's outer extracellular layer (False: the fast mode's double
-            cable, x1 held at the extracellular potential).
+            Keep NEURON's extracellular layers (False: the fast mode, the layers held at the extracellular
+            potential: MRG's outer layer, both layers of a single cable).
 
         Returns
         -------
@@ -318,7 +318,7 @@ class Membrane:
             With ``simulate_kernel``, ``simulate_batch``, ``membrane_balance_currents`` (see
             ``nervesim/_cable.py``) and the ``membrane_*`` functions.
         """
-        key = (bool(double_cable), bool(double_cable and outer))
+        key = (bool(double_cable), bool(outer))
         if key not in self._cable_modules:  # every Circuit of a population asks (twice per fibre)
             header = f"\n\nDOUBLE_CABLE = {key[0]}\nOUTER_LAYER = {key[1]}\n\n"
             self._cable_modules[key] = _import_kernels(self._source + header + _cable_template())

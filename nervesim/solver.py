@@ -32,7 +32,7 @@ LAYER1_XC_UF_CM2 = 0.0
 class CableArrays(NamedTuple):
     """What the kernels read about a fibre (plain arrays and numbers; units of this module).
 
-    Whether the cable is double and keeps NEURON's outer layer is fixed in the kernels' module
+    Whether the cable is double and keeps NEURON's extracellular layers is fixed in the kernels' module
     (`nervesim.membrane.Membrane.cable_kernels`), not here.
 
     Parameters
@@ -140,8 +140,8 @@ class Circuit:
     double_cable : bool
         Whether the fibre has a myelin layer (three unknowns per compartment).
     fast : bool
-        Fast mode: the membrane of `nervesim.membrane.Membrane.tabulated` and, in a double cable, no outer
-        layer (two unknowns per compartment, x1 held at the extracellular potential).
+        Fast mode: the membrane of `nervesim.membrane.Membrane.tabulated` and NEURON's extracellular layers
+        held at the extracellular potential (MRG's outer layer, x1; both layers of a single cable).
     kernels : module
         The compiled kernels of the fibre's membrane for this cable (`nervesim.membrane.Membrane.cable_kernels`).
     n_st : int
