@@ -308,8 +308,9 @@ def _fill_rest(c, r, rest):
 
 @njit(cache=True, nogil=True)
 def _workspace(n, n_act):
-    """Solver workspace: i_ion, g_act, v_i, right-hand sides (per unknown), eliminated blocks (cofactors and
-    inverse determinant) and right-hand sides, v of the active sections."""
+    """Solver workspace: i_ion, g_act, v_i, right-hand sides (per unknown; the single cable's layer terms and
+    diagonal in rows 1-4), eliminated blocks (cofactors and inverse determinant) and right-hand sides (then the
+    changes), v of the active sections."""
     return (np.empty(n), np.zeros(n), np.empty(n), np.empty((5, n)), np.empty((n, 4)), np.empty((n, 2)),
             np.empty(n_act))
 
