@@ -72,6 +72,18 @@ def _add_axial(r, u, g):
         r[k] += g[k] * (u[k + 1] - u[k])
 
 
+@njit(cache=True, nogil=True, inline="always")
+def _layer_rhs(k, x0, x1, e_out, i_ion, c, rhs):
+    """Right-hand sides at compartment k of extracellular layer 0 (rhs[1]) and of NEURON's outer layer
+    (rhs[2]), without their axial currents; in the fast mode (no OUTER_LAYER) x1's change, e_out - x1."""
+    wk = x0[k] - x1[k]
+    rhs[1, k] = i_ion[k] - c.g_my[k] * wk
+    if OUTER_LAYER:
+        rhs[2, k] = c.g_my[k] * wk - c.g_o[k] * (x1[k] - e_out[k])
+    else:
+        rhs[2, k] = e_out[k] - x1[k]
+
+
 # Twisted elimination: rows are eliminated from both ends toward the middle row n // 2, one row of each side
 # per loop iteration, then solved from the middle outward. The two sides are independent dependency chains
 # (each row waits for its neighbour's inverted pivot), which the CPU overlaps: at 51 MRG nodes a step took
@@ -138,17 +150,12 @@ def _step_double(v, x0, x1, st, e_out, i_stim, dt, diag, c, w):
     """
     n = v.shape[0]
     i_ion, g_act, vi, rhs, dpi, rp, v_act = w
-    g_my, g_o, g_ax = c.g_my, c.g_o, c.g_ax
+    g_ax = c.g_ax
     _currents(v, st, c, i_ion, g_act)
     for k in range(n):
         vi[k] = v[k] + x0[k]
-        wk = x0[k] - x1[k]
         rhs[0, k] = i_stim[k] - i_ion[k]
-        rhs[1, k] = i_ion[k] - g_my[k] * wk
-        if OUTER_LAYER:
-            rhs[2, k] = g_my[k] * wk - g_o[k] * (x1[k] - e_out[k])
-        else:
-            rhs[2, k] = e_out[k] - x1[k]
+        _layer_rhs(k, x0, x1, e_out, i_ion, c, rhs)
     _add_axial(rhs[0], vi, g_ax[0])
     _add_axial(rhs[1], x0, g_ax[1])
     if OUTER_LAYER:
@@ -215,9 +222,7 @@ def _step_single(v, x0, x1, st, e_out, i_stim, dt, diag, c, w):
         rhs[0, k] = i_stim[k] - i_ion[k]
         if OUTER_LAYER:
             vi[k] = v[k] + x0[k]
-            wk = x0[k] - x1[k]
-            rhs[1, k] = i_ion[k] - c.g_my[k] * wk
-            rhs[2, k] = c.g_my[k] * wk - c.g_o[k] * (x1[k] - e_out[k])
+            _layer_rhs(k, x0, x1, e_out, i_ion, c, rhs)
         else:
             vi[k] = v[k] + e_out[k]
     _add_axial(rhs[0], vi, g)
