@@ -1,7 +1,7 @@
 # Cable solver template: NEURON's fixed-step backward Euler with staggered membrane states.
 #
 # Never imported as a module. nervesim.membrane appends this text to the generated membrane functions
-# (membrane_init, membrane_current, membrane_states_all) of a fibre model and imports the result, so the
+# (membrane_init, membrane_currents_all, membrane_states_all) of a fibre model and imports the result, so the
 # membrane is compiled into these kernels; Numba caches them on disk. Membrane states are stored one column
 # per active section (st[q, j]), so that the state update of all sections can run in vectorised loops.
 # Units: nA, uS, nF, mV, ms (uS mV = nA, nF mV/ms = nA); membrane functions work in NEURON's densities
@@ -48,15 +48,19 @@ def _diagonal_constants(c, dt):
 
 
 @njit(cache=True, nogil=True, inline="always")
-def _currents(v, st, c, i_ion, g_act):
-    """Ionic current (nA) of every compartment at v, and the membrane slope (uS) where mechanisms sit."""
+def _currents(v, st, c, w):
+    """Ionic current (nA) of every compartment at v into ``i_ion``, and the membrane slope (uS) where
+    mechanisms sit into ``g_act`` (both in the workspace ``w``)."""
+    i_ion, g_act, v_act, cur = w[0], w[1], w[6], w[7]
     for k in range(v.shape[0]):
         i_ion[k] = c.g_pas[k] * (v[k] - c.e_pas[k])
     for j in range(c.act.shape[0]):
+        v_act[j] = v[c.act[j]]
+    membrane_currents_all(v_act, st, c.par, c.celsius, cur)
+    for j in range(c.act.shape[0]):
         k = c.act[j]
-        i_d, g_d = membrane_current(v[k], st[:, j], c.par, c.celsius)
-        i_ion[k] += i_d * c.act_scale[j]
-        g_act[k] = g_d * c.act_scale[j]
+        i_ion[k] += cur[0, j] * c.act_scale[j]
+        g_act[k] = cur[1, j] * c.act_scale[j]
 
 
 @njit(cache=True, nogil=True, inline="always")
@@ -149,9 +153,9 @@ def _step_double(v, x0, x1, st, e_out, i_stim, dt, diag, c, w):
     e_out: p = e_out - x1 and f = 0.
     """
     n = v.shape[0]
-    i_ion, g_act, vi, rhs, dpi, rp, v_act = w
+    i_ion, g_act, vi, rhs, dpi, rp, v_act, _ = w
     g_ax = c.g_ax
-    _currents(v, st, c, i_ion, g_act)
+    _currents(v, st, c, w)
     for k in range(n):
         vi[k] = v[k] + x0[k]
         rhs[0, k] = i_stim[k] - i_ion[k]
@@ -215,9 +219,9 @@ def _step_single(v, x0, x1, st, e_out, i_stim, dt, diag, c, w):
     mode (no OUTER_LAYER) both layers are held at e_out: v_i = v + e_out.
     """
     n = v.shape[0]
-    i_ion, g_act, vi, rhs, dpi, rp, v_act = w
+    i_ion, g_act, vi, rhs, dpi, rp, v_act, _ = w
     g = c.g_ax[0]
-    _currents(v, st, c, i_ion, g_act)
+    _currents(v, st, c, w)
     for k in range(n):
         rhs[0, k] = i_stim[k] - i_ion[k]
         if OUTER_LAYER:
@@ -315,9 +319,9 @@ def _fill_rest(c, r, rest):
 def _workspace(n, n_act):
     """Solver workspace: i_ion, g_act, v_i, right-hand sides (per unknown; the single cable's layer terms and
     diagonal in rows 1-4), eliminated blocks (cofactors and inverse determinant) and right-hand sides (then the
-    changes), v of the active sections."""
+    changes), v of the active sections, their membrane currents and slopes."""
     return (np.empty(n), np.zeros(n), np.empty(n), np.empty((5, n)), np.empty((n, 4)), np.empty((n, 2)),
-            np.empty(n_act))
+            np.empty(n_act), np.empty((2, n_act)))
 
 
 @njit(cache=True, nogil=True)

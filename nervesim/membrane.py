@@ -5,8 +5,8 @@ combined into one `Membrane`. Its per-section state lives in one float vector (`
 mechanism's states and frozen values, then per ion its reversal potential, inside and outside
 concentration and current), its parameters in another (``par``: every mechanism's parameters, per
 ion the fixed values, the section diameter, then any rate tables). `Membrane.kernels` writes the
-Numba source of the functions over these vectors (and ``membrane_states_all`` over the states of every
-section, one column each, in vectorised loops where the mechanisms allow) and imports it from the cache
+Numba source of the functions over these vectors (and ``membrane_currents_all`` and ``membrane_states_all``
+over every section, one column each, in vectorised loops where the mechanisms allow) and imports it from the cache
 directory; `Membrane.cable_kernels` appends the cable solver template (``nervesim/_cable.py``) for one kind
 of cable, so each model gets compiled kernels in which the membrane is inlined, and Numba caches them
 across processes.
@@ -46,6 +46,7 @@ from .mechanism import (
     ion_names,
     load_mechanism,
     mechanism_names,
+    whole_power,
 )
 
 #: NEURON's voltage increment for the membrane conductance (I(v + 0.001) − I(v)) / 0.001 (mV).
@@ -272,8 +273,9 @@ class Membrane:
     def python_source(self) -> str:
         """Numba source of the membrane functions the cable kernels call.
 
-        ``membrane_init(v, st, par, celsius)``, ``membrane_current(v, st, par, celsius)`` →
-        (i mA/cm², di/dv S/cm²), ``membrane_states(v, st, par, celsius, dt)``,
+        ``membrane_init(v, st, par, celsius)``, ``membrane_currents_all(v_act, st, par, celsius, out)`` (see
+        `_Writer.currents_all`) and for one section ``membrane_current(v, st, par, celsius)`` → (i mA/cm², di/dv
+        S/cm²), ``membrane_states(v, st, par, celsius, dt)``, ``membrane_states_all`` (`_Writer.states_all`),
         ``membrane_tables(par, celsius)``, ``membrane_ion_currents(v, st, par, celsius, out)``
         (per mechanism and ion, for balancing) and ``membrane_rates(v, st, par, celsius, out)`` (every
         rate quantity at v, in the order of ``layout()["rates"]``, for inspection and tests).
@@ -506,23 +508,27 @@ class _Writer:
         out += [f"        if {done}:", "            break", "    return 0", "", ""]
         return out
 
-    def current_block(self, m: Mechanism, v: str, indent: str) -> list[str]:
+    def current_block(self, m: Mechanism, v: str, indent: str, slot: str = "st[{}]", vector: bool = False) -> list[str]:
+        """Statements computing m's currents at ``v`` (states read through ``slot``); ``vector``: as straight-line
+        code for section j of a vectorised loop in `currents_all` (states ``st[:, j]``, ``par[k]`` as ``par_k``)."""
         # A mechanism's own ion currents are locals here; other reads of i<ion> are the accumulated totals.
-        name, call = self.namer(m, v, frozenset(a.target for a in m.currents)), self.call(m)
-        lines = []
-        for a in m.assigned + m.currents:
-            lines += a.python(name, call, indent)
-        return lines
+        local = frozenset(a.target for a in m.currents)
+        if vector:
+            name, call = self.namer(m, v, local, slot="st[{}, j]", par="par_{}"), self.call_inline(m)
+            return _with_vexp([line for a in m.assigned + m.currents for line in _select(a, name, call, indent)])
+        name, call = self.namer(m, v, local, slot=slot), self.call(m)
+        return [line for a in m.assigned + m.currents for line in a.python(name, call, indent)]
 
-    def ion_reversal(self, indent: str) -> list[str]:
+    def ion_reversal(self, indent: str, st: str = "st") -> list[str]:
+        """Nernst potentials of the dynamic ions from their concentrations in the state vector ``st``."""
         lines = []
         for ion, spec in self.mem.ions.items():
             if spec.dynamic:
-                e, ci, co, _ = (self.lay["st"][q] for q in ion_names(ion))
+                e, ci, co, _ = (f"{st}[{self.lay['st'][q]}]" for q in ion_names(ion))
                 ktf = f"(1000.0 * {GAS_CONSTANT!r} * (celsius + 273.15) / {FARADAY!r})"
-                lines += [f"{indent}if st[{ci}] <= 0.0:", f"{indent}    st[{e}] = 1e6",
-                          f"{indent}elif st[{co}] <= 0.0:", f"{indent}    st[{e}] = -1e6", f"{indent}else:",
-                          f"{indent}    st[{e}] = {ktf} / {IONS[ion]!r}.0 * math.log(st[{co}] / st[{ci}])"]
+                lines += [f"{indent}if {ci} <= 0.0:", f"{indent}    {e} = 1e6",
+                          f"{indent}elif {co} <= 0.0:", f"{indent}    {e} = -1e6", f"{indent}else:",
+                          f"{indent}    {e} = {ktf} / {IONS[ion]!r}.0 * math.log({co} / {ci})"]
         return lines
 
     def loops(self) -> list[tuple[str, list[Mechanism]]]:
@@ -577,9 +583,40 @@ class _Writer:
             vector = kind == "vector"
             body = [line for m in mechs for line in self.state_block(m, "        ", vector=vector, v="vj", st="sj")]
             if vector:
-                used = {int(k) for k in re.findall(r"\bpar_(\d+)", "\n".join(body))}
-                out += [f"    par_{k} = par[{k}]" for k in sorted(used)]
+                out += _parameter_loads(body)
             out += ["    for j in range(act.shape[0]):", "        vj = v_act[j]"]
+            out += body if vector else ["        sj = st[:, j]"] + body
+        return out + ["    return 0", ""]
+
+    def currents_all(self, dec: str) -> list[str]:
+        """``membrane_currents_all(v_act, st, par, celsius, out)``: the membrane current of every active section
+        (column j of ``st`` at ``v_act[j]``) into ``out[0, j]``, and NEURON's slope, per mechanism
+        (I(v + dv) − I(v)) / dv, into ``out[1, j]``; the ion currents at v accumulate into ``st``. The Nernst
+        potentials in a scalar loop (log is a libm call), then a loop per mechanism: straight-line code that
+        LLVM vectorises, as in `states_all`, where `_vector_currents`, else the scalar code on the section's
+        column."""
+        lay, dv = self.lay, repr(DV_SLOPE_MV)
+        out = [dec, "def membrane_currents_all(v_act, st, par, celsius, out):"]
+        nernst = self.ion_reversal("        ", "sj")
+        if nernst:
+            out += ["    for j in range(v_act.shape[0]):", "        sj = st[:, j]"] + nernst
+        out += ["    for j in range(v_act.shape[0]):", "        out[0, j] = 0.0", "        out[1, j] = 0.0"]
+        out += [f"        st[{lay['st'][ion_names(ion)[3]]}, j] = 0.0" for ion in self.mem.ions]
+        for m in self.mem.mechanisms:
+            terms = [a.target for a in m.currents]
+            if not terms:  # e.g. a concentration mechanism
+                continue
+            vector = _vector_currents(m)
+            slot = "st[{}, j]" if vector else "sj[{}]"
+            body = []
+            for v, i in (("vp", "i1"), ("vj", "i0")):
+                body += self.current_block(m, v, "        ", slot=slot, vector=vector)
+                body.append(f"        {i} = {' + '.join(f'{m.name}__{t}' for t in terms)}")
+            body += [f"        {slot.format(lay['st'][t])} += {m.name}__{t}" for t in terms if t in ION_QUANTITIES]
+            body += [f"        out[1, j] += (i1 - i0) / {dv}", "        out[0, j] += i0"]
+            if vector:  # parameters loaded before the loop (see `states_all`)
+                out += _parameter_loads(body)
+            out += ["    for j in range(v_act.shape[0]):", "        vj = v_act[j]", f"        vp = vj + {dv}"]
             out += body if vector else ["        sj = st[:, j]"] + body
         return out + ["    return 0", ""]
 
@@ -599,7 +636,8 @@ class _Writer:
         hot = '@njit(cache=True, nogil=True, inline="always")'  # called per compartment and step
         loops = self.loops()
         vector = {m.name for kind, mechs in loops if kind == "vector" for m in mechs}
-        if any(kind != "scalar" for kind, _ in loops):
+        vector |= {m.name for m in mem.mechanisms if m.currents and _vector_currents(m)}
+        if vector or any(kind == "table" for kind, _ in loops):
             out += _VEXP.splitlines() + ["", ""]
 
         def local(x: str) -> str:  # a helper function's body names its arguments and FARADAY only
@@ -628,24 +666,11 @@ class _Writer:
         out += self.ion_reversal("    ")
         out += ["    return 0", ""]
         # current: per mechanism, NEURON's slope (I(v + dv) - I(v)) / dv; ion currents accumulated at v.
-        out += [hot, "def membrane_current(v, st, par, celsius):"]
-        out += self.ion_reversal("    ")
-        for ion in mem.ions:
-            out.append(f"    st[{lay['st'][ion_names(ion)[3]]}] = 0.0")
-        out += ["    i = 0.0", "    g = 0.0", f"    vp = v + {DV_SLOPE_MV!r}"]
-        for m in mem.mechanisms:
-            terms = [a.target for a in m.currents]
-            if not terms:  # e.g. a concentration mechanism
-                continue
-            out += self.current_block(m, "vp", "    ")
-            out.append(f"    i1 = {' + '.join(f'{m.name}__{t}' for t in terms)}")
-            out += self.current_block(m, "v", "    ")
-            out.append(f"    i0 = {' + '.join(f'{m.name}__{t}' for t in terms)}")
-            for t in terms:
-                if t in ION_QUANTITIES:
-                    out.append(f"    st[{lay['st'][t]}] += {m.name}__{t}")
-            out += [f"    g += (i1 - i0) / {DV_SLOPE_MV!r}", "    i += i0"]
-        out += ["    return i, g", ""]
+        out += self.currents_all(hot)
+        out += [dec, "def membrane_current(v, st, par, celsius):",  # one section: a one-column membrane_currents_all
+                "    out = np.empty((2, 1))",
+                "    membrane_currents_all(np.full(1, v), st.reshape((st.shape[0], 1)), par, celsius, out)",
+                "    return out[0, 0], out[1, 0]", ""]
         # states: concentration writers first, then the rest (NEURON's mechanism order), with the new v.
         out += [hot, "def membrane_states(v, st, par, celsius, dt):"]
         for m in self.ordered():
@@ -696,15 +721,29 @@ class _Writer:
 
 def _vectorisable(m: Mechanism) -> bool:
     """Whether m's state update can be straight-line code, which LLVM vectorises over sections: explicit,
-    without a table, rates and states calling exp and fabs only, powers to whole-number constants only (which
-    Numba writes as products; other powers and logarithms are libm calls), and at most
-    `MAX_VECTOR_STATEMENTS` rates and states."""
+    without a table, `_straight_line` rates and states, and at most `MAX_VECTOR_STATEMENTS` of them."""
     if m.implicit or m.table is not None or _size(m) > MAX_VECTOR_STATEMENTS:
         return False
-    exprs = [x for a in varying_rates(m) for x in a.expressions()]
-    exprs += [x for st in m.states for x in (st.inf, st.tau, st.derivative) if x is not None]
-    exprs += [x for _, body in m.functions.values() for x in body.expressions()]
+    return _straight_line(m, [x for a in varying_rates(m) for x in a.expressions()]
+                          + [x for st in m.states for x in (st.inf, st.tau, st.derivative) if x is not None])
+
+
+def _vector_currents(m: Mechanism) -> bool:
+    """Whether m's currents can be straight-line code in `_Writer.currents_all` (as `_vectorisable`)."""
+    return _straight_line(m, [x for a in m.assigned + m.currents for x in a.expressions()])
+
+
+def _straight_line(m: Mechanism, exprs: list[Expression]) -> bool:
+    """Whether expressions of m, and m's helper functions, call exp and fabs only and raise to whole-number
+    constants only (Numba writes those as products; other powers and logarithms are libm calls, which keep
+    LLVM from vectorising the loop)."""
+    exprs = exprs + [x for _, body in m.functions.values() for x in body.expressions()]
     return not any(x.calls - {"exp", "fabs"} - set(m.functions) or not _integer_powers(x.tree) for x in exprs)
+
+
+def _parameter_loads(body: list[str]) -> list[str]:
+    """Statements loading, before a vectorised loop, the parameters ``par_k`` its ``body`` reads."""
+    return [f"    par_{k} = par[{k}]" for k in sorted({int(k) for k in re.findall(r"\bpar_(\d+)", "\n".join(body))})]
 
 
 def _tabled_gates(m: Mechanism) -> bool:
@@ -725,8 +764,7 @@ def _size(m: Mechanism) -> int:
 
 def _integer_powers(tree: ast.AST) -> bool:
     """Whether every ``**`` in an expression tree raises to a whole-number constant."""
-    return all(isinstance(n.right, ast.Constant) and isinstance(n.right.value, int)
-               for n in ast.walk(tree) if isinstance(n, ast.BinOp) and isinstance(n.op, ast.Pow))
+    return all(whole_power(n) for n in ast.walk(tree) if isinstance(n, ast.BinOp) and isinstance(n.op, ast.Pow))
 
 
 def _select(a, name, call, indent: str) -> list[str]:
