@@ -474,14 +474,12 @@ class _Writer:
     def newton(self, m: Mechanism) -> list[str]:
         """Backward Euler for m's states, y = y_old + dt f(y), solved by Newton with a central-difference
         Jacobian to machine precision (NEURON's derivimplicit stops at 1e-6 relative; the two agree to
-        about 1e-7 per step). Written out for one or two states (what the models need): scalars only,
-        since it runs per section and step."""
+        about 1e-7 per step), for one section: ``m__newton(v, st, par, celsius, dt)``. Written out for one
+        or two states (what the models need); `newton_loop` is the same over every section at once."""
         name, call = self.namer(m), self.call(m)
         slots = [name(s.name) for s in m.states]
         k = len(slots)
-        if k not in (1, 2):
-            raise ValueError(f"mechanism {m.name}: derivimplicit supports one or two states, not {k}")
-        dec = "@njit(cache=True, nogil=True)"
+        dec = '@njit(cache=True, nogil=True, inline="always")'  # per section and step
         fs = ", ".join(f"f{i}" for i in range(k))
         out = [dec, f"def {m.name}__f(v, st, par, celsius):"]
         out += self.rates(m, "    ")
@@ -489,24 +487,37 @@ class _Writer:
         out += [f"    return {fs}{',' if k == 1 else ''}", "", "", dec,
                 f"def {m.name}__newton(v, st, par, celsius, dt):"]
         out += [f"    y{i} = {x}" for i, x in enumerate(slots)]
-        out += ["    for it in range(50):", f"        {fs}{',' if k == 1 else ''} = {m.name}__f(v, st, par, celsius)"]
-        out += [f"        r{i} = f{i} - ({x} - y{i}) / dt" for i, x in enumerate(slots)]
-        for j, x in enumerate(slots):
-            out += [f"        z = {x}", "        h = max(1e-6 * abs(z), 1e-12)",
-                    f"        {x} = z + h", f"        {', '.join(f'p{i}' for i in range(k))}{',' if k == 1 else ''} = "
-                    f"{m.name}__f(v, st, par, celsius)",
-                    f"        {x} = z - h", f"        {', '.join(f'q{i}' for i in range(k))}{',' if k == 1 else ''} = "
-                    f"{m.name}__f(v, st, par, celsius)", f"        {x} = z"]
-            out += [f"        j{i}{j} = (p{i} - q{i}) / (2.0 * h){' - 1.0 / dt' if i == j else ''}" for i in range(k)]
-        if k == 1:
-            out += ["        d0 = -r0 / j00"]
-        else:  # Cramer's rule for the 2 x 2 system J d = -r
-            out += ["        det = j00 * j11 - j01 * j10", "        d0 = (-r0 * j11 + r1 * j01) / det",
-                    "        d1 = (-r1 * j00 + r0 * j10) / det"]
-        out += [f"        {x} = {x} + d{i}" for i, x in enumerate(slots)]
+
+        def evaluate(names: list[str], indent: str) -> list[str]:
+            return [f"{indent}{', '.join(names)}{',' if k == 1 else ''} = {m.name}__f(v, st, par, celsius)"]
+        out += ["    for it in range(50):"]
+        out += _newton_iteration(slots, [f"y{i}" for i in range(k)], evaluate, "        ")
         done = " and ".join(f"abs(d{i}) <= 1e-13 * abs({x}) + 1e-300" for i, x in enumerate(slots))
         out += [f"        if {done}:", "            break", "    return 0", "", ""]
         return out
+
+    def newton_loop(self, m: Mechanism) -> list[str]:
+        """`newton` for every active section in `states_all`: each iteration a loop over the sections of
+        straight-line code, which LLVM vectorises (m is `_vector_newton`), until every section has converged."""
+        states = frozenset(s.name for s in m.states)  # the iterates are locals
+        name, call = self.namer(m, "vj", states, "st[{}, j]", "par_{}"), self.call_inline(m)
+        slots = [self.namer(m, slot="st[{}, j]")(s.name) for s in m.states]
+        ys = [name(s.name) for s in m.states]
+        rates = [line for a in varying_rates(m) for line in _select(a, name, call, "            ")]
+
+        def evaluate(names: list[str], indent: str) -> list[str]:
+            return rates + [f"{indent}{f} = {s.derivative.python(name, call)}" for f, s in zip(names, m.states)]
+        body = [f"            {y} = {x}" for y, x in zip(ys, slots)]
+        body += _newton_iteration(ys, [f"y_old[{i}, j]" for i in range(len(ys))], evaluate, "            ")
+        body += [f"            {x} = {y}" for y, x in zip(ys, slots)]
+        body += [f"            if abs(d{i}) > 1e-13 * abs({y}) + 1e-300:" + "\n                unconverged += 1"
+                 for i, y in enumerate(ys)]
+        body = _with_vexp("\n".join(body).split("\n"))
+        out = [f"    y_old = np.empty(({len(ys)}, act.shape[0]))", "    for j in range(act.shape[0]):"]
+        out += [f"        y_old[{i}, j] = {x}" for i, x in enumerate(slots)]
+        out += _parameter_loads(body) + ["    for it in range(50):", "        unconverged = 0",
+                                         "        for j in range(act.shape[0]):", "            vj = v_act[j]"]
+        return out + body + ["        if unconverged == 0:", "            break"]
 
     def current_block(self, m: Mechanism, v: str, indent: str, slot: str = "st[{}]", vector: bool = False) -> list[str]:
         """Statements computing m's currents at ``v`` (states read through ``slot``); ``vector``: as straight-line
@@ -534,14 +545,15 @@ class _Writer:
     def loops(self) -> list[tuple[str, list[Mechanism]]]:
         """The loops of `states_all`: (kind, mechanisms) in NEURON's mechanism order, mechanisms with states
         only. Consecutive `_vectorisable` mechanisms share a ``"vector"`` loop up to `MAX_VECTOR_STATEMENTS`
-        rates and states; a mechanism of `_tabled_gates` gets a ``"table"`` pair of loops of its own; the
-        others share ``"scalar"`` loops."""
+        rates and states; a mechanism of `_tabled_gates` gets a ``"table"`` pair of loops of its own, one of
+        `_vector_newton` a ``"newton"`` loop of its own; the others share ``"scalar"`` loops."""
         out: list[tuple[str, list[Mechanism]]] = []
         for m in self.ordered():
             if not m.states:
                 continue
-            kind = "vector" if _vectorisable(m) else "table" if _tabled_gates(m) else "scalar"
-            if out and out[-1][0] == kind != "table" and (kind == "scalar" or _size(m) + sum(
+            kind = ("vector" if _vectorisable(m) else "table" if _tabled_gates(m) else "newton" if _vector_newton(m)
+                    else "scalar")
+            if out and out[-1][0] == kind not in ("table", "newton") and (kind == "scalar" or _size(m) + sum(
                     _size(x) for x in out[-1][1]) <= MAX_VECTOR_STATEMENTS):
                 out[-1][1].append(m)
             else:
@@ -570,15 +582,16 @@ class _Writer:
         `vexp`; helper functions inlined; the parameters it reads loaded before it (LLVM cannot tell that the
         stores to ``st`` leave ``par`` alone, and with a load of ``par`` after a store it would need more
         run-time overlap checks than it makes, and leave the loop scalar: 4x slower for Schild's). A scalar
-        loop runs the mechanisms' code on the section's column; a table loop pair is `table_loops`."""
+        loop runs the mechanisms' code on the section's column; a table loop pair is `table_loops`, a Newton
+        loop `newton_loop`."""
         out = [dec, "def membrane_states_all(v, act, st, par, celsius, dt, v_act):",
                "    for j in range(act.shape[0]):", "        v_act[j] = v[act[j]]"]  # gathered: vectorised loops
         rows = max((len(mechs[0].table.quantities) for kind, mechs in loops if kind == "table"), default=0)
         if rows:
             out.append(f"    tab = np.empty(({rows}, act.shape[0]))")
         for kind, mechs in loops:  # read v contiguously
-            if kind == "table":
-                out += self.table_loops(mechs[0])
+            if kind in ("table", "newton"):
+                out += self.table_loops(mechs[0]) if kind == "table" else self.newton_loop(mechs[0])
                 continue
             vector = kind == "vector"
             body = [line for m in mechs for line in self.state_block(m, "        ", vector=vector, v="vj", st="sj")]
@@ -635,7 +648,7 @@ class _Writer:
         dec = "@njit(cache=True, nogil=True)"
         hot = '@njit(cache=True, nogil=True, inline="always")'  # called per compartment and step
         loops = self.loops()
-        vector = {m.name for kind, mechs in loops if kind == "vector" for m in mechs}
+        vector = {m.name for kind, mechs in loops if kind in ("vector", "newton") for m in mechs}
         vector |= {m.name for m in mem.mechanisms if m.currents and _vector_currents(m)}
         if vector or any(kind == "table" for kind, _ in loops):
             out += _VEXP.splitlines() + ["", ""]
@@ -717,6 +730,35 @@ class _Writer:
     def ordered(self) -> list[Mechanism]:
         mechs = list(self.mem.mechanisms)
         return [m for m in mechs if m.writes_concentration] + [m for m in mechs if not m.writes_concentration]
+
+
+def _newton_iteration(x: list[str], old: list[str], evaluate, indent: str) -> list[str]:
+    """One Newton iteration of backward Euler, x = old + dt f(x), for one or two states: the residual, a
+    central-difference Jacobian, the update d (Cramer's rule for two) added to ``x``. ``evaluate(names,
+    indent)`` gives the lines computing f at the current ``x`` into ``names``."""
+    k = len(x)
+    if k not in (1, 2):
+        raise ValueError(f"derivimplicit supports one or two states, not {k}")
+    lines = evaluate([f"f{i}" for i in range(k)], indent)
+    lines += [f"{indent}r{i} = f{i} - ({xi} - {oi}) / dt" for i, (xi, oi) in enumerate(zip(x, old))]
+    for j, xj in enumerate(x):
+        lines += [f"{indent}z = {xj}", f"{indent}h = max(1e-6 * abs(z), 1e-12)", f"{indent}{xj} = z + h"]
+        lines += evaluate([f"p{i}" for i in range(k)], indent) + [f"{indent}{xj} = z - h"]
+        lines += evaluate([f"q{i}" for i in range(k)], indent) + [f"{indent}{xj} = z"]
+        lines += [f"{indent}j{i}{j} = (p{i} - q{i}) / (2.0 * h){' - 1.0 / dt' if i == j else ''}" for i in range(k)]
+    if k == 1:
+        lines += [f"{indent}d0 = -r0 / j00"]
+    else:
+        lines += [f"{indent}det = j00 * j11 - j01 * j10", f"{indent}d0 = (-r0 * j11 + r1 * j01) / det",
+                  f"{indent}d1 = (-r1 * j00 + r0 * j10) / det"]
+    return lines + [f"{indent}{xi} = {xi} + d{i}" for i, xi in enumerate(x)]
+
+
+def _vector_newton(m: Mechanism) -> bool:
+    """Whether m's derivimplicit states can be solved in `_Writer.newton_loop`: one or two states whose
+    derivatives and rates are `_straight_line`."""
+    return (m.implicit and len(m.states) in (1, 2) and _straight_line(
+        m, [x for a in varying_rates(m) for x in a.expressions()] + [s.derivative for s in m.states]))
 
 
 def _vectorisable(m: Mechanism) -> bool:
