@@ -5,8 +5,8 @@ For every model, one case (MRG and Sweeney 10 µm, 51 nodes; C fibres 1 µm, 265
 
 - µs per time step of one sub-threshold run (every step computed), nervesim against our NEURON build of the
   same fibre (NEURON's ``fadvance`` loop, ``nervesim.neuron``), tstop 5 ms, median of repeats;
-- the same run in the fast mode (``fast=True``: extracellular layers held at Ve, rate tables where a mechanism
-  does not vectorise), and the fast mode's threshold against the exact engine's, both searched to brackets of
+- the same run in the fast mode (``fast=True``: extracellular layers held at Ve), and the fast mode's
+  threshold against the exact engine's, both searched to brackets of
   `FAST_CHECK_TOLERANCE`;
 - a threshold search at 1 % tolerance: nervesim's ``search_threshold`` (from its own first guess) against
   PyFibers' own model and ``find_threshold`` (bounds moved by 10 %, bisection, a confirming run, early exit
@@ -84,8 +84,8 @@ def bench_model(model: str, nrn, pyfibers: bool) -> dict:
 def table(res: dict) -> list[str]:
     lines = [f"machine: {res['machine']}; NEURON {res['neuron_version']}; dt {DT_MS} ms, {PULSE.label}, point "
              f"source {DISTANCE_UM:g} um, {SIGMA} S/m; thresholds at {100 * TOLERANCE:g} % tolerance (ours: median of "
-             f"{SEARCH_REPEATS} searches); fast: fast=True (extracellular layers held at Ve; tables where a "
-             f"mechanism does not vectorise), its threshold against the exact engine's with both searched to "
+             f"{SEARCH_REPEATS} searches); fast: fast=True (extracellular layers held at Ve), its threshold "
+             f"against the exact engine's with both searched to "
              f"{FAST_CHECK_TOLERANCE:g} brackets",
              f"{'model':15} {'D um':>5} {'sect':>5} | {'us/step ours':>12} {'NEURON':>8} {'ratio':>6} | "
              f"{'fast':>6} {'ratio':>6} {'thr diff':>9} | "

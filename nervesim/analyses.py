@@ -255,7 +255,7 @@ def strength_duration(model: str, diameter_um: float, electrode: Electrode | Fil
         Nodes (None: the model's default), time step (ms), relative bracket width, largest amplitude tried (mA),
         worker threads.
     fast : bool
-        The fast mode of `nervesim.Stimulation` (extracellular layers held at Ve; rate tables for some C fibres).
+        The fast mode of `nervesim.Stimulation` (extracellular layers held at Ve).
 
     Returns
     -------
@@ -679,7 +679,7 @@ def recruitment(model: str | Sequence[str], population: FibrePopulation, electro
         runs in a population of 1000; each threshold still within ``tolerance`` of a single-fibre search's,
         see `nervesim.population`); False: each fibre exactly as `nervesim.find_threshold`.
     fast : bool
-        The fast mode of `nervesim.Stimulation` (extracellular layers held at Ve; rate tables for some C fibres).
+        The fast mode of `nervesim.Stimulation` (extracellular layers held at Ve).
 
     Returns
     -------

@@ -61,21 +61,9 @@ _BIN_MOD = {ast.Add: "+", ast.Sub: "-", ast.Mult: "*", ast.Div: "/", ast.Pow: "^
 _CMP = {ast.Lt: "<", ast.LtE: "<=", ast.Gt: ">", ast.GtE: ">=", ast.Eq: "==", ast.NotEq: "!="}
 
 
-def whole_power(node: ast.AST) -> bool:
-    """Whether an expression node raises to a whole-number constant (``x ** 3``).
-
-    Parameters
-    ----------
-    node : ast.AST
-        A node of an expression tree.
-
-    Returns
-    -------
-    bool
-        True for a ``**`` whose exponent is an integer literal.
-    """
-    return (isinstance(node, ast.BinOp) and isinstance(node.op, ast.Pow) and isinstance(node.right, ast.Constant)
-            and type(node.right.value) is int)
+def _whole_power(node: ast.BinOp) -> bool:
+    """Whether a ``**`` raises to a whole-number constant (``x ** 3``)."""
+    return isinstance(node.right, ast.Constant) and type(node.right.value) is int
 
 
 def ion_names(ion: str) -> tuple[str, str, str, str]:
@@ -158,7 +146,7 @@ class Expression:
         str
             Fully parenthesised source; numbers are written as floats, so powers and divisions are
             done in double precision as NEURON's C does, except whole-number exponents (``x ** 3``),
-            which stay integers so that Numba multiplies them out.
+            which stay integers so that Numba multiplies them out; other powers are ``math.pow`` calls.
         """
         return self._emit(self.tree, name, call, nmodl=False)
 
@@ -181,10 +169,12 @@ class Expression:
             return name(node.id)
         if isinstance(node, ast.BinOp):
             op = (_BIN_MOD if nmodl else _BIN_PY)[type(node.op)]
-            if not nmodl and whole_power(node):
-                # Numba multiplies out a power to an integer literal (LLVM can then vectorise the loop around it);
-                # a float exponent would be a libm pow call. The product may differ from pow in the last bit.
-                return f"({e(node.left)} ** {node.right.value})"
+            if not nmodl and isinstance(node.op, ast.Pow):
+                if _whole_power(node):
+                    # Numba multiplies out a power to an integer literal (LLVM can then vectorise the loop
+                    # around it); the product may differ from libm's pow in the last bit.
+                    return f"({e(node.left)} ** {node.right.value})"
+                return f"math.pow({e(node.left)}, {e(node.right)})"  # a call vectorised loops replace
             return f"({e(node.left)} {op} {e(node.right)})"
         if isinstance(node, ast.UnaryOp):
             if isinstance(node.op, ast.USub):

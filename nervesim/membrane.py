@@ -15,7 +15,6 @@ Units are NEURON's: mV, ms, S/cm², mA/cm², mM, µm, °C.
 """
 from __future__ import annotations
 
-import ast
 import functools
 import hashlib
 import importlib.util
@@ -25,7 +24,7 @@ import re
 import sys
 import tempfile
 import threading
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from importlib import resources
 from types import ModuleType
 from typing import Any
@@ -42,11 +41,9 @@ from .mechanism import (
     IONS,
     Expression,
     Mechanism,
-    Table,
     ion_names,
     load_mechanism,
     mechanism_names,
-    whole_power,
 )
 
 #: NEURON's voltage increment for the membrane conductance (I(v + 0.001) − I(v)) / 0.001 (mV).
@@ -55,11 +52,6 @@ DV_SLOPE_MV = 0.001
 #: Most rates plus states in one vectorised loop of the state update (mechanisms are grouped into loops up to
 #: this size): MRG has 12, Sundt 14; Tigerholm's 47 in one loop took LLVM over ten minutes to compile.
 MAX_VECTOR_STATEMENTS = 16
-
-#: Rate tables of the fast mode (`Membrane.tabulated`): range (mV) and intervals, 0.05 mV apart. Beyond the
-#: range a table holds its end values, as NEURON's TABLE does.
-FAST_TABLE_MV = (-250.0, 250.0)
-FAST_TABLE_INTERVALS = 10000
 
 
 @dataclass(frozen=True)
@@ -169,25 +161,6 @@ class Membrane:
             ions[ion] = IonSpec(ion, dynamic, e if isinstance(e, str) else float(e), float(s.get("c_in_mM", ci0)),
                                 float(s.get("c_out_mM", co0)))
         return cls(mechs, params, ions)
-
-    def tabulated(self) -> Membrane:
-        """The membrane of the fast mode (``fast=True``): a rate table (NEURON's TABLE: linear interpolation,
-        `FAST_TABLE_MV`, 0.05 mV steps) for every mechanism that can take one (gate states only, rates of v
-        and constants only, no table yet) unless its state update runs in a vectorised loop over the
-        sections, which is faster than lookups.
-
-        Returns
-        -------
-        Membrane
-            This membrane, or the same mechanisms and parameters with tables; values frozen at initialisation
-            that depend on constants only are then computed once per fibre with the tables.
-        """
-        return self._tabulated
-
-    @functools.cached_property
-    def _tabulated(self) -> Membrane:
-        mechs = tuple(m if _vectorisable(m) else _with_table(m) for m in self.mechanisms)
-        return self if mechs == self.mechanisms else replace(self, mechanisms=mechs)
 
     @property
     def source_text(self) -> str:
@@ -498,7 +471,7 @@ class _Writer:
 
     def newton_loop(self, m: Mechanism) -> list[str]:
         """`newton` for every active section in `states_all`: each iteration a loop over the sections of
-        straight-line code, which LLVM vectorises (m is `_vector_newton`), until every section has converged."""
+        straight-line code, which LLVM vectorises, until every section has converged."""
         states = frozenset(s.name for s in m.states)  # the iterates are locals
         name, call = self.namer(m, "vj", states, "st[{}, j]", "par_{}"), self.call_inline(m)
         slots = [self.namer(m, slot="st[{}, j]")(s.name) for s in m.states]
@@ -519,15 +492,15 @@ class _Writer:
                                          "        for j in range(act.shape[0]):", "            vj = v_act[j]"]
         return out + body + ["        if unconverged == 0:", "            break"]
 
-    def current_block(self, m: Mechanism, v: str, indent: str, slot: str = "st[{}]", vector: bool = False) -> list[str]:
-        """Statements computing m's currents at ``v`` (states read through ``slot``); ``vector``: as straight-line
-        code for section j of a vectorised loop in `currents_all` (states ``st[:, j]``, ``par[k]`` as ``par_k``)."""
+    def current_block(self, m: Mechanism, v: str, indent: str, vector: bool = False) -> list[str]:
+        """Statements computing m's currents at ``v``; ``vector``: as straight-line code for section j of a
+        vectorised loop in `currents_all` (states ``st[:, j]``, ``par[k]`` as ``par_k``)."""
         # A mechanism's own ion currents are locals here; other reads of i<ion> are the accumulated totals.
         local = frozenset(a.target for a in m.currents)
         if vector:
             name, call = self.namer(m, v, local, slot="st[{}, j]", par="par_{}"), self.call_inline(m)
             return _with_vexp([line for a in m.assigned + m.currents for line in _select(a, name, call, indent)])
-        name, call = self.namer(m, v, local, slot=slot), self.call(m)
+        name, call = self.namer(m, v, local), self.call(m)
         return [line for a in m.assigned + m.currents for line in a.python(name, call, indent)]
 
     def ion_reversal(self, indent: str, st: str = "st") -> list[str]:
@@ -545,13 +518,13 @@ class _Writer:
     def loops(self) -> list[tuple[str, list[Mechanism]]]:
         """The loops of `states_all`: (kind, mechanisms) in NEURON's mechanism order, mechanisms with states
         only. Consecutive `_vectorisable` mechanisms share a ``"vector"`` loop up to `MAX_VECTOR_STATEMENTS`
-        rates and states; a mechanism of `_tabled_gates` gets a ``"table"`` pair of loops of its own, one of
-        `_vector_newton` a ``"newton"`` loop of its own; the others share ``"scalar"`` loops."""
+        rates and states; a mechanism of `_tabled_gates` gets a ``"table"`` pair of loops of its own, an
+        implicit one a ``"newton"`` loop of its own; the others share ``"scalar"`` loops."""
         out: list[tuple[str, list[Mechanism]]] = []
         for m in self.ordered():
             if not m.states:
                 continue
-            kind = ("vector" if _vectorisable(m) else "table" if _tabled_gates(m) else "newton" if _vector_newton(m)
+            kind = ("newton" if m.implicit else "vector" if _vectorisable(m) else "table" if _tabled_gates(m)
                     else "scalar")
             if out and out[-1][0] == kind not in ("table", "newton") and (kind == "scalar" or _size(m) + sum(
                     _size(x) for x in out[-1][1]) <= MAX_VECTOR_STATEMENTS):
@@ -605,9 +578,8 @@ class _Writer:
         """``membrane_currents_all(v_act, st, par, celsius, out)``: the membrane current of every active section
         (column j of ``st`` at ``v_act[j]``) into ``out[0, j]``, and NEURON's slope, per mechanism
         (I(v + dv) − I(v)) / dv, into ``out[1, j]``; the ion currents at v accumulate into ``st``. The Nernst
-        potentials in a scalar loop (log is a libm call), then a loop per mechanism: straight-line code that
-        LLVM vectorises, as in `states_all`, where `_vector_currents`, else the scalar code on the section's
-        column."""
+        potentials in a scalar loop (log is a libm call), then a loop per mechanism of straight-line code,
+        which LLVM vectorises, as in `states_all`."""
         lay, dv = self.lay, repr(DV_SLOPE_MV)
         out = [dec, "def membrane_currents_all(v_act, st, par, celsius, out):"]
         nernst = self.ion_reversal("        ", "sj")
@@ -619,18 +591,14 @@ class _Writer:
             terms = [a.target for a in m.currents]
             if not terms:  # e.g. a concentration mechanism
                 continue
-            vector = _vector_currents(m)
-            slot = "st[{}, j]" if vector else "sj[{}]"
             body = []
             for v, i in (("vp", "i1"), ("vj", "i0")):
-                body += self.current_block(m, v, "        ", slot=slot, vector=vector)
+                body += self.current_block(m, v, "        ", vector=True)
                 body.append(f"        {i} = {' + '.join(f'{m.name}__{t}' for t in terms)}")
-            body += [f"        {slot.format(lay['st'][t])} += {m.name}__{t}" for t in terms if t in ION_QUANTITIES]
+            body += [f"        st[{lay['st'][t]}, j] += {m.name}__{t}" for t in terms if t in ION_QUANTITIES]
             body += [f"        out[1, j] += (i1 - i0) / {dv}", "        out[0, j] += i0"]
-            if vector:  # parameters loaded before the loop (see `states_all`)
-                out += _parameter_loads(body)
-            out += ["    for j in range(v_act.shape[0]):", "        vj = v_act[j]", f"        vp = vj + {dv}"]
-            out += body if vector else ["        sj = st[:, j]"] + body
+            out += _parameter_loads(body)  # loaded before the loop (see `states_all`)
+            out += ["    for j in range(v_act.shape[0]):", "        vj = v_act[j]", f"        vp = vj + {dv}"] + body
         return out + ["    return 0", ""]
 
     def call_inline(self, m: Mechanism):
@@ -649,9 +617,9 @@ class _Writer:
         hot = '@njit(cache=True, nogil=True, inline="always")'  # called per compartment and step
         loops = self.loops()
         vector = {m.name for kind, mechs in loops if kind in ("vector", "newton") for m in mechs}
-        vector |= {m.name for m in mem.mechanisms if m.currents and _vector_currents(m)}
+        vector |= {m.name for m in mem.mechanisms if m.currents}  # currents_all inlines their helpers
         if vector or any(kind == "table" for kind, _ in loops):
-            out += _VEXP.splitlines() + ["", ""]
+            out += _VMATH.splitlines() + ["", ""]
 
         def local(x: str) -> str:  # a helper function's body names its arguments and FARADAY only
             return x if x != "FARADAY" else repr(FARADAY)
@@ -754,33 +722,11 @@ def _newton_iteration(x: list[str], old: list[str], evaluate, indent: str) -> li
     return lines + [f"{indent}{xi} = {xi} + d{i}" for i, xi in enumerate(x)]
 
 
-def _vector_newton(m: Mechanism) -> bool:
-    """Whether m's derivimplicit states can be solved in `_Writer.newton_loop`: one or two states whose
-    derivatives and rates are `_straight_line`."""
-    return (m.implicit and len(m.states) in (1, 2) and _straight_line(
-        m, [x for a in varying_rates(m) for x in a.expressions()] + [s.derivative for s in m.states]))
-
-
 def _vectorisable(m: Mechanism) -> bool:
-    """Whether m's state update can be straight-line code, which LLVM vectorises over sections: explicit,
-    without a table, `_straight_line` rates and states, and at most `MAX_VECTOR_STATEMENTS` of them."""
-    if m.implicit or m.table is not None or _size(m) > MAX_VECTOR_STATEMENTS:
-        return False
-    return _straight_line(m, [x for a in varying_rates(m) for x in a.expressions()]
-                          + [x for st in m.states for x in (st.inf, st.tau, st.derivative) if x is not None])
-
-
-def _vector_currents(m: Mechanism) -> bool:
-    """Whether m's currents can be straight-line code in `_Writer.currents_all` (as `_vectorisable`)."""
-    return _straight_line(m, [x for a in m.assigned + m.currents for x in a.expressions()])
-
-
-def _straight_line(m: Mechanism, exprs: list[Expression]) -> bool:
-    """Whether expressions of m, and m's helper functions, call exp and fabs only and raise to whole-number
-    constants only (Numba writes those as products; other powers and logarithms are libm calls, which keep
-    LLVM from vectorising the loop)."""
-    exprs = exprs + [x for _, body in m.functions.values() for x in body.expressions()]
-    return not any(x.calls - {"exp", "fabs"} - set(m.functions) or not _integer_powers(x.tree) for x in exprs)
+    """Whether m's state update runs in a shared vectorised loop over sections: explicit, without a table and
+    at most `MAX_VECTOR_STATEMENTS` rates and states. (Every expression is straight-line code there: the
+    functions expressions may call all have forms LLVM vectorises, `_VMATH`'s or its own.)"""
+    return not m.implicit and m.table is None and _size(m) <= MAX_VECTOR_STATEMENTS
 
 
 def _parameter_loads(body: list[str]) -> list[str]:
@@ -804,11 +750,6 @@ def _size(m: Mechanism) -> int:
     return len(varying_rates(m)) + len(m.states)
 
 
-def _integer_powers(tree: ast.AST) -> bool:
-    """Whether every ``**`` in an expression tree raises to a whole-number constant."""
-    return all(whole_power(n) for n in ast.walk(tree) if isinstance(n, ast.BinOp) and isinstance(n.op, ast.Pow))
-
-
 def _select(a, name, call, indent: str) -> list[str]:
     """Assignment ``a`` as straight-line code: every case's value into a temporary, then nested selects (its
     conditions guard singular points and clamps, so an unused value may be inf or nan, which is harmless)."""
@@ -823,17 +764,28 @@ def _select(a, name, call, indent: str) -> list[str]:
     return lines + [f"{indent}{tgt} = {expr}"]
 
 
-#: exp in straight-line code: Numba maps math.exp to a libm call, which stops LLVM from vectorising a loop
-#: (PyPI's llvmlite has no vector math library). Cody-Waite reduction, a degree-12 Taylor polynomial and 2^k
-#: as two halves built from their bits (both normal numbers for every k, so subnormal results come out of
-#: the last product); within 3 ulp of the C library's exp (equal to it for 86 % of arguments), inf above
-#: 709.78 and 0 below -745.14 as it, nan for nan.
-_VEXP = """
+#: exp, log and pow in straight-line code: Numba maps math.exp, math.log and powers to libm calls, which stop LLVM
+#: from vectorising a loop (PyPI's llvmlite has no vector math library).
+#: vexp: Cody-Waite reduction, a degree-12 Taylor polynomial and 2^k as two halves built from their bits (both
+#: normal numbers for every k, so subnormal results come out of the last product); within 3 ulp of the C
+#: library's exp (equal to it for 86 % of arguments), inf above 709.78 and 0 below -745.14 as it, nan for nan.
+#: vlog: x = m 2^k with m in [sqrt(1/2), sqrt(2)) from its bits (subnormals scaled by 2^54 first), log m =
+#: f - f^2/2 + s (f^2/2 + t(s^2)) with f = m - 1, s = f / (m + 1) and t the atanh series to s^22 (fdlibm's
+#: split, so f is exact); within 1 ulp of the C library's log, -inf at 0, nan below 0 or for nan, inf at inf.
+#: vlog10 = vlog / ln 10 (within 2 ulp) and vpow(x, y) = vexp(y vlog(x)) (within 4 + 2 |y ln x| ulp).
+_VMATH = """
 @numba.extending.intrinsic
 def _float_from_bits(typingctx, bits):
     def codegen(context, builder, signature, args):
         return builder.bitcast(args[0], llvmlite.ir.DoubleType())
     return numba.types.float64(numba.types.int64), codegen
+
+
+@numba.extending.intrinsic
+def _bits_from_float(typingctx, x):
+    def codegen(context, builder, signature, args):
+        return builder.bitcast(args[0], llvmlite.ir.IntType(64))
+    return numba.types.int64(numba.types.float64), codegen
 
 
 @njit(inline="always")
@@ -848,6 +800,35 @@ def vexp(x):
     h = ki >> 1
     e = p * _float_from_bits((h + 1023) << 52) * _float_from_bits((ki - h + 1023) << 52)
     return math.inf if x > 709.782712893384 else (0.0 if x < -745.1332191019412 else e)
+
+
+@njit(inline="always")
+def vlog(x):
+    tiny = x < 2.2250738585072014e-308
+    b = _bits_from_float(x * 18014398509481984.0 if tiny else x)
+    e = ((b >> 52) & 2047) - (1077 if tiny else 1023)
+    m = _float_from_bits((b & 4503599627370495) | 4607182418800017408)
+    big = m > 1.4142135623730951
+    m = 0.5 * m if big else m
+    k = np.float64(e + 1 if big else e)
+    f = m - 1.0
+    s = f / (m + 1.0)
+    z = s * s
+    t = z * (2.0 / 3.0 + z * (2.0 / 5.0 + z * (2.0 / 7.0 + z * (2.0 / 9.0 + z * (2.0 / 11.0 + z * (2.0 / 13.0 + z * (
+        2.0 / 15.0 + z * (2.0 / 17.0 + z * (2.0 / 19.0 + z * (2.0 / 21.0 + z * (2.0 / 23.0)))))))))))
+    hf = 0.5 * f * f
+    r = k * 0.6931471803691238 + (f - (hf - (s * (hf + t) + k * 1.9082149292705877e-10)))
+    return r if 0.0 < x < math.inf else (-math.inf if x == 0.0 else (x if x == math.inf else math.nan))
+
+
+@njit(inline="always")
+def vlog10(x):
+    return vlog(x) * 0.4342944819032518
+
+
+@njit(inline="always")
+def vpow(x, y):
+    return vexp(y * vlog(x))
 """
 
 
@@ -901,33 +882,12 @@ def _varying(m: Mechanism, assignments: tuple) -> tuple:
 
 
 def _with_vexp(lines: list[str]) -> list[str]:
-    """Generated lines with the C library's exp replaced by `vexp` (see `_VEXP`)."""
-    return [line.replace("math.exp(", "vexp(") for line in lines]
-
-
-def _with_table(m: Mechanism) -> Mechanism:
-    """m with a fast-mode table of its gates' inf and tau, or m itself when they depend on more than v and
-    constants (a concentration, a state), when it has non-gate states, is implicit or has a table already."""
-    if m.table is not None or m.implicit or not m.states or not all(s.is_gate for s in m.states):
-        return m
-    known = set(m.parameters) | {"celsius", "diam", "FARADAY"}
-    for a in m.initial:  # frozen values: constants only, so that they can move into the per-fibre constants
-        if not all(x.names <= known for x in a.expressions()):
-            return m
-        known.add(a.target)
-    for args, body in m.functions.values():
-        if not all(x.names <= known | set(args) for x in body.expressions()):
-            return m
-    known.add("v")
-    for a in m.rates:
-        if not all(x.names <= known for x in a.expressions()):
-            return m
-        known.add(a.target)
-    if not all(x.names <= known for s in m.states for x in (s.inf, s.tau)):
-        return m
-    quantities = tuple(f"{s.name}_{x}" for s in m.states for x in ("inf", "tau"))
-    table = Table(quantities, *FAST_TABLE_MV, FAST_TABLE_INTERVALS)
-    return replace(m, initial=(), rates=m.initial + m.rates, table=table)
+    """Generated lines with the C library's exp, log, log10 and pow replaced by `vexp`, `vlog`, `vlog10` and
+    `vpow` (see `_VMATH`)."""
+    for lib, ours in (("math.exp(", "vexp("), ("math.log(", "vlog("), ("math.log10(", "vlog10("),
+                      ("math.pow(", "vpow(")):
+        lines = [line.replace(lib, ours) for line in lines]
+    return lines
 
 
 def _rate_names(m: Mechanism) -> list[str]:

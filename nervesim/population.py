@@ -72,8 +72,7 @@ class ThresholdJob:
     max_mA : float
         Largest amplitude tried (mA).
     fast : bool
-        The fast mode of `nervesim.Stimulation` (extracellular layers held at Ve; rate tables for some C
-        fibres), not the exact system.
+        The fast mode of `nervesim.Stimulation` (extracellular layers held at Ve), not the exact system.
 
     Raises
     ------

@@ -204,10 +204,8 @@ class Stimulation:
         Accept a problem whose estimated run exceeds `MAX_RUN_S` or `MAX_RUN_BYTES`.
     fast : bool
         Fast mode: NEURON's extracellular layers held at the extracellular potential (MRG's outer layer, both
-        layers of a single cable; `nervesim.solver.Circuit`); for mechanisms
-        whose state update cannot run in a vectorised loop (`nervesim.membrane.Membrane.tabulated`: Thio's
-        Kv2.1) NEURON-style rate tables for the gates, 0.05 mV apart. Fewer µs per step; the errors
-        measured by ``python -m benchmarks.models`` and tests/test_fast.py are in the README (Speed).
+        layers of a single cable; `nervesim.solver.Circuit`). Fewer µs per step; the errors measured by
+        ``python -m benchmarks.models`` and tests/test_fast.py are in the README (Speed).
         Default: NEURON's exact system.
 
     Raises

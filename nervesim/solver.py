@@ -140,8 +140,8 @@ class Circuit:
     double_cable : bool
         Whether the fibre has a myelin layer (three unknowns per compartment).
     fast : bool
-        Fast mode: the membrane of `nervesim.membrane.Membrane.tabulated` and NEURON's extracellular layers
-        held at the extracellular potential (MRG's outer layer, x1; both layers of a single cable).
+        Fast mode: NEURON's extracellular layers held at the extracellular potential (MRG's outer layer, x1;
+        both layers of a single cable).
     kernels : module
         The compiled kernels of the fibre's membrane for this cable (`nervesim.membrane.Membrane.cable_kernels`).
     n_st : int
@@ -191,7 +191,7 @@ class Circuit:
         r_o_half = 1e-4 * LAYER1_XRAXIAL_MOHM_CM * fibre.length_um / 2
         g_axial = np.stack([1.0 / (r[:-1] + r[1:]) for r in (r_i_half, r_p_half, r_o_half)])
         active = np.flatnonzero(fibre.active).astype(np.int64)
-        membrane = fibre.membrane.tabulated() if fast else fibre.membrane
+        membrane = fibre.membrane
         kernels = membrane.cable_kernels(fibre.double_cable, outer=not fast)
         par = membrane.parameter_vector(float(fibre.diam_um[active[0]]) if active.size else 1.0, fibre.temperature_c)
         circuit = cls(

@@ -604,8 +604,7 @@ def find_threshold(fibre: Fibre, electrode: Electrode | np.ndarray, waveform: Wa
     allow_large : bool
         Run even when one run would exceed the size limits of `nervesim.Stimulation`.
     fast : bool
-        The fast mode of `nervesim.Stimulation` (extracellular layers held at Ve; rate tables for some C
-        fibres), not the exact system.
+        The fast mode of `nervesim.Stimulation` (extracellular layers held at Ve), not the exact system.
 
     Returns
     -------

@@ -145,8 +145,7 @@ def run_args(p: argparse.ArgumentParser) -> None:
 
 def fast_arg(p: argparse.ArgumentParser) -> None:
     p.add_argument("--fast", action="store_true",
-                   help="the fast mode: extracellular layers held at Ve, rate tables where a mechanism does not "
-                        "vectorise (Thio's Kv2.1); "
+                   help="the fast mode: extracellular layers held at Ve; "
                         "thresholds within 1e-5 of the exact engine's (README, Speed)")
 
 
