@@ -246,9 +246,9 @@ class Membrane:
     def python_source(self) -> str:
         """Numba source of the membrane functions the cable kernels call.
 
-        ``membrane_init(v, st, par, celsius)``, ``membrane_currents_all(v_act, st, par, celsius, out)`` (see
-        `_Writer.currents_all`) and for one section ``membrane_current(v, st, par, celsius)`` → (i mA/cm², di/dv
-        S/cm²), ``membrane_states(v, st, par, celsius, dt)``, ``membrane_states_all`` (`_Writer.states_all`),
+        ``membrane_init(v, st, par, celsius)``, ``membrane_currents_all(v_act, st, par, celsius, out)`` (every
+        active section) and for one section ``membrane_current(v, st, par, celsius)`` → (i mA/cm², di/dv
+        S/cm²), ``membrane_states(v, st, par, celsius, dt)``, ``membrane_states_all`` (every active section),
         ``membrane_tables(par, celsius)``, ``membrane_ion_currents(v, st, par, celsius, out)``
         (per mechanism and ion, for balancing) and ``membrane_rates(v, st, par, celsius, out)`` (every
         rate quantity at v, in the order of ``layout()["rates"]``, for inspection and tests).
