@@ -245,8 +245,7 @@ def threshold_table(results: list[dict]) -> list[str]:
     lines.append("  PyFibers builds its own fibre and point-source potentials (checked: same nodes, sections, length "
                  "and source position as ours) and runs its own mechanisms; its wall time includes that build")
     lines.append(f"  {FAST_TOOL}: nervesim's fast mode, find_threshold(..., fast=True): NEURON's extracellular "
-                 "layers held at the extracellular potential (MRG's outer layer, both layers of a single cable); rate "
-                 "tables (0.05 mV apart) only for mechanisms that do not run in a vectorised loop (not these)")
+                 "layers held at the extracellular potential (MRG's outer layer, both layers of a single cable)")
     lines.append("  nervesim runs the two probes of each round in parallel on two cores (Stimulation.run_many); NEURON "
                  "and PyFibers run one simulation at a time")
     return lines
