@@ -442,7 +442,7 @@ class _Writer:
                 lines += _cnexp(x, f"{m.name}__{s.name}_inf", f"{m.name}__{s.name}_tau", indent)
             else:
                 lines.append(f"{indent}{x} = {x} + dt * ({s.derivative.python(name, call)})")
-        return _with_vexp(lines) if vector else lines
+        return _with_vmath(lines) if vector else lines
 
     def newton(self, m: Mechanism) -> list[str]:
         """Backward Euler for m's states, y = y_old + dt f(y), solved by Newton with a central-difference
@@ -452,6 +452,8 @@ class _Writer:
         name, call = self.namer(m), self.call(m)
         slots = [name(s.name) for s in m.states]
         k = len(slots)
+        if k not in (1, 2):
+            raise ValueError(f"mechanism {m.name}: derivimplicit supports one or two states, not {k}")
         dec = '@njit(cache=True, nogil=True, inline="always")'  # per section and step
         fs = ", ".join(f"f{i}" for i in range(k))
         out = [dec, f"def {m.name}__f(v, st, par, celsius):"]
@@ -485,7 +487,7 @@ class _Writer:
         body += [f"            {x} = {y}" for y, x in zip(ys, slots)]
         body += [f"            if abs(d{i}) > 1e-13 * abs({y}) + 1e-300:" + "\n                unconverged += 1"
                  for i, y in enumerate(ys)]
-        body = _with_vexp("\n".join(body).split("\n"))
+        body = _with_vmath("\n".join(body).split("\n"))
         out = [f"    y_old = np.empty(({len(ys)}, act.shape[0]))", "    for j in range(act.shape[0]):"]
         out += [f"        y_old[{i}, j] = {x}" for i, x in enumerate(slots)]
         out += _parameter_loads(body) + ["    for it in range(50):", "        unconverged = 0",
@@ -499,7 +501,7 @@ class _Writer:
         local = frozenset(a.target for a in m.currents)
         if vector:
             name, call = self.namer(m, v, local, slot="st[{}, j]", par="par_{}"), self.call_inline(m)
-            return _with_vexp([line for a in m.assigned + m.currents for line in _select(a, name, call, indent)])
+            return _with_vmath([line for a in m.assigned + m.currents for line in _select(a, name, call, indent)])
         name, call = self.namer(m, v, local), self.call(m)
         return [line for a in m.assigned + m.currents for line in a.python(name, call, indent)]
 
@@ -631,7 +633,7 @@ class _Writer:
                 out += [f"    return {fname}", ""]
                 if m.name in vector:
                     out += [hot, f"def {m.name}__{fname}_inline({', '.join(args)}):"]
-                    out += _with_vexp(_select(body, local, self.call_inline(m), "    "))
+                    out += _with_vmath(_select(body, local, self.call_inline(m), "    "))
                     out += [f"    return {fname}", ""]
         for m in mem.mechanisms:
             if m.implicit:
@@ -701,12 +703,10 @@ class _Writer:
 
 
 def _newton_iteration(x: list[str], old: list[str], evaluate, indent: str) -> list[str]:
-    """One Newton iteration of backward Euler, x = old + dt f(x), for one or two states: the residual, a
-    central-difference Jacobian, the update d (Cramer's rule for two) added to ``x``. ``evaluate(names,
-    indent)`` gives the lines computing f at the current ``x`` into ``names``."""
+    """One Newton iteration of backward Euler, x = old + dt f(x), for one or two states (`_Writer.newton`
+    checks): the residual, a central-difference Jacobian, the update d (Cramer's rule for two) added to ``x``.
+    ``evaluate(names, indent)`` gives the lines computing f at the current ``x`` into ``names``."""
     k = len(x)
-    if k not in (1, 2):
-        raise ValueError(f"derivimplicit supports one or two states, not {k}")
     lines = evaluate([f"f{i}" for i in range(k)], indent)
     lines += [f"{indent}r{i} = f{i} - ({xi} - {oi}) / dt" for i, (xi, oi) in enumerate(zip(x, old))]
     for j, xj in enumerate(x):
@@ -881,7 +881,7 @@ def _varying(m: Mechanism, assignments: tuple) -> tuple:
     return tuple(a for a in assignments if a.target not in constant)
 
 
-def _with_vexp(lines: list[str]) -> list[str]:
+def _with_vmath(lines: list[str]) -> list[str]:
     """Generated lines with the C library's exp, log, log10 and pow replaced by `vexp`, `vlog`, `vlog10` and
     `vpow` (see `_VMATH`)."""
     for lib, ours in (("math.exp(", "vexp("), ("math.log(", "vlog("), ("math.log10(", "vlog10("),
