@@ -50,8 +50,8 @@ run.tstop_ms                   stimulus   run length (ms); default the end of th
                                           + 5 ms
 run.tolerance                  0.001      relative width of the final threshold bracket
 run.max_mA                     1000       largest amplitude tried (mA)
-run.fast                       false      the fast mode (extracellular layers held at Ve, rate
-                                          tables for some C fibres; `nervesim.Stimulation`)
+run.fast                       false      the fast mode (extracellular layers held at Ve;
+                                          `nervesim.Stimulation`)
 =============================  =========  ====================================================
 
 Every point is validated before anything runs (`load_spec`): types, ranges (with the library's
