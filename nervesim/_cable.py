@@ -48,10 +48,9 @@ def _diagonal_constants(c, dt):
 
 
 @njit(cache=True, nogil=True, inline="always")
-def _currents(v, st, c, w):
+def _currents(v, st, c, i_ion, g_act, v_act, cur):
     """Ionic current (nA) of every compartment at v into ``i_ion``, and the membrane slope (uS) where
-    mechanisms sit into ``g_act`` (both in the workspace ``w``)."""
-    i_ion, g_act, v_act, cur = w[0], w[1], w[6], w[7]
+    mechanisms sit into ``g_act``; ``v_act`` and ``cur`` are the active sections' v and membrane currents."""
     for k in range(v.shape[0]):
         i_ion[k] = c.g_pas[k] * (v[k] - c.e_pas[k])
     for j in range(c.act.shape[0]):
@@ -153,9 +152,9 @@ def _step_double(v, x0, x1, st, e_out, i_stim, dt, diag, c, w):
     e_out: p = e_out - x1 and f = 0.
     """
     n = v.shape[0]
-    i_ion, g_act, vi, rhs, dpi, rp, v_act, _ = w
+    i_ion, g_act, vi, rhs, dpi, rp, v_act, cur = w
     g_ax = c.g_ax
-    _currents(v, st, c, w)
+    _currents(v, st, c, i_ion, g_act, v_act, cur)
     for k in range(n):
         vi[k] = v[k] + x0[k]
         rhs[0, k] = i_stim[k] - i_ion[k]
@@ -219,9 +218,9 @@ def _step_single(v, x0, x1, st, e_out, i_stim, dt, diag, c, w):
     mode (no OUTER_LAYER) both layers are held at e_out: v_i = v + e_out.
     """
     n = v.shape[0]
-    i_ion, g_act, vi, rhs, dpi, rp, v_act, _ = w
+    i_ion, g_act, vi, rhs, dpi, rp, v_act, cur = w
     g = c.g_ax[0]
-    _currents(v, st, c, w)
+    _currents(v, st, c, i_ion, g_act, v_act, cur)
     for k in range(n):
         rhs[0, k] = i_stim[k] - i_ion[k]
         if OUTER_LAYER:
