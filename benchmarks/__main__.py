@@ -315,6 +315,12 @@ def main(argv=None) -> int:
     from importlib.metadata import version
 
     from nervesim import neuron as nrn
+    from nervesim.pyfibers_ref import ensure_pyfibers
+
+    try:
+        ensure_pyfibers()  # compiled before anything is timed, or one line saying what is missing
+    except ImportError as exc:
+        p.error(str(exc))
 
     lengths = (21, 51, 101) if args.quick else (21, 51, 101, 201, 401)
     sizes = (1, 10, 100) if args.quick else (1, 10, 100, 1000)

@@ -94,6 +94,13 @@ class Fibre:
     active: np.ndarray
     node_sections: np.ndarray = field(repr=False)
 
+    def __post_init__(self) -> None:
+        # Read-only, so that the circuit and rest state that simulations of this fibre share (nervesim.simulation)
+        # can never go stale: change a fibre by building a new one.
+        for value in vars(self).values():
+            if isinstance(value, np.ndarray):
+                value.flags.writeable = False
+
     @property
     def n_sections(self) -> int:
         """Number of sections (compartments): 11·(N−1) + 1 for MRG, N unmyelinated, 2N − 1 Sweeney."""

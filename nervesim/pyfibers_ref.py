@@ -23,6 +23,7 @@ error on end excitation in that run).
 from __future__ import annotations
 
 import contextlib
+import fcntl
 import gc
 import json
 import logging
@@ -34,7 +35,9 @@ import time
 import warnings
 from dataclasses import dataclass, field
 from importlib import util
+from pathlib import Path
 
+from .cache import cache_root
 from .errors import ParameterError
 from .waveform import Waveform
 
@@ -290,14 +293,53 @@ class PyFibersTrace:
     nodes: tuple[int, ...]
 
 
-def _require_pyfibers() -> None:
-    if util.find_spec("pyfibers") is None:
-        raise ImportError(f"the PyFibers reference needs PyFibers: {PIP_COMMAND}")
+def _mechanisms_compiled(mod_dir: Path) -> bool:
+    return any(mod_dir.rglob("libnrnmech.*")) or (mod_dir / "nrnmech.dll").exists()
+
+
+def ensure_pyfibers() -> None:
+    """PyFibers installed with its NEURON mechanisms compiled, checked without importing it here (its import
+    loads its mechanisms into this process's NEURON).
+
+    A pip install does not compile them, and without them every PyFibers run fails with NEURON's "argument not a
+    density mechanism name". The first call compiles them with PyFibers' ``pyfibers_compile`` (about a minute,
+    once per install; under a file lock, so that parallel processes build once) and says so on stderr.
+
+    Raises
+    ------
+    ImportError
+        If PyFibers is not installed, or its mechanisms are not compiled and ``pyfibers_compile`` could not build
+        them; the message says what to run.
+    """
+    try:
+        spec, why = util.find_spec("pyfibers"), ""
+    except ImportError as exc:  # a broken install
+        spec, why = None, f" ({exc})"
+    if spec is None or spec.origin is None:
+        raise ImportError(f"cannot import pyfibers{why}: the PyFibers reference needs it ({PIP_COMMAND})")
+    mod_dir = Path(spec.origin).parent / "MOD"
+    if _mechanisms_compiled(mod_dir):
+        return
+    tool = Path(sys.executable).parent / "pyfibers_compile"
+    root = cache_root()
+    root.mkdir(parents=True, exist_ok=True)
+    detail = f"{tool} not found"
+    with open(root / "pyfibers_compile.lock", "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        if not _mechanisms_compiled(mod_dir) and tool.exists():
+            print("compiling PyFibers' NEURON mechanisms (pyfibers_compile, about a minute, once per install)",
+                  file=sys.stderr, flush=True)
+            proc = subprocess.run([str(tool)], capture_output=True, text=True)
+            detail = "\n".join((proc.stdout + proc.stderr).strip().splitlines()[-5:])
+    if not _mechanisms_compiled(mod_dir):
+        raise ImportError(f"PyFibers' NEURON mechanisms are not compiled in {mod_dir} and pyfibers_compile could "
+                          f"not build them ({detail}): run pyfibers_compile once (NEURON's nrnivmodl needs a C "
+                          "compiler)")
 
 
 def _call_child(request: dict, timeout_s: float | None) -> dict:
     """Run ``request`` in ``python -m nervesim.pyfibers_ref`` and return its answer."""
-    _require_pyfibers()
+    ensure_pyfibers()
     try:
         proc = subprocess.run([sys.executable, "-m", "nervesim.pyfibers_ref"], input=json.dumps(request),
                               capture_output=True, text=True, timeout=timeout_s)

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import functools
 import math
+import weakref
 from dataclasses import dataclass
 from typing import Sequence
 
@@ -22,6 +23,10 @@ AP_THRESHOLD_MV = -30.0
 #: Steady-state pre-run before t = 0 (PyFibers: 40 steps of 5 ms from t = −200 ms).
 PRERUN_DT_MS = 5.0
 PRERUN_STEPS = 40
+#: Per fibre (weakly held) and mode (fast or not): [its Circuit, its rest state once a run has filled it], shared by
+#: every Stimulation of the fibre, so that repeated searches, sweeps over electrodes or pulses, and a search's
+#: extended runs build the cable and run the pre-run once. Fibres are read-only, so neither goes stale.
+_SHARED: weakref.WeakKeyDictionary[Fibre, dict[bool, list]] = weakref.WeakKeyDictionary()
 #: ASCENT/PyFibers time step; 0.005 ms (ModelDB) raises thresholds by about 1.3 % (experiments/convergence.py).
 DEFAULT_DT_MS = 0.001
 #: Early exit of a decided sub-threshold run: every node within this of its t = 0 potential ...
@@ -271,7 +276,10 @@ class Stimulation:
         self.allow_large = allow_large
         self.parallel = parallel
         self.fast = bool(fast)
-        self.circuit = Circuit.from_fibre(fibre, self.fast)
+        self._shared = _SHARED.setdefault(fibre, {}).setdefault(self.fast, [None, None])
+        if self._shared[0] is None:
+            self._shared[0] = Circuit.from_fibre(fibre, self.fast)
+        self.circuit = self._shared[0]
         self._arrays = self.circuit.arrays()
         self.quiet_after_step = self._quiet_after_step()
 
@@ -304,7 +312,10 @@ class Stimulation:
     @functools.cached_property
     def _rest(self) -> tuple[np.ndarray, ...]:
         """Where every run starts: the fibre after the pre-run (`PRERUN_STEPS` steps of `PRERUN_DT_MS` without
-        stimulus), as (v, x0, x1, membrane states (one column per active section), done); the first run fills it."""
+        stimulus), as (v, x0, x1, membrane states (one column per active section), done); the first run fills it,
+        unless a run of another simulation of this fibre and mode already has (`_share_rest`)."""
+        if self._shared[1] is not None:
+            return self._shared[1]
         c = self.circuit
         n = len(c.c_m_nF)
         return (np.empty(n), np.empty(n), np.empty(n), np.empty((c.n_st, len(c.active_idx))),
@@ -314,6 +325,11 @@ class Stimulation:
         return RunControl(self.dt_ms, PRERUN_DT_MS, PRERUN_STEPS, self.fibre.detection_node, float(ap_threshold_mV),
                           bool(early_exit), self.quiet_after_step, QUIET_MV if early_exit else 0.0, QUIET_MV_MS,
                           QUIET_CREEP_MV_MS)
+
+    def _share_rest(self) -> None:
+        # Once filled (done), the kernels only read it, so every later simulation of the fibre can start from it.
+        if self._shared[1] is None and self._rest[4][0]:
+            self._shared[1] = self._rest
 
     def run(self, amplitude_mA: float, *, record_nodes: Sequence[int] = (), early_exit: bool = False,
             ap_threshold_mV: float = AP_THRESHOLD_MV) -> SimulationResult:
@@ -365,6 +381,7 @@ class Stimulation:
         steps = self.circuit.kernels.simulate_kernel(
             self._arrays, self._control(early_exit, ap_threshold_mV), self._rest, ve_mV, self.wave, amplitude_mA,
             stim, rec_idx, rec, t_first, t_cross, count, above)
+        self._share_rest()
         _check_finite(steps, amplitude_mA, self.dt_ms)
         return SimulationResult(fibre=fib, amplitude_mA=amplitude_mA, dt_ms=self.dt_ms, tstop_ms=self.tstop_ms,
                                 steps_run=int(steps), ap_times_ms=t_first, ap_counts=count, crossing_ms=t_cross,
@@ -407,6 +424,7 @@ class Stimulation:
         self.circuit.kernels.simulate_batch(self._arrays, self._control(early_exit, ap_threshold_mV), self._rest,
                                             np.ascontiguousarray(ve), self.wave, amps, t_first, t_cross, count, above,
                                             steps)
+        self._share_rest()
         for s, a in zip(steps, amps):
             _check_finite(s, a, self.dt_ms)
         return [SimulationResult(fibre=fib, amplitude_mA=float(a), dt_ms=self.dt_ms, tstop_ms=self.tstop_ms,

@@ -1,18 +1,13 @@
-import fcntl
 import importlib
 import math
 import os
-import subprocess
-import sys
 import types
-from importlib import util
-from pathlib import Path
 
 import numpy as np
 import pytest
 
 import nervesim
-from nervesim.cache import cache_root
+from nervesim.pyfibers_ref import ensure_pyfibers
 
 #: Marks the skip reasons of `require`, so the summary can list them whatever ``-r`` says.
 MISSING = "optional test tool missing"
@@ -41,31 +36,12 @@ def require(module: str) -> types.ModuleType:
 
 
 def require_pyfibers() -> None:
-    """PyFibers installed with its mechanisms compiled, without importing it here (its import loads its own
-    mechanisms into this process's NEURON). The first use compiles them with ``pyfibers_compile`` (about a
-    minute, once per install, under a lock so parallel test processes build once), as nervesim compiles its own."""
+    """PyFibers installed with its mechanisms compiled (`nervesim.pyfibers_ref.ensure_pyfibers` compiles them on
+    first use), without importing it here (its import loads its own mechanisms into this process's NEURON)."""
     try:
-        spec, why = util.find_spec("pyfibers"), ""
-    except ImportError as exc:  # a broken install
-        spec, why = None, f" ({exc})"
-    if spec is None:
-        missing(f"cannot import pyfibers{why}", "pip install -e '.[test]'")
-    mod_dir = Path(spec.origin).parent / "MOD"
-
-    def compiled() -> bool:
-        return any(mod_dir.rglob("libnrnmech.*")) or (mod_dir / "nrnmech.dll").exists()
-
-    if not compiled():
-        tool = Path(sys.executable).parent / "pyfibers_compile"
-        root = cache_root()
-        root.mkdir(parents=True, exist_ok=True)
-        with open(root / "pyfibers_compile.lock", "w") as lock:
-            fcntl.flock(lock, fcntl.LOCK_EX)
-            if not compiled() and tool.exists():
-                subprocess.run([str(tool)], capture_output=True, check=False)
-    if not compiled():
-        missing(f"PyFibers' mechanisms are not compiled in {mod_dir} and pyfibers_compile could not build them",
-                "run pyfibers_compile once")
+        ensure_pyfibers()
+    except ImportError as exc:
+        missing(str(exc), "needed by the PyFibers comparisons")
 
 
 def pytest_terminal_summary(terminalreporter) -> None:

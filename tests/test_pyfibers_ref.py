@@ -133,3 +133,24 @@ def test_missing_pyfibers_names_the_pip_command(monkeypatch):
     monkeypatch.setattr(pyfibers_ref.util, "find_spec", lambda name: None)
     with pytest.raises(ImportError, match=r"pip install 'pyfibers>=0\.13'"):
         pyfibers_thresholds([sundt(133)])
+
+
+def test_ensure_pyfibers_names_the_fix(tmp_path, monkeypatch):
+    """Without compiled mechanisms PyFibers fails with NEURON's "argument not a density mechanism name"; the
+    check compiles them or says what to run, and says how to install PyFibers when it is absent."""
+    import importlib.machinery
+    import types
+
+    package = tmp_path / "pyfibers"
+    (package / "MOD").mkdir(parents=True)
+    spec = importlib.machinery.ModuleSpec("pyfibers", None, origin=str(package / "__init__.py"))
+    monkeypatch.setattr(pyfibers_ref, "util", types.SimpleNamespace(find_spec=lambda name: spec))
+    monkeypatch.setattr(sys, "executable", str(tmp_path / "bin" / "python"))  # no pyfibers_compile beside it
+    with pytest.raises(ImportError, match="not compiled in .*MOD.*run pyfibers_compile once"):
+        pyfibers_ref.ensure_pyfibers()
+    (package / "MOD" / "x86_64").mkdir()
+    (package / "MOD" / "x86_64" / "libnrnmech.so").write_bytes(b"")
+    pyfibers_ref.ensure_pyfibers()  # compiled: nothing to do
+    monkeypatch.setattr(pyfibers_ref, "util", types.SimpleNamespace(find_spec=lambda name: None))
+    with pytest.raises(ImportError, match=r"cannot import pyfibers: .*\(pip install 'pyfibers>=0.13'\)"):
+        pyfibers_ref.ensure_pyfibers()

@@ -140,8 +140,13 @@ def _validate_pyfibers(args: argparse.Namespace, parser: argparse.ArgumentParser
     from dataclasses import asdict
 
     from .. import validate
+    from ..pyfibers_ref import ensure_pyfibers
 
     cases = validate.pyfibers_grid(args.quick, args.models)
+    try:
+        ensure_pyfibers()  # before the first of our searches
+    except ImportError as exc:
+        parser.error(str(exc))
 
     def progress(i, n, res):
         print(f"\r[{i}/{n}] {res.model} {res.diameter_um:g} um", end="", file=sys.stderr, flush=True)
