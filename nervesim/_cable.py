@@ -120,8 +120,8 @@ def _pivot2(k, row, dpi, rp):
     dpi[k, 1] = -d01
     dpi[k, 2] = d00
     dpi[k, 3] = inv
-    rp[k, 0] = r0
-    rp[k, 1] = r1
+    rp[0, k] = r0
+    rp[1, k] = r1
     return d11, -d01, d00, inv, r0, r1
 
 
@@ -130,12 +130,12 @@ def _solve2(k, gi, gp, u, dpi, rp):
     """Changes of row k, Delta_k = D'_k^-1 (r'_k + G u) from its solved neighbour's changes u; they replace r'_k
     in ``rp`` (and are applied to the potentials in one vectorised loop afterwards) and are returned."""
     inv = dpi[k, 3]
-    s0 = rp[k, 0] + gi * u[0]
-    s1 = rp[k, 1] + gp * u[1]
+    s0 = rp[0, k] + gi * u[0]
+    s1 = rp[1, k] + gp * u[1]
     u0 = (dpi[k, 0] * inv) * s0 + (dpi[k, 1] * inv) * s1
     u1 = (dpi[k, 1] * inv) * s0 + (dpi[k, 2] * inv) * s1
-    rp[k, 0] = u0
-    rp[k, 1] = u1
+    rp[0, k] = u0
+    rp[1, k] = u1
     return u0, u1
 
 
@@ -187,11 +187,11 @@ def _step_double(v, x0, x1, st, e_out, i_stim, dt, diag, c, w):
         k = mid + i
         if k < n:
             u_right = _solve2(k, g_ax[0, k - 1], g_ax[1, k - 1], u_right, dpi, rp)
+    u_i, u_p, r2, f = rp[0], rp[1], rhs[2], diag[5]
     for k in range(n):  # the potentials' changes in one vectorised loop: fewer operations on the chains
-        u0, u1 = rp[k, 0], rp[k, 1]
-        v[k] += u0 - u1
-        x0[k] += u1
-        x1[k] += rhs[2, k] + diag[5, k] * u1
+        v[k] += u_i[k] - u_p[k]
+        x0[k] += u_p[k]
+        x1[k] += r2[k] + f[k] * u_p[k]
     membrane_states_all(v, c.act, st, c.par, c.celsius, dt, v_act)
 
 
@@ -202,7 +202,7 @@ def _pivot1(k, gk, q, s, rhs, dpi, rp):
     s = rhs[0, k] + gk * q * s
     q = 1.0 / (rhs[4, k] - gk * gk * q)
     dpi[k, 0] = q
-    rp[k, 0] = s
+    rp[0, k] = s
     return q, s
 
 
@@ -261,23 +261,23 @@ def _step_single(v, x0, x1, st, e_out, i_stim, dt, diag, c, w):
         d -= g[mid] * g[mid] * q_right
         s += g[mid] * q_right * s_right
     u_left = u_right = s / d
-    rp[mid, 0] = u_left
+    rp[0, mid] = u_left
     for i in range(1, mid + 1):
         k = mid - i
-        u_left = dpi[k, 0] * (rp[k, 0] + g[k] * u_left)
-        rp[k, 0] = u_left
+        u_left = dpi[k, 0] * (rp[0, k] + g[k] * u_left)
+        rp[0, k] = u_left
         k = mid + i
         if k < n:
-            u_right = dpi[k, 0] * (rp[k, 0] + g[k - 1] * u_right)
-            rp[k, 0] = u_right
+            u_right = dpi[k, 0] * (rp[0, k] + g[k - 1] * u_right)
+            rp[0, k] = u_right
     for k in range(n):  # the changes, in one vectorised loop
         if OUTER_LAYER:
-            u0 = rhs[1, k] + rhs[3, k] * rp[k, 0]
-            v[k] += rp[k, 0] - u0
+            u0 = rhs[1, k] + rhs[3, k] * rp[0, k]
+            v[k] += rp[0, k] - u0
             x0[k] += u0
             x1[k] += rhs[2, k] + diag[5, k] * u0
         else:
-            v[k] += rp[k, 0]
+            v[k] += rp[0, k]
     membrane_states_all(v, c.act, st, c.par, c.celsius, dt, v_act)
 
 
@@ -319,7 +319,7 @@ def _workspace(n, n_act):
     """Solver workspace: i_ion, g_act, v_i, right-hand sides (per unknown; the single cable's layer terms and
     diagonal in rows 1-4), eliminated blocks (cofactors and inverse determinant) and right-hand sides (then the
     changes), v of the active sections, their membrane currents and slopes."""
-    return (np.empty(n), np.zeros(n), np.empty(n), np.empty((5, n)), np.empty((n, 4)), np.empty((n, 2)),
+    return (np.empty(n), np.zeros(n), np.empty(n), np.empty((5, n)), np.empty((n, 4)), np.empty((2, n)),
             np.empty(n_act), np.empty((2, n_act)))
 
 
