@@ -185,3 +185,27 @@ def test_run_inputs_that_would_be_silently_misread_are_refused(kwargs, parameter
     with pytest.raises(ParameterError) as info:
         nervesim.Stimulation(f, None, None, **kwargs)
     assert info.value.parameter == parameter
+
+
+def test_simulations_of_one_fibre_share_its_rest_state_exactly():
+    """A second simulation of a fibre starts from the rest state the first one's run computed (no second pre-run)
+    and gives, to the bit, the trace of a new fibre that runs its own pre-run; each mode has its own; fibres are
+    read-only, so the shared state cannot go stale."""
+    fibre = nervesim.build_fibre("mrg-interp", 10.0, 21)
+    electrode, pulse = point_at_centre(fibre, 1000.0), nervesim.Waveform.monophasic(0.1)
+
+    def stim(f, **kw):
+        return nervesim.Stimulation(f, electrode, pulse, dt_ms=0.005, tstop_ms=1.0, **kw)
+
+    first = stim(fibre).run(0.3, record_nodes=[5, 10])
+    second = stim(fibre)
+    assert second._rest[4][0]  # already filled by the first simulation's run
+    own = stim(nervesim.build_fibre("mrg-interp", 10.0, 21))  # another fibre object: its own pre-run
+    assert not own._rest[4][0]
+    traces = [s.run(0.3, record_nodes=[5, 10]).vm_mV for s in (second, own)]
+    assert np.array_equal(traces[0], first.vm_mV) and np.array_equal(traces[1], first.vm_mV)
+    assert first.ap_counts[10] == 1  # the trace holds an AP, not only rest
+    fast = stim(fibre, fast=True)
+    assert fast.circuit is not second.circuit and not fast._rest[4][0]
+    with pytest.raises(ValueError, match="read-only"):
+        fibre.cm_uF_cm2[0] = 2.0
