@@ -34,6 +34,9 @@ MAX_NODES = 500_001
 class Fibre:
     """A fibre along z, one compartment per section (build it with `build_fibre`).
 
+    Immutable, its arrays included (read-only): simulations of a fibre share its cable and rest state. For a
+    changed fibre make a new one, e.g. ``dataclasses.replace(fibre, g_pas_S_cm2=new_values)``.
+
     Attributes
     ----------
     model : FibreModel
