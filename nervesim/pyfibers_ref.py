@@ -330,7 +330,7 @@ def ensure_pyfibers() -> None:
             print("compiling PyFibers' NEURON mechanisms (pyfibers_compile, about a minute, once per install)",
                   file=sys.stderr, flush=True)
             proc = subprocess.run([str(tool)], capture_output=True, text=True)
-            detail = "\n".join((proc.stdout + proc.stderr).strip().splitlines()[-5:])
+            detail = " | ".join((proc.stdout + proc.stderr).strip().splitlines()[-3:])  # one line
     if not _mechanisms_compiled(mod_dir):
         raise ImportError(f"PyFibers' NEURON mechanisms are not compiled in {mod_dir} and pyfibers_compile could "
                           f"not build them ({detail}): run pyfibers_compile once (NEURON's nrnivmodl needs a C "
