@@ -34,8 +34,9 @@ MAX_NODES = 500_001
 class Fibre:
     """A fibre along z, one compartment per section (build it with `build_fibre`).
 
-    Immutable, its arrays included (read-only): simulations of a fibre share its cable and rest state. For a
-    changed fibre make a new one, e.g. ``dataclasses.replace(fibre, g_pas_S_cm2=new_values)``.
+    Immutable: simulations of a fibre share its cable and rest state. Its arrays are read-only; its dicts
+    (``geometry``, ``balance``, the membrane's ``parameters``) are not frozen, but must not be changed either.
+    For a changed fibre make a new one, e.g. ``dataclasses.replace(fibre, g_pas_S_cm2=new_values)``.
 
     Attributes
     ----------
