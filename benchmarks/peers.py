@@ -37,7 +37,8 @@ NEURON_RUN_RULE = "ours: detection or decayed (every 20 steps)"
 #: The run-length rules spelled out under the table.
 RUN_RULES = {
     OUR_RUN_RULE: "a run stops at the step the detection node fires, or after the pulse once every node is back "
-                  "within 5 mV of rest, changing < 2 mV/ms and not creeping away (nervesim's early exit)",
+                  "within 5 mV of rest, changing < 2 mV/ms (or falling back from a depolarisation no faster than a 0.1 ms "
+                  "decay) and not creeping away (nervesim's early exit)",
     NEURON_RUN_RULE: "the same exits in NEURON's fadvance loop (nervesim.neuron): detection checked every step, the "
                      "decayed-response test sampled every 20 steps, so a sub-threshold run may go up to 19 steps "
                      "longer",

@@ -412,8 +412,11 @@ def simulate_kernel(c, r, rest, ve, wave, amp, stim, rec_idx, rec, t_first, t_in
                 firing[q] = False
             if quiet:
                 dev, dv = vq - v_start[q], vq - v_old[q]
-                if (abs(dev) >= r.quiet_mV or abs(dv) >= r.quiet_mV_ms * dt
-                        or (dev * dv > 0.0 and abs(dv) > r.quiet_creep_mV_ms * dt)):
+                fastest = r.quiet_mV_ms * dt
+                if dev > 0.0 and dv < 0.0:  # a depolarisation decaying back
+                    fastest += dev * dt / r.quiet_decay_ms
+                if (abs(dev) >= r.quiet_mV or abs(dv) >= fastest
+                        or (dev * dv > 0.0 and abs(dev) > r.quiet_creep_min_mV and abs(dv) > r.quiet_creep_mV_ms * dt)):
                     quiet = False
         for i in range(rec_idx.shape[0]):
             rec[i, step + 1] = v[rec_idx[i]]

@@ -30,12 +30,10 @@ from .simulation import (
     DEFAULT_DT_MS,
     PRERUN_DT_MS,
     PRERUN_STEPS,
-    QUIET_CREEP_MV_MS,
-    QUIET_MV,
-    QUIET_MV_MS,
     IntracellularPulse,
     SimulationResult,
     Stimulation,
+    decayed,
 )
 from .waveform import Waveform
 
@@ -429,10 +427,7 @@ class NeuronStimulation:
                     v_prev = self._node_v()
                 elif v_prev is not None:
                     v_now = self._node_v()
-                    dev, dv = v_now - v_start, v_now - v_prev
-                    away = (dev * dv > 0) & (np.abs(dv) > QUIET_CREEP_MV_MS * self.dt_ms)
-                    if (np.all(np.abs(dev) < QUIET_MV) and np.all(np.abs(dv) < QUIET_MV_MS * self.dt_ms)
-                            and not away.any()):
+                    if decayed(v_now - v_start, v_now - v_prev, self.dt_ms):
                         steps = n + 1
                         break
                     v_prev = None

@@ -88,10 +88,13 @@ class RunControl(NamedTuple):
         APCount threshold on every node (mV).
     stop_on_detect : bool
         End the run when the detection node fires.
-    quiet_after, quiet_mV, quiet_mV_ms, quiet_creep_mV_ms : int, float, float, float
+    quiet_after, quiet_mV, quiet_mV_ms, quiet_decay_ms : int, float, float, float
         From step ``quiet_after`` on, end a run once every node is within ``quiet_mV`` (mV) of its t = 0
-        value, changes slower than ``quiet_mV_ms`` (mV/ms) and does not move away from it faster than
-        ``quiet_creep_mV_ms``; ``quiet_mV = 0`` disables this.
+        value and changes slower than ``quiet_mV_ms`` (mV/ms), plus its deviation / ``quiet_decay_ms`` (ms)
+        if it lies above that value and falls toward it; ``quiet_mV = 0`` disables this.
+    quiet_creep_mV_ms, quiet_creep_min_mV : float, float
+        ... and no node more than ``quiet_creep_min_mV`` (mV) from its t = 0 value moves away from it faster
+        than ``quiet_creep_mV_ms`` (mV/ms).
     """
 
     dt: float
@@ -103,7 +106,9 @@ class RunControl(NamedTuple):
     quiet_after: int
     quiet_mV: float
     quiet_mV_ms: float
+    quiet_decay_ms: float
     quiet_creep_mV_ms: float
+    quiet_creep_min_mV: float
 
 
 @dataclass(frozen=True, eq=False)

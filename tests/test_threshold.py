@@ -4,10 +4,12 @@ import subprocess
 import sys
 import textwrap
 
+import numpy as np
 import pytest
 from conftest import point_at_centre, require_pyfibers
 
 import nervesim
+from nervesim.simulation import decayed
 from nervesim.threshold import ThresholdSearchError, find_threshold, search_threshold
 
 
@@ -86,9 +88,10 @@ class FullLength:
 @pytest.mark.parametrize("model, D, distance_um, pulse", [
     ("mrg-interp", 2.0, 500.0, "mono"), ("mrg-interp", 5.7, 2000.0, "anodic"), ("mrg-interp", 10.0, 1000.0, "bi"),
     ("mrg-interp", 16.0, 500.0, "long"), ("mrg-small", 1.5, 1000.0, "mono"), ("mrg-discrete", 8.7, 2000.0, "bi"),
+    ("sundt", 1.0, 500.0, "anodic"), ("tigerholm", 0.8, 100.0, "bi"),
 ])
 def test_early_exit_never_changes_a_threshold(model, D, distance_um, pulse):
-    f = nervesim.build_fibre(model, D, 51)
+    f = nervesim.build_fibre(model, D, 51 if model.startswith("mrg") else None)
     w = {"mono": nervesim.Waveform.monophasic(0.1), "anodic": nervesim.Waveform.monophasic(0.1, "anodic"),
          "bi": nervesim.Waveform.biphasic(0.1, gap_ms=0.05), "long": nervesim.Waveform.monophasic(0.5)}[pulse]
     stim = nervesim.Stimulation(f, point_at_centre(f, distance_um), w, dt_ms=0.005)
@@ -99,6 +102,25 @@ def test_early_exit_never_changes_a_threshold(model, D, distance_um, pulse):
     # The early-exited sub-threshold run at the bracket is the closest call of all.
     close = stim.run(fast.bracket_mA[0], early_exit=True)
     assert not close.fired and close.steps_run < stim.n_steps
+
+
+@pytest.mark.parametrize("amplitude_mA", [0.06, 0.123383])
+def test_decayed_response_test_is_the_kernels(amplitude_mA):
+    """`nervesim.neuron` applies `decayed` to sampled steps: it must be the rule the kernels apply at every step.
+
+    0.123383 mA is the closest sub-threshold run of the README case (threshold 0.123486 mA at dt 0.005 ms); it
+    ends while its centre node is still ~4 mV up and falling back, which the rule lets through.
+    """
+    f = nervesim.build_fibre("mrg-interp", 10.0, 51)
+    stim = nervesim.Stimulation(f, point_at_centre(f, 1000.0), nervesim.Waveform.monophasic(0.1), dt_ms=0.005)
+    run = stim.run(amplitude_mA, record_nodes=range(f.n_nodes), early_exit=True)
+    v = run.vm_mV
+    assert not run.fired and run.steps_run < stim.n_steps
+    ends = [k for k in range(stim.quiet_after_step + 1, run.steps_run + 1)
+            if decayed(v[:, k] - v[:, 0], v[:, k] - v[:, k - 1], stim.dt_ms)]
+    assert ends == [run.steps_run]
+    if amplitude_mA > 0.1:
+        assert np.abs(v[:, -1] - v[:, 0]).max() > 3.0
 
 
 def test_probes_per_round_agree_within_tolerance(fibre10):
