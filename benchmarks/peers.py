@@ -37,8 +37,8 @@ NEURON_RUN_RULE = "ours: detection or decayed (every 20 steps)"
 #: The run-length rules spelled out under the table.
 RUN_RULES = {
     OUR_RUN_RULE: "a run stops at the step the detection node fires, or after the pulse once every node is back "
-                  "within 5 mV of rest, changing < 2 mV/ms (or falling back from a depolarisation no faster than a 0.1 ms "
-                  "decay) and not creeping away (nervesim's early exit)",
+                  "within 5 mV of rest, changing < 2 mV/ms (or falling back from a depolarisation no faster than a "
+                  "0.1 ms decay) and not creeping away (nervesim's early exit)",
     NEURON_RUN_RULE: "the same exits in NEURON's fadvance loop (nervesim.neuron): detection checked every step, the "
                      "decayed-response test sampled every 20 steps, so a sub-threshold run may go up to 19 steps "
                      "longer",
@@ -154,39 +154,52 @@ def same_fibre(fibre, built: PyFibersResult) -> str | None:
     return "; ".join(bad) or None
 
 
-def pyfibers_rows(cases, fibres, repeats: dict[str, int]) -> dict[str, list[dict]]:
-    """PyFibers' own search at its default 1 % and at 0.1 %, ``repeats[case.name]`` times each, for every case.
+def pyfibers_row(case: ThresholdCase, fibre, tolerance: float, done: list[PyFibersResult]) -> dict:
+    """The table row of PyFibers' searches ``done`` at ``tolerance``: their median wall time, the last threshold,
+    the first error, and whether PyFibers built a different fibre."""
+    errors = [r.error for r in done if r.error]
+    label = PYFIBERS_DEFAULT_TOOL if tolerance == PYFIBERS_DEFAULT_TOLERANCE else "PyFibers find_threshold"
+    return {**row(label, tolerance, case.dt_ms, PYFIBERS_RUN_RULE, statistics.median(r.wall_s for r in done),
+                  len(done), done[-1].threshold_mA, done[-1].n_runs, errors[0] if errors else None),
+            "different_fibre": same_fibre(fibre, done[0])}
 
-    All in one child process (`nervesim.pyfibers_ref`); each wall time is PyFibers' fibre build, potentials and
-    ``find_threshold`` in that process (its import and NEURON's start excluded).
+
+def ours_and_pyfibers(case: ThresholdCase, fibre, electrode, repeats_ours: int, repeats_pyfibers: int
+                      ) -> tuple[dict, list[dict]]:
+    """nervesim's warm search and PyFibers' own at its default 1 % and at 0.1 %, interleaved.
+
+    Each PyFibers search runs in its own child process (`nervesim.pyfibers_ref`; its wall time is PyFibers' fibre
+    build, potentials and ``find_threshold``, its import and NEURON's start excluded), and a block of our searches
+    is timed before the first and after each, so that a change of load on a shared machine during the minutes
+    PyFibers takes hits both sides of the ratio alike. Our wall time is the median over all blocks.
     """
-    plan = [(c, f, tol) for c, f in zip(cases, fibres) for tol in (PYFIBERS_DEFAULT_TOLERANCE, OUR_TOLERANCE)]
-    jobs = [c.pyfibers(f, tol) for c, f, tol in plan for _ in range(repeats[c.name])]
-    results = iter(pyfibers_thresholds(jobs, timeout_s=None))
-    out: dict[str, list[dict]] = {c.name: [] for c in cases}
-    for c, f, tol in plan:
-        done = [next(results) for _ in range(repeats[c.name])]
-        errors = [r.error for r in done if r.error]
-        differs = same_fibre(f, done[0])
-        label = PYFIBERS_DEFAULT_TOOL if tol == PYFIBERS_DEFAULT_TOLERANCE else "PyFibers find_threshold"
-        out[c.name].append({**row(label, tol, c.dt_ms, PYFIBERS_RUN_RULE, statistics.median(r.wall_s for r in done),
-                                  len(done), done[-1].threshold_mA, done[-1].n_runs, errors[0] if errors else None),
-                            "different_fibre": differs})
-    return out
+    jobs = [tol for _ in range(repeats_pyfibers) for tol in (PYFIBERS_DEFAULT_TOLERANCE, OUR_TOLERANCE)]
+    per_block = -(-repeats_ours // (len(jobs) + 1))
+    def search():
+        return find_threshold(fibre, electrode, PULSE, dt_ms=case.dt_ms, tolerance=OUR_TOLERANCE)
+
+    search()  # warm-up
+    times, done = [], {tol: [] for tol in jobs}
+    for tol in [None] + jobs:
+        if tol is not None:
+            done[tol] += pyfibers_thresholds([case.pyfibers(fibre, tol)], timeout_s=None)
+        for _ in range(per_block):
+            t = time.perf_counter()
+            ours = search()
+            times.append(time.perf_counter() - t)
+    ours_row = row("nervesim find_threshold (warm)", OUR_TOLERANCE, case.dt_ms, OUR_RUN_RULE,
+                   statistics.median(times), len(times), ours.threshold_mA, ours.n_runs)
+    return ours_row, [pyfibers_row(case, fibre, tol, runs) for tol, runs in done.items()]
 
 
 def bench_case(case: ThresholdCase, fibre, electrode, nrn, repeats_ours: int, repeats_neuron: int) -> list[dict]:
-    """nervesim's warm search, the same in the fast mode, and the same search driving NEURON, for one case."""
-    ours_t, ours = timed(lambda: find_threshold(fibre, electrode, PULSE, dt_ms=case.dt_ms, tolerance=OUR_TOLERANCE),
-                         repeats_ours, warm_up=True)
+    """nervesim's warm search in the fast mode, and the same search driving NEURON, for one case."""
     fast_t, fast = timed(lambda: find_threshold(fibre, electrode, PULSE, dt_ms=case.dt_ms, tolerance=OUR_TOLERANCE,
                                                 fast=True), repeats_ours, warm_up=True)
     stim = neuron_model(nrn, fibre, electrode, case.dt_ms)
     # Built once outside the timing (nervesim's find_threshold builds its Stimulation inside); no warm-up run.
     ref_t, ref = timed(lambda: search_threshold(stim, tolerance=OUR_TOLERANCE), repeats_neuron, warm_up=False)
-    return [row("nervesim find_threshold (warm)", OUR_TOLERANCE, case.dt_ms, OUR_RUN_RULE, ours_t, repeats_ours,
-                ours.threshold_mA, ours.n_runs),
-            row(FAST_TOOL, OUR_TOLERANCE, case.dt_ms, OUR_RUN_RULE, fast_t, repeats_ours, fast.threshold_mA,
+    return [row(FAST_TOOL, OUR_TOLERANCE, case.dt_ms, OUR_RUN_RULE, fast_t, repeats_ours, fast.threshold_mA,
                 fast.n_runs),
             row(f"NEURON {nrn.neuron_version()} + nervesim search", OUR_TOLERANCE, case.dt_ms, NEURON_RUN_RULE,
                 ref_t, repeats_neuron, ref.threshold_mA, ref.n_runs)]
@@ -203,15 +216,15 @@ def repeats(case: ThresholdCase, quick: bool) -> tuple[int, int, int]:
 def bench_thresholds(nrn, cases=CASES, quick: bool = False) -> list[dict]:
     """Every case: nervesim, PyFibers at 1 % and at 0.1 %, NEURON with our search; rows compared with ours.
 
-    Wall times are medians of `repeats` searches.
+    Wall times are medians of `repeats` searches (ours: at least that many, in blocks between PyFibers' searches).
     """
-    built = [c.build() for c in cases]
-    pf = pyfibers_rows(cases, [f for f, _ in built], {c.name: repeats(c, quick)[2] for c in cases})
     out = []
-    for c, (f, el) in zip(cases, built):
-        n_ours, n_neuron, _ = repeats(c, quick)
-        ours, fast_row, neuron_row = bench_case(c, f, el, nrn, n_ours, n_neuron)
-        peers = [fast_row] + pf[c.name] + [neuron_row]
+    for c in cases:
+        f, el = c.build()
+        n_ours, n_neuron, n_pyfibers = repeats(c, quick)
+        ours, pf = ours_and_pyfibers(c, f, el, n_ours, n_pyfibers)
+        fast_row, neuron_row = bench_case(c, f, el, nrn, n_ours, n_neuron)
+        peers = [fast_row] + pf + [neuron_row]
         out.append({"case": c.name, "description": c.describe(f), "tstop_ms": c.tstop_ms(f), "nervesim": ours,
                     "peers": [compare(ours, p) for p in peers]})
     return out
@@ -249,4 +262,6 @@ def threshold_table(results: list[dict]) -> list[str]:
                  "layers held at the extracellular potential (MRG's outer layer, both layers of a single cable)")
     lines.append("  nervesim runs the two probes of each round in parallel on two cores (Stimulation.run_many); NEURON "
                  "and PyFibers run one simulation at a time")
+    lines.append("  nervesim's warm searches are timed in blocks before and between PyFibers' searches (each in its "
+                 "own child process), so that load on the machine changing over those minutes hits both sides alike")
     return lines

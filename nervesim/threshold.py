@@ -186,7 +186,7 @@ def outcome(result: SimulationResult) -> str:
     """
     if result.fired:
         return FIRED
-    return EXCITED if bool(np.any(result.ap_counts > 0)) else SILENT
+    return EXCITED if result.ap_counts.any() else SILENT  # counts are >= 0
 
 
 def describe_runs(runs: Sequence[tuple[float, str]]) -> str:
