@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from .errors import ParameterError
-from .membrane import Membrane, check_temperature
+from .membrane import FrozenDict, Membrane, check_temperature
 from .model import FibreModel, load_model
 
 #: Section kinds; a `Fibre` stores indices into this tuple (its ``kind`` array).
@@ -34,9 +34,9 @@ MAX_NODES = 500_001
 class Fibre:
     """A fibre along z, one compartment per section (build it with `build_fibre`).
 
-    Immutable: simulations of a fibre share its cable and rest state. Its arrays are read-only; its dicts
-    (``geometry``, ``balance``, the membrane's ``parameters``) are not frozen, but must not be changed either.
-    For a changed fibre make a new one, e.g. ``dataclasses.replace(fibre, g_pas_S_cm2=new_values)``.
+    Immutable: simulations of a fibre share its cable and rest state. Its arrays are read-only, and so are its
+    dicts (``geometry``, ``balance``, the membrane's ``parameters``; `nervesim.membrane.FrozenDict`). For a
+    changed fibre make a new one, e.g. ``dataclasses.replace(fibre, g_pas_S_cm2=new_values)``.
 
     Attributes
     ----------
@@ -104,6 +104,10 @@ class Fibre:
         for value in vars(self).values():
             if isinstance(value, np.ndarray):
                 value.flags.writeable = False
+        object.__setattr__(self, "geometry", FrozenDict(self.geometry))
+        if self.balance is not None:  # its ion list becomes a tuple
+            object.__setattr__(self, "balance", FrozenDict({k: tuple(v) if isinstance(v, list) else v
+                                                           for k, v in self.balance.items()}))
 
     @property
     def n_sections(self) -> int:

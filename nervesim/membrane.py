@@ -54,6 +54,20 @@ DV_SLOPE_MV = 0.001
 MAX_VECTOR_STATEMENTS = 16
 
 
+class FrozenDict(dict):
+    """A dict that refuses every change once built: the parameters of fibres and membranes, which simulations
+    share what they built from them (`nervesim.simulation`). Pickles, compares and serialises as a dict."""
+
+    def _refuse(self, *args, **kwargs):
+        raise TypeError(f"{type(self).__name__} is read-only: build a new fibre (or model) with the changed "
+                        "values instead")
+
+    __setitem__ = __delitem__ = __ior__ = clear = pop = popitem = setdefault = update = _refuse
+
+    def __reduce__(self):
+        return type(self), (dict(self),)
+
+
 @dataclass(frozen=True)
 class IonSpec:
     """How an ion behaves in a membrane.
@@ -148,7 +162,7 @@ class Membrane:
             unknown = set(over) - set(m.parameters)
             if unknown:
                 raise ValueError(f"model {where}: {m.name} has no parameters {sorted(unknown)}")
-            params[m.name] = {**m.parameters, **{k: float(v) for k, v in over.items()}}
+            params[m.name] = FrozenDict({**m.parameters, **{k: float(v) for k, v in over.items()}})
         used = {ion for m in mechs for ion in set(m.reads) | set(m.writes)}
         ions = {}
         for ion in IONS:
@@ -160,7 +174,7 @@ class Membrane:
             e = s.get("e_mV", e0)
             ions[ion] = IonSpec(ion, dynamic, e if isinstance(e, str) else float(e), float(s.get("c_in_mM", ci0)),
                                 float(s.get("c_out_mM", co0)))
-        return cls(mechs, params, ions)
+        return cls(mechs, FrozenDict(params), FrozenDict(ions))
 
     @property
     def source_text(self) -> str:

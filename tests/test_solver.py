@@ -1,5 +1,6 @@
 """The block-Thomas backward-Euler solver against an independent dense linear solve."""
 import dataclasses
+import pickle
 
 import numpy as np
 import pytest
@@ -209,3 +210,9 @@ def test_simulations_of_one_fibre_share_its_rest_state_exactly():
     assert fast.circuit is not second.circuit and not fast._rest[4][0]
     with pytest.raises(ValueError, match="read-only"):
         fibre.cm_uF_cm2[0] = 2.0
+    with pytest.raises(TypeError, match="read-only"):
+        fibre.membrane.parameters["axnode"]["gnapbar"] = 0.0  # shared by every fibre of the model
+    with pytest.raises(TypeError, match="read-only"):
+        fibre.geometry.update(deltax_um=1.0)
+    copy = pickle.loads(pickle.dumps(fibre.membrane.parameters))  # still read-only after a trip to a worker process
+    assert copy == fibre.membrane.parameters and type(copy["axnode"]) is type(fibre.membrane.parameters["axnode"])
