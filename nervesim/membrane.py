@@ -55,8 +55,11 @@ MAX_VECTOR_STATEMENTS = 16
 
 
 class FrozenDict(dict):
-    """A dict that refuses every change once built: the parameters of fibres and membranes, which simulations
-    share what they built from them (`nervesim.simulation`). Pickles, compares and serialises as a dict."""
+    """A dict that refuses every change once built.
+
+    Fibres and membranes keep their parameters in one: simulations share what they build from them
+    (`nervesim.simulation`), and a change would leave that stale. Pickles, compares and serialises as a dict.
+    """
 
     def _refuse(self, *args, **kwargs):
         raise TypeError(f"{type(self).__name__} is read-only: build a new fibre (or model) with the changed "
