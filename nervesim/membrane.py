@@ -62,6 +62,18 @@ class FrozenDict(dict):
     """
 
     def _refuse(self, *args, **kwargs):
+        """Refuse a change (every method that would change the dict).
+
+        Parameters
+        ----------
+        *args, **kwargs
+            What the dict method takes.
+
+        Raises
+        ------
+        TypeError
+            Always, naming the fix.
+        """
         raise TypeError(f"{type(self).__name__} is read-only: build a new fibre (or model) with the changed "
                         "values instead")
 
