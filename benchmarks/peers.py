@@ -106,15 +106,21 @@ CASES = (
 )
 
 
-def timed(fn, repeats: int, warm_up: bool) -> tuple[float, object]:
-    """Median wall time of ``repeats`` calls of ``fn`` (after one untimed call if ``warm_up``) and its last value."""
-    if warm_up:
-        fn()
+def wall_times(fn, repeats: int) -> tuple[list[float], object]:
+    """Wall time of each of ``repeats`` calls of ``fn``, and its last value."""
     times, value = [], None
     for _ in range(repeats):
         t = time.perf_counter()
         value = fn()
         times.append(time.perf_counter() - t)
+    return times, value
+
+
+def timed(fn, repeats: int, warm_up: bool) -> tuple[float, object]:
+    """Median wall time of ``repeats`` calls of ``fn`` (after one untimed call if ``warm_up``) and its last value."""
+    if warm_up:
+        fn()
+    times, value = wall_times(fn, repeats)
     return statistics.median(times), value
 
 
@@ -175,6 +181,7 @@ def ours_and_pyfibers(case: ThresholdCase, fibre, electrode, repeats_ours: int, 
     """
     jobs = [tol for _ in range(repeats_pyfibers) for tol in (PYFIBERS_DEFAULT_TOLERANCE, OUR_TOLERANCE)]
     per_block = -(-repeats_ours // (len(jobs) + 1))
+
     def search():
         return find_threshold(fibre, electrode, PULSE, dt_ms=case.dt_ms, tolerance=OUR_TOLERANCE)
 
@@ -183,10 +190,8 @@ def ours_and_pyfibers(case: ThresholdCase, fibre, electrode, repeats_ours: int, 
     for tol in [None] + jobs:
         if tol is not None:
             done[tol] += pyfibers_thresholds([case.pyfibers(fibre, tol)], timeout_s=None)
-        for _ in range(per_block):
-            t = time.perf_counter()
-            ours = search()
-            times.append(time.perf_counter() - t)
+        block, ours = wall_times(search, per_block)
+        times += block
     ours_row = row("nervesim find_threshold (warm)", OUR_TOLERANCE, case.dt_ms, OUR_RUN_RULE,
                    statistics.median(times), len(times), ours.threshold_mA, ours.n_runs)
     return ours_row, [pyfibers_row(case, fibre, tol, runs) for tol, runs in done.items()]
