@@ -177,7 +177,9 @@ def ours_and_pyfibers(case: ThresholdCase, fibre, electrode, repeats_ours: int, 
     Each PyFibers search runs in its own child process (`nervesim.pyfibers_ref`; its wall time is PyFibers' fibre
     build, potentials and ``find_threshold``, its import and NEURON's start excluded), and a block of our searches
     is timed before the first and after each, so that a change of load on a shared machine during the minutes
-    PyFibers takes hits both sides of the ratio alike. Our wall time is the median over all blocks.
+    PyFibers takes hits both sides of the ratio alike. Each block starts with one untimed search: the child
+    process in between leaves this one's caches cold, and the row claims a warm search (its first search after a
+    PyFibers child took about 30 % longer than the rest). Our wall time is the median over all blocks.
     """
     jobs = [tol for _ in range(repeats_pyfibers) for tol in (PYFIBERS_DEFAULT_TOLERANCE, OUR_TOLERANCE)]
     per_block = -(-repeats_ours // (len(jobs) + 1))
@@ -185,11 +187,11 @@ def ours_and_pyfibers(case: ThresholdCase, fibre, electrode, repeats_ours: int, 
     def search():
         return find_threshold(fibre, electrode, PULSE, dt_ms=case.dt_ms, tolerance=OUR_TOLERANCE)
 
-    search()  # warm-up
     times, done = [], {tol: [] for tol in jobs}
     for tol in [None] + jobs:
         if tol is not None:
             done[tol] += pyfibers_thresholds([case.pyfibers(fibre, tol)], timeout_s=None)
+        search()  # warm-up
         block, ours = wall_times(search, per_block)
         times += block
     ours_row = row("nervesim find_threshold (warm)", OUR_TOLERANCE, case.dt_ms, OUR_RUN_RULE,
