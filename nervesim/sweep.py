@@ -972,14 +972,33 @@ class ResultStore:
         outcome : dict
             From `run_point`.
         """
-        hashes = sweep.input_hashes(params)
-        row = {**outcome, "point_id": sweep.point_id(params), "sweep": sweep.name,
-               "params": json.dumps(params, sort_keys=True), "nervesim_version": __version__,
-               "model_hash": hashes["model"][:16], "neuron_version": None,
-               "finished_at": time.strftime("%Y-%m-%dT%H:%M:%S%z"), "input_hashes": json.dumps(hashes, sort_keys=True),
-               "results_version": RESULTS_VERSION}
-        self.db.execute(f"INSERT OR REPLACE INTO results ({', '.join(COLUMNS)}) VALUES "
-                        f"({', '.join('?' * len(COLUMNS))})", [row.get(c) for c in COLUMNS])
+        self.add_many(sweep, [(params, outcome)])
+
+    def add_many(self, sweep: Sweep, finished: list[tuple[dict[str, Any], dict[str, Any]]]) -> None:
+        """Store several points' outcomes in one transaction: all of them or, after a kill, none; one disk
+        sync instead of one per point (about 0.3 ms each), which counts when a worker returns points by the
+        batch.
+
+        Parameters
+        ----------
+        sweep : Sweep
+            As `add`.
+        finished : list of (dict, dict)
+            (params, outcome) per point, as `add`.
+        """
+        rows = []
+        for params, outcome in finished:
+            hashes = sweep.input_hashes(params)
+            row = {**outcome, "point_id": sweep.point_id(params), "sweep": sweep.name,
+                   "params": json.dumps(params, sort_keys=True), "nervesim_version": __version__,
+                   "model_hash": hashes["model"][:16], "neuron_version": None,
+                   "finished_at": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
+                   "input_hashes": json.dumps(hashes, sort_keys=True), "results_version": RESULTS_VERSION}
+            rows.append([row.get(c) for c in COLUMNS])
+        self.db.execute("BEGIN")  # the connection autocommits otherwise
+        with self.db:  # commits on leaving, rolls back after an error
+            self.db.executemany(f"INSERT OR REPLACE INTO results ({', '.join(COLUMNS)}) VALUES "
+                                f"({', '.join('?' * len(COLUMNS))})", rows)
 
     def rows(self) -> list[dict[str, Any]]:
         """Every row, oldest first.
@@ -1146,13 +1165,14 @@ def run_sweep(sweep: Sweep, store_path: str | Path, *, processes: int | None = N
     counts = {"ran": 0, "failed": 0}
     interrupted = False
 
-    def record(params, outcome):
-        store.add(sweep, params, outcome)
-        counts["ran"] += 1
-        counts["failed"] += outcome["status"] != "ok"
-        bar.update(1)
-        if on_result:
-            on_result(params, outcome)
+    def record(finished: list[tuple[dict, dict]]) -> None:
+        store.add_many(sweep, finished)
+        for params, outcome in finished:
+            counts["ran"] += 1
+            counts["failed"] += outcome["status"] != "ok"
+            bar.update(1)
+            if on_result:
+                on_result(params, outcome)
 
     compute = functools.partial(run_point, allow_large=allow_large)
     try:
@@ -1200,10 +1220,10 @@ def _run_pool(items: Iterator[tuple[str, dict]], compute, record, workers: int, 
             finished, _ = wait(in_flight, return_when=FIRST_COMPLETED)
             for fut in finished:
                 outcome = fut.result()
-                record(in_flight.pop(fut)[1], outcome)
+                record([(in_flight.pop(fut)[1], outcome)])
     except BrokenProcessPool:  # store what finished; the rest is suspect
         for fut in [f for f in in_flight if f.done() and not f.cancelled() and f.exception() is None]:
-            record(in_flight.pop(fut)[1], fut.result())
+            record([(in_flight.pop(fut)[1], fut.result())])
     except BaseException:
         pool.shutdown(wait=False, cancel_futures=True)  # interrupted: drop queued points
         raise
@@ -1224,15 +1244,15 @@ def _run_alone(params: dict, compute, record, ctx) -> None:
             pool.shutdown(wait=False, cancel_futures=True)
             raise
         pool.shutdown(wait=True)
-        record(params, outcome)
+        record([(params, outcome)])
         return
-    record(params, {"status": "error", "error": f"its worker process died {WORKER_ATTEMPTS} times running it "
-                                                "alone (out of memory? see the system log)", "flags": "[]"})
+    record([(params, {"status": "error", "error": f"its worker process died {WORKER_ATTEMPTS} times running it "
+                                                  "alone (out of memory? see the system log)", "flags": "[]"})])
 
 
 #: Most points per Dask task. The scheduler and the client share the cores with the workers and spend about 3 ms
 #: per task, against about 25 ms per MRG point, so several points per task keep the scheduler's share small; each
-#: task's points are stored together when it finishes.
+#: task's points are stored in one transaction when it finishes.
 DASK_POINTS_PER_TASK = 8
 
 
@@ -1261,8 +1281,7 @@ def _run_dask(pending: Iterator[tuple[str, dict]], compute, record, client, sche
             futures = client.map(functools.partial(_one_core, compute), tasks, pure=False)
             points = {f.key: t for f, t in zip(futures, tasks)}
             for fut in dask_completed(futures):
-                for params, outcome in zip(points[fut.key], fut.result()):
-                    record(params, outcome)
+                record(list(zip(points[fut.key], fut.result())))  # a task's points in one transaction
     finally:
         if own:
             client.close()

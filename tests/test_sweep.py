@@ -257,6 +257,26 @@ def fake_store(db, spec_text, folder=".", threshold=lambda p: 1.0):
     return sweep
 
 
+def test_a_batch_of_points_is_stored_whole_or_not_at_all(tmp_path):
+    """`ResultStore.add_many` (a Dask task's points) is one transaction: a row that cannot be stored leaves none
+    of its batch behind, and the store takes the next batch."""
+    import tomllib
+
+    from nervesim.sweep import ResultStore
+
+    text = SPEC.format(diameters="[5.7, 10.0]", distances="[500.0, 1000.0]", widths="0.1")
+    sweep = expand(tomllib.loads(text), "batch", text, ".")
+    points = list(sweep.points())
+    ok = {"status": "ok", "threshold_mA": 0.5, "flags": "[]"}
+    store = ResultStore(tmp_path / "s.db")
+    with pytest.raises(sqlite3.ProgrammingError):  # sqlite cannot bind an object: the second row fails
+        store.add_many(sweep, [(points[0], ok), (points[1], {**ok, "threshold_mA": object()})])
+    assert store.done() == set() and not store.db.in_transaction
+    store.add_many(sweep, [(p, ok) for p in points[:3]])
+    store.close()
+    assert set(rows(tmp_path / "s.db")) == {sweep.point_id(p) for p in points[:3]}
+
+
 def test_results_never_writes_over_an_input_or_another_kind_of_file(tmp_path, capsys):
     # issue 11 #2: `results quick.db --csv quick.db` used to replace the store with CSV.
     db = tmp_path / "s.db"
