@@ -154,7 +154,7 @@ def test_killed_sweep_resumes_without_loss_or_duplicates(tmp_path, sig):
 
 def test_dask_local_cluster(tmp_path):
     distributed = require("distributed")
-    # 40 points on 2 workers: tasks of 2 points (nervesim.sweep.DASK_POINTS_PER_TASK), each stored on its own row.
+    # 40 points on 2 workers: tasks of 5 points shrinking to 1 (nervesim.sweep._tasks), each point on its own row.
     spec = load_spec(write_spec(tmp_path / "d.toml", diameters="[5.7, 8.0, 10.0, 12.0, 14.0]",
                                 distances="[400.0, 500.0, 600.0, 700.0, 800.0, 900.0, 1000.0, 1100.0]"))
     with distributed.LocalCluster(n_workers=2, threads_per_worker=1, processes=True, dashboard_address=None) as cl, \
@@ -164,6 +164,17 @@ def test_dask_local_cluster(tmp_path):
     run_sweep(spec, tmp_path / "l.db", processes=2, progress=False)
     dask_rows, local_rows = rows(tmp_path / "d.db"), rows(tmp_path / "l.db")
     assert {k: v[0] for k, v in dask_rows.items()} == {k: v[0] for k, v in local_rows.items()}
+
+
+@pytest.mark.parametrize("points, workers", [(1, 2), (40, 2), (300, 2), (1200, 2), (1200, 8)])
+def test_dask_tasks_cover_every_point_once_and_shrink_to_one(points, workers):
+    from nervesim.sweep import DASK_POINTS_PER_TASK, _tasks
+
+    tasks = _tasks(list(range(points)), workers)
+    sizes = [len(t) for t in tasks]
+    assert [p for t in tasks for p in t] == list(range(points))  # every point once, in order
+    assert max(sizes) <= DASK_POINTS_PER_TASK and sizes == sorted(sizes, reverse=True) and sizes[-1] == 1
+    assert sizes[-4 * workers:] == [1] * min(4 * workers, len(sizes))  # the last few: one point each
 
 
 def test_cli_dry_run_export_and_plot(tmp_path, capsys):
