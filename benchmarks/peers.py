@@ -270,5 +270,6 @@ def threshold_table(results: list[dict]) -> list[str]:
     lines.append("  nervesim runs the two probes of each round in parallel on two cores (Stimulation.run_many); NEURON "
                  "and PyFibers run one simulation at a time")
     lines.append("  nervesim's warm searches are timed in blocks before and between PyFibers' searches (each in its "
-                 "own child process), so that load on the machine changing over those minutes hits both sides alike")
+                 "own child process), so that load on the machine changing over those minutes hits both sides alike; "
+                 "each block after one untimed search (the child process leaves our caches cold)")
     return lines
