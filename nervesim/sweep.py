@@ -1253,7 +1253,7 @@ def _run_alone(params: dict, compute, record, ctx) -> None:
 #: Most points per Dask task. Every task costs the scheduler, the client and the worker a few ms, on cores they
 #: share with the work: a 1200-point MRG sweep (about 15 ms a point) on two single-thread workers took 10.3 s in
 #: tasks of 8 points and 9.8 s in tasks of up to 32 (plain processes: 8.9 s). Tasks shrink toward the end
-#: (`_tasks`), and each task's points are stored in one transaction when it finishes, so a killed worker loses at
+#: (``_tasks``), and each task's points are stored in one transaction when it finishes, so a killed worker loses at
 #: most its task in progress.
 DASK_POINTS_PER_TASK = 32
 
