@@ -178,8 +178,8 @@ def ours_and_pyfibers(case: ThresholdCase, fibre, electrode, repeats_ours: int, 
     build, potentials and ``find_threshold``, its import and NEURON's start excluded), and a block of our searches
     is timed before the first and after each, so that a change of load on a shared machine during the minutes
     PyFibers takes hits both sides of the ratio alike. Each block starts with one untimed search: the child
-    process in between leaves this one's caches cold, and the row claims a warm search (its first search after a
-    PyFibers child took about 30 % longer than the rest). Our wall time is the median over all blocks.
+    process in between leaves this one's caches cold, and the row claims a warm search (without it, the blocks'
+    median was about 30 % above the same search timed back to back). Our wall time is the median over all blocks.
     """
     jobs = [tol for _ in range(repeats_pyfibers) for tol in (PYFIBERS_DEFAULT_TOLERANCE, OUR_TOLERANCE)]
     per_block = -(-repeats_ours // (len(jobs) + 1))
